@@ -1,0 +1,40 @@
+"""Prefixed random public ids (`pay_...`): integer keys never leave the server."""
+
+import secrets
+import string
+
+from django.db import models
+
+ALPHABET = string.ascii_letters + string.digits
+ID_LENGTH = 24
+
+
+def new_public_id(prefix: str) -> str:
+    """Return `<prefix>_` followed by 24 random base62 characters (~143 bits)."""
+    return prefix + "_" + "".join(secrets.choice(ALPHABET) for _ in range(ID_LENGTH))
+
+
+class PublicIdField(models.CharField):
+    """A unique, indexed, generated public id carrying its type prefix."""
+
+    def __init__(self, *args, prefix: str = "", **kwargs):
+        self.prefix = prefix
+        kwargs.setdefault("max_length", 40)
+        kwargs.setdefault("unique", True)
+        kwargs.setdefault("editable", False)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        kwargs["prefix"] = self.prefix
+        for key, default in (("max_length", 40), ("unique", True), ("editable", False)):
+            if kwargs.get(key) == default:
+                kwargs.pop(key)
+        return name, path, args, kwargs
+
+    def pre_save(self, model_instance, add):
+        value = getattr(model_instance, self.attname)
+        if not value:
+            value = new_public_id(self.prefix)
+            setattr(model_instance, self.attname, value)
+        return value

@@ -1,0 +1,185 @@
+"""Admin for platform staff. Statuses are read-only; actions call the same services as the dashboard."""
+
+from django.contrib import admin, messages
+
+from payments.gateways import CallbackRejected
+from payments.models import (
+    BatchRowError,
+    Event,
+    GatewayAttempt,
+    GatewayCallback,
+    IdempotencyKey,
+    Payment,
+    PaymentBatch,
+    Refund,
+    SandboxNotice,
+    SandboxOperation,
+)
+from payments.services import payments as payment_services
+from payments.services.callbacks import callback_reapply
+from payments.services.payments import PaymentStateError
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class EventInline(admin.TabularInline):
+    model = Event
+    fields = ["public_id", "type", "actor", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class AttemptInline(admin.TabularInline):
+    model = GatewayAttempt
+    fields = ["idempotency_key", "kind", "status", "outcome", "calls", "error", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+def _run(modeladmin, request, queryset, service, verb):
+    done = 0
+    for payment in queryset:
+        try:
+            service(payment=payment, user=request.user)
+            done += 1
+        except PaymentStateError as exc:
+            modeladmin.message_user(request, f"{payment.public_id}: {exc}", messages.WARNING)
+    modeladmin.message_user(request, f"{done} payment(s) {verb}.")
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    list_display = [
+        "public_id",
+        "merchant",
+        "reference",
+        "amount",
+        "currency",
+        "method",
+        "status",
+        "failure_code",
+        "created_at",
+    ]
+    list_filter = ["status", "method", "currency", "gateway", "merchant"]
+    search_fields = ["public_id", "reference", "beneficiary_name", "beneficiary_account", "gateway_reference"]
+    date_hierarchy = "created_at"
+    list_select_related = ["merchant"]
+    readonly_fields = [f.name for f in Payment._meta.fields]
+    inlines = [AttemptInline, EventInline]
+    actions = ["release_selected", "reject_selected", "hold_selected", "retry_selected", "cancel_selected"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Release held payments and submit them")
+    def release_selected(self, request, queryset):
+        _run(self, request, queryset, payment_services.payment_release, "released")
+
+    @admin.action(description="Reject held payments after review")
+    def reject_selected(self, request, queryset):
+        _run(self, request, queryset, payment_services.payment_reject, "rejected")
+
+    @admin.action(description="Hold created payments for review")
+    def hold_selected(self, request, queryset):
+        _run(self, request, queryset, payment_services.payment_hold, "held")
+
+    @admin.action(description="Retry retryable failed payments")
+    def retry_selected(self, request, queryset):
+        _run(self, request, queryset, payment_services.payment_retry, "retried")
+
+    @admin.action(description="Cancel payments")
+    def cancel_selected(self, request, queryset):
+        _run(self, request, queryset, payment_services.payment_cancel, "cancelled")
+
+
+@admin.register(Refund)
+class RefundAdmin(ReadOnlyAdmin):
+    list_display = ["public_id", "payment", "amount_minor", "status", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["public_id", "payment__public_id"]
+
+
+@admin.register(GatewayAttempt)
+class GatewayAttemptAdmin(ReadOnlyAdmin):
+    list_display = ["idempotency_key", "kind", "gateway", "status", "outcome", "calls", "created_at"]
+    list_filter = ["status", "gateway", "kind"]
+    search_fields = ["idempotency_key", "payment__public_id"]
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnlyAdmin):
+    list_display = ["public_id", "merchant", "type", "payment", "actor", "created_at"]
+    list_filter = ["type"]
+    search_fields = ["public_id", "payment__public_id"]
+
+
+@admin.register(GatewayCallback)
+class GatewayCallbackAdmin(ReadOnlyAdmin):
+    list_display = ["id", "gateway", "event_id", "event_type", "status", "reason", "attempts", "received_at"]
+    list_filter = ["gateway", "status"]
+    search_fields = ["event_id", "payment__public_id"]
+    actions = ["reapply"]
+
+    @admin.action(description="Re-apply ignored or dead-lettered callbacks")
+    def reapply(self, request, queryset):
+        for callback in queryset:
+            try:
+                callback_reapply(callback=callback)
+            except CallbackRejected as exc:
+                self.message_user(request, f"{callback.pk}: {exc}", messages.WARNING)
+
+
+@admin.register(PaymentBatch)
+class PaymentBatchAdmin(ReadOnlyAdmin):
+    list_display = [
+        "public_id",
+        "merchant",
+        "status",
+        "row_count",
+        "valid_count",
+        "error_count",
+        "created_at",
+    ]
+    list_filter = ["status"]
+    search_fields = ["public_id", "file_name"]
+
+
+@admin.register(BatchRowError)
+class BatchRowErrorAdmin(ReadOnlyAdmin):
+    list_display = ["batch", "line", "column", "code", "message"]
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(ReadOnlyAdmin):
+    list_display = ["key", "merchant", "method", "path", "response_status", "created_at"]
+
+
+@admin.register(SandboxOperation)
+class SandboxOperationAdmin(ReadOnlyAdmin):
+    list_display = ["key", "kind", "gateway_reference", "amount_minor", "currency", "account", "created_at"]
+
+
+@admin.register(SandboxNotice)
+class SandboxNoticeAdmin(ReadOnlyAdmin):
+    list_display = ["event_id", "type", "due_at", "attempts", "sent_at", "last_error"]

@@ -1,0 +1,25 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def ensure_schedules(sender, **kwargs) -> None:
+    """Create the periodic sweeper schedule once (idempotent)."""
+    from django_q.models import Schedule
+
+    Schedule.objects.update_or_create(
+        name="paydesk-sweeper",
+        defaults={
+            "func": "payments.tasks.sweep_task",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
+            "repeats": -1,
+        },
+    )
+
+
+class PaymentsConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "payments"
+
+    def ready(self) -> None:
+        post_migrate.connect(ensure_schedules, sender=self)

@@ -1,0 +1,259 @@
+"""The built-in sandbox gateway (DESIGN section 7).
+
+It keeps its own record of every operation keyed by the attempt's idempotency
+key, so a repeated submission is answered from the record and never executed
+twice. Outcomes are chosen by the last four characters of the beneficiary
+account and delivered later as signed HTTP callbacks sent by a worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+from datetime import timedelta
+
+import requests
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+
+from payments.gateways import (
+    CallbackNotice,
+    CallbackRejected,
+    Gateway,
+    GatewayResult,
+    Outcome,
+    VerifiedCallback,
+)
+from payments.models import GatewayAttempt, Payment, Refund, SandboxNotice, SandboxOperation
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Sandbox-Signature"
+CALLBACK_TYPES = (
+    "payment.succeeded",
+    "payment.failed",
+    "payment.requires_action",
+    "payment.reversed",
+    "refund.succeeded",
+    "refund.failed",
+)
+FAILURES = {
+    "0002": ("card_declined", "The card was declined.", False),
+    "0051": ("insufficient_funds", "Insufficient funds in the source account.", False),
+    "0119": ("processing_error", "A temporary processing error occurred; retry.", True),
+}
+
+
+def sign(body: bytes, timestamp: int, secret: str | None = None) -> str:
+    secret = secret if secret is not None else settings.SANDBOX_GATEWAY_SECRET
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def _plan(op_kind: str, account: str, first_try: bool) -> tuple[dict, list[tuple[str, dict, float]]]:
+    """Return the immediate answer and the callbacks (type, data, delay seconds) an operation gets."""
+    if op_kind == "refund":
+        return {"outcome": Outcome.PROCESSING}, [("refund.succeeded", {}, 0)]
+    suffix = account[-4:]
+    later = settings.SANDBOX_FOLLOWUP_DELAY
+    if suffix in FAILURES and (suffix != "0119" or first_try):
+        code, message, retryable = FAILURES[suffix]
+        failure = {"failure_code": code, "failure_message": message, "retryable": retryable}
+        return {"outcome": Outcome.PROCESSING}, [("payment.failed", failure, 0)]
+    if suffix == "3155":
+        return {"outcome": Outcome.REQUIRES_ACTION}, [("payment.succeeded", {}, later)]
+    if suffix == "0077":
+        return {"outcome": Outcome.PROCESSING}, [
+            ("payment.succeeded", {}, 0),
+            ("payment.reversed", {"failure_code": "chargeback"}, later),
+        ]
+    return {"outcome": Outcome.PROCESSING}, [("payment.succeeded", {}, 0)]
+
+
+def post_callback(url: str, body: bytes, headers: dict[str, str]) -> int:
+    """Send one callback over HTTP and return the status code (patched in tests)."""
+    response = requests.post(url, data=body, headers=headers, timeout=15)
+    return response.status_code
+
+
+class SandboxGateway(Gateway):
+    slug = "sandbox"
+    ALLOWED_CALLBACKS = {
+        "payment.succeeded": "succeed",
+        "payment.failed": "fail",
+        "payment.requires_action": "require_action",
+        "payment.reversed": "reverse",
+        "refund.succeeded": "refund_succeed",
+        "refund.failed": "refund_fail",
+    }
+
+    # Submission -----------------------------------------------------------
+    def submit_payment(self, payment: Payment, attempt: GatewayAttempt) -> GatewayResult:
+        first_try = not SandboxOperation.objects.filter(
+            payment_reference=payment.public_id, kind="payment"
+        ).exists()
+        return self._execute(
+            key=attempt.idempotency_key,
+            kind="payment",
+            payment_reference=payment.public_id,
+            amount_minor=payment.amount_minor,
+            currency=payment.currency,
+            account=payment.beneficiary_account,
+            first_try=first_try,
+        )
+
+    def submit_refund(self, refund: Refund, attempt: GatewayAttempt) -> GatewayResult:
+        return self._execute(
+            key=attempt.idempotency_key,
+            kind="refund",
+            payment_reference=refund.payment.public_id,
+            amount_minor=refund.amount_minor,
+            currency=refund.payment.currency,
+            account=refund.payment.beneficiary_account,
+            first_try=True,
+        )
+
+    def _execute(self, *, key: str, first_try: bool, **fields) -> GatewayResult:
+        existing = SandboxOperation.objects.filter(key=key).first()
+        if existing is None:
+            answer, callbacks = _plan(fields["kind"], fields["account"], first_try)
+            reference = "sbx_" + secrets.token_hex(10)
+            if answer["outcome"] == Outcome.REQUIRES_ACTION:
+                answer["next_action"] = {
+                    "type": "redirect_to_url",
+                    "url": f"{settings.PAYDESK_PUBLIC_URL}/sandbox/authenticate/{reference}",
+                }
+            answer["gateway_reference"] = reference
+            try:
+                with transaction.atomic():
+                    op = SandboxOperation.objects.create(
+                        key=key, gateway_reference=reference, answer=answer, **fields
+                    )
+                    now = timezone.now()
+                    delay = settings.SANDBOX_CALLBACK_DELAY
+                    SandboxNotice.objects.bulk_create(
+                        SandboxNotice(
+                            operation=op,
+                            seq=i,
+                            event_id="sbxevt_" + secrets.token_hex(12),
+                            type=kind,
+                            data={"attempt_key": key, "gateway_reference": reference, **data},
+                            due_at=now + timedelta(seconds=delay + extra),
+                        )
+                        for i, (kind, data, extra) in enumerate(callbacks)
+                    )
+                    transaction.on_commit(lambda: enqueue_delivery(op.pk))
+            except IntegrityError:
+                # A concurrent call with the same key won: answer from its record.
+                existing = SandboxOperation.objects.get(key=key)
+            else:
+                existing = op
+        answer = existing.answer
+        return GatewayResult(
+            outcome=answer["outcome"],
+            gateway_reference=answer["gateway_reference"],
+            next_action=answer.get("next_action"),
+            raw=answer,
+        )
+
+    # Callbacks ------------------------------------------------------------
+    def verify_callback(self, request: HttpRequest) -> VerifiedCallback:
+        header = request.headers.get(SIGNATURE_HEADER, "")
+        parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+        try:
+            timestamp = int(parts["t"])
+            given = parts["v1"]
+        except (KeyError, ValueError):
+            raise CallbackRejected("missing or malformed signature header") from None
+        expected = sign(request.body, timestamp).split("v1=", 1)[1]
+        if not hmac.compare_digest(given, expected):
+            raise CallbackRejected("signature mismatch")
+        if abs(time.time() - timestamp) > settings.SANDBOX_CALLBACK_TOLERANCE:
+            raise CallbackRejected("timestamp outside tolerance (replay)")
+        try:
+            payload = json.loads(request.body)
+            event_id = str(payload["id"])
+            event_type = str(payload["type"])
+            data = payload["data"]
+        except (ValueError, KeyError, TypeError):
+            raise CallbackRejected("malformed body") from None
+        if event_type not in CALLBACK_TYPES or not isinstance(data, dict):
+            raise CallbackRejected("unknown event type")
+        items = data.get("results") if "results" in data else [data]
+        if not isinstance(items, list):
+            raise CallbackRejected("malformed results")
+        notices = []
+        for item in items:
+            if not isinstance(item, dict) or not item.get("attempt_key"):
+                raise CallbackRejected("result without attempt_key")
+            notices.append(
+                CallbackNotice(
+                    type=str(item.get("type", event_type)),
+                    attempt_key=str(item["attempt_key"]),
+                    gateway_reference=str(item.get("gateway_reference") or ""),
+                    failure_code=str(item.get("failure_code") or ""),
+                    failure_message=str(item.get("failure_message") or ""),
+                    retryable=bool(item.get("retryable", False)),
+                )
+            )
+        return VerifiedCallback(event_id, event_type, payload, notices)
+
+    def acknowledge(self, accepted: bool) -> HttpResponse:
+        if accepted:
+            return HttpResponse('{"received": true}', content_type="application/json")
+        return HttpResponse('{"received": false}', content_type="application/json", status=400)
+
+
+def enqueue_delivery(operation_id: int) -> None:
+    from payments.queue import enqueue
+
+    enqueue("payments.tasks.sandbox_deliver_task", operation_id)
+
+
+def deliver_notices(operation_id: int) -> int:
+    """Send the operation's due callbacks in order; return how many were delivered.
+
+    Each notice's attempt counter is committed before it is sent. A notice
+    not yet due is waited for if it is due within a few seconds; otherwise
+    the sweeper picks it up later.
+    """
+    sent = 0
+    url = f"{settings.PAYDESK_PUBLIC_URL}/callbacks/sandbox/"
+    for notice in SandboxNotice.objects.filter(operation_id=operation_id, sent_at=None):
+        wait = (notice.due_at - timezone.now()).total_seconds()
+        if wait > 5:
+            break
+        if wait > 0:
+            time.sleep(wait)
+        claimed = SandboxNotice.objects.filter(pk=notice.pk, sent_at=None, attempts=notice.attempts).update(
+            attempts=notice.attempts + 1, last_attempt_at=timezone.now()
+        )
+        if not claimed:
+            break  # another worker is sending this operation's notices
+        body = json.dumps(
+            {
+                "id": notice.event_id,
+                "type": notice.type,
+                "created": int(notice.due_at.timestamp()),
+                "data": notice.data,
+            },
+            separators=(",", ":"),
+        ).encode()
+        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, int(time.time()))}
+        try:
+            status = post_callback(url, body, headers)
+        except requests.RequestException as exc:
+            SandboxNotice.objects.filter(pk=notice.pk).update(last_error=str(exc)[:500])
+            break
+        if not 200 <= status < 300:
+            SandboxNotice.objects.filter(pk=notice.pk).update(last_error=f"HTTP {status}")
+            break
+        SandboxNotice.objects.filter(pk=notice.pk).update(sent_at=timezone.now(), last_error="")
+        sent += 1
+    return sent

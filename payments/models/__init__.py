@@ -1,0 +1,30 @@
+from payments.models.batch import BatchRowError, BatchStatus, PaymentBatch
+from payments.models.events import Event, GatewayCallback, IdempotencyKey
+from payments.models.payment import (
+    FINAL_STATES,
+    GatewayAttempt,
+    Method,
+    Payment,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+)
+from payments.models.sandbox import SandboxNotice, SandboxOperation
+
+__all__ = [
+    "FINAL_STATES",
+    "BatchRowError",
+    "BatchStatus",
+    "Event",
+    "GatewayAttempt",
+    "GatewayCallback",
+    "IdempotencyKey",
+    "Method",
+    "Payment",
+    "PaymentBatch",
+    "PaymentStatus",
+    "Refund",
+    "RefundStatus",
+    "SandboxNotice",
+    "SandboxOperation",
+]

@@ -1,0 +1,87 @@
+"""Exact money: integer minor units inside, decimal strings at the edges, never float."""
+
+from decimal import Decimal, InvalidOperation
+
+import iso4217
+from django.utils.translation import gettext_lazy as _
+
+
+class MoneyError(ValueError):
+    """An amount or currency that cannot be accepted; `code` is machine-readable."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def currency_exponent(currency: str) -> int:
+    """Return the ISO 4217 minor-unit exponent (JPY 0, USD 2, KWD 3)."""
+    try:
+        exponent = iso4217.Currency(currency).exponent
+    except (ValueError, KeyError, TypeError):
+        raise MoneyError("invalid_currency", str(_("Unknown currency code."))) from None
+    if exponent is None:  # funds codes and metals (XAU, XDR) are not payable
+        raise MoneyError("invalid_currency", str(_("This currency cannot be paid.")))
+    return exponent
+
+
+def normalize_currency(value: object) -> str:
+    if not isinstance(value, str) or len(value.strip()) != 3:
+        raise MoneyError("invalid_currency", str(_("Currency must be a 3-letter ISO 4217 code.")))
+    code = value.strip().upper()
+    currency_exponent(code)
+    return code
+
+
+def parse_amount(value: object, currency: str) -> int:
+    """Convert a decimal string such as "1234.50" to minor units of `currency`.
+
+    Rejects floats, non-numbers, zero, negatives and more decimals than the
+    currency allows. Raise MoneyError.
+    """
+    if isinstance(value, bool) or isinstance(value, float):
+        raise MoneyError("invalid_amount", str(_('Amount must be a decimal string such as "12.50".')))
+    if isinstance(value, int):
+        value = str(value)
+    if isinstance(value, Decimal):
+        value = str(value)
+    if not isinstance(value, str):
+        raise MoneyError("invalid_amount", str(_('Amount must be a decimal string such as "12.50".')))
+    text = value.strip()
+    if not text or len(text) > 32 or not all(c.isdigit() or c in ".-+" for c in text):
+        raise MoneyError("invalid_amount", str(_("Amount is not a number.")))
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise MoneyError("invalid_amount", str(_("Amount is not a number."))) from None
+    if not amount.is_finite():
+        raise MoneyError("invalid_amount", str(_("Amount is not a number.")))
+    if amount <= 0:
+        raise MoneyError("amount_not_positive", str(_("Amount must be greater than zero.")))
+    exponent = currency_exponent(currency)
+    places = -amount.as_tuple().exponent if amount.as_tuple().exponent < 0 else 0
+    if places > exponent:
+        raise MoneyError(
+            "too_many_decimals",
+            str(_("%(currency)s amounts allow at most %(places)d decimal places."))
+            % {"currency": currency, "places": exponent},
+        )
+    minor = int(amount.scaleb(exponent))
+    if minor > 10**15:
+        raise MoneyError("amount_too_large", str(_("Amount is too large.")))
+    return minor
+
+
+def to_decimal(minor: int, currency: str) -> Decimal:
+    return Decimal(minor).scaleb(-currency_exponent(currency))
+
+
+def format_minor(minor: int, currency: str) -> str:
+    """Return the canonical decimal string of an amount: 1234.50, 10, 1.234."""
+    exponent = currency_exponent(currency)
+    sign = "-" if minor < 0 else ""
+    whole, frac = divmod(abs(minor), 10**exponent)
+    if exponent == 0:
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{frac:0{exponent}d}"

@@ -1,0 +1,57 @@
+"""Merchant-scoped reads: every view, API endpoint and admin screen goes through these.
+
+An object of another merchant is simply not found (404), never forbidden.
+"""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+
+from merchants.models import Merchant
+from payments.models import Event, Payment, PaymentBatch, Refund
+
+
+def payment_list(*, merchant: Merchant, filters: dict | None = None) -> QuerySet[Payment]:
+    qs = Payment.objects.filter(merchant=merchant).select_related("batch")
+    filters = filters or {}
+    for field in ("status", "method", "currency", "reference"):
+        if filters.get(field):
+            qs = qs.filter(**{field: filters[field]})
+    if filters.get("batch"):
+        qs = qs.filter(batch__public_id=filters["batch"])
+    if filters.get("created_gte"):
+        qs = qs.filter(created_at__gte=filters["created_gte"])
+    if filters.get("created_lt"):
+        qs = qs.filter(created_at__lt=filters["created_lt"])
+    return qs.order_by("-created_at", "-id")
+
+
+def payment_get(*, merchant: Merchant, public_id: str) -> Payment:
+    return get_object_or_404(
+        Payment.objects.select_related("batch", "merchant"), merchant=merchant, public_id=public_id
+    )
+
+
+def payment_events(*, payment: Payment) -> QuerySet[Event]:
+    return Event.objects.filter(payment=payment).order_by("created_at", "id")
+
+
+def event_list(*, merchant: Merchant) -> QuerySet[Event]:
+    return Event.objects.filter(merchant=merchant).order_by("-created_at", "-id")
+
+
+def event_get(*, merchant: Merchant, public_id: str) -> Event:
+    return get_object_or_404(Event, merchant=merchant, public_id=public_id)
+
+
+def refund_list(*, payment: Payment) -> QuerySet[Refund]:
+    return Refund.objects.filter(payment=payment).select_related("payment").order_by("created_at")
+
+
+def batch_list(*, merchant: Merchant) -> QuerySet[PaymentBatch]:
+    return PaymentBatch.objects.filter(merchant=merchant).order_by("-created_at", "-id")
+
+
+def batch_get(*, merchant: Merchant, public_id: str) -> PaymentBatch:
+    return get_object_or_404(PaymentBatch, merchant=merchant, public_id=public_id)

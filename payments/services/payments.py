@@ -1,0 +1,293 @@
+"""Use cases of a single payment: the only code that changes a payment's status."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_fsm import TransitionNotAllowed, can_proceed
+
+from merchants.models import ApiKey, Merchant
+from payments.gateways import GatewayError, GatewayResult, Outcome, gateway_for_method, get_gateway
+from payments.models import GatewayAttempt, Payment, PaymentStatus
+from payments.queue import enqueue_on_commit
+from payments.risk import hold_probability, risk_score
+from payments.services.events import event_record
+from payments.validation import FieldError, PaymentInvalid, validate_payment_input
+
+logger = logging.getLogger(__name__)
+
+# Which transition each immediate gateway answer requests (getpaid's ALLOWED_CALLBACKS).
+ANSWER_TRANSITIONS = {
+    Outcome.PROCESSING: None,
+    Outcome.REQUIRES_ACTION: "require_action",
+    Outcome.SUCCEEDED: "succeed",
+    Outcome.FAILED: "fail",
+}
+
+
+class PaymentStateError(Exception):
+    """The requested action is not allowed in the payment's current state."""
+
+    def __init__(self, payment: Payment, action: str) -> None:
+        super().__init__(
+            _("A payment that is %(status)s cannot be %(action)s.")
+            % {"status": payment.get_status_display().lower(), "action": action}
+        )
+        self.payment = payment
+        self.code = "invalid_state"
+
+
+def actor_for(user=None, api_key: ApiKey | None = None) -> str:
+    if api_key is not None:
+        return f"api_key:{api_key.public_id}"
+    if user is not None and user.is_authenticated:
+        return f"user:{user.pk}"
+    return "system"
+
+
+def locked(payment_id: int) -> Payment:
+    return Payment.objects.select_for_update().get(pk=payment_id)
+
+
+def transition_apply(payment: Payment, name: str, *args, actor: str, **kwargs) -> None:
+    """Apply transition `name` to a locked payment, save it and write its Event."""
+    getattr(payment, name)(*args, **kwargs)
+    if payment.is_final:
+        payment.completed_at = timezone.now()
+    payment.save()
+    event_record(payment=payment, type=f"payment.{payment.status}", actor=actor)
+
+
+def payment_create(
+    *,
+    merchant: Merchant,
+    data: dict,
+    user=None,
+    api_key: ApiKey | None = None,
+    submit: bool = True,
+) -> Payment:
+    """Validate, persist, score and (unless held) submit one real-time payment.
+
+    Raise PaymentInvalid with every field problem; nothing is stored then.
+    """
+    clean = validate_payment_input(merchant, data)
+    if Payment.objects.filter(merchant=merchant, reference=clean["reference"]).exists():
+        raise PaymentInvalid([_duplicate_reference()])
+    actor = actor_for(user, api_key)
+    try:
+        with transaction.atomic():
+            payment = Payment.objects.create(
+                merchant=merchant,
+                created_by=user if user is not None and user.is_authenticated else None,
+                api_key=api_key,
+                gateway=gateway_for_method(clean["method"]).slug,
+                **clean,
+            )
+            event_record(payment=payment, type="payment.created", actor=actor)
+            payment.risk_probability = hold_probability(risk_score(payment))
+            if payment.risk_probability > merchant.risk_threshold:
+                transition_apply(payment, "hold", actor="system:risk")
+            else:
+                payment.save(update_fields=["risk_probability"])
+    except IntegrityError:
+        # A concurrent request took the reference between the check and the insert.
+        raise PaymentInvalid([_duplicate_reference()]) from None
+    if submit and payment.status == PaymentStatus.CREATED:
+        payment = payment_submit(payment_id=payment.pk, actor=actor)
+    return payment
+
+
+def _duplicate_reference() -> FieldError:
+    return FieldError("reference", "duplicate_reference", _("A payment with this reference already exists."))
+
+
+def payment_submit(*, payment_id: int, actor: str = "system") -> Payment:
+    """Submit a created payment: claim, call the gateway outside any transaction, apply.
+
+    Safe to call any number of times and concurrently: only the caller that
+    moves the payment from created to processing makes a gateway attempt.
+    """
+    attempt = _claim(payment_id, actor)
+    if attempt is not None:
+        attempt_execute(attempt=attempt)
+    return Payment.objects.select_related("batch").get(pk=payment_id)
+
+
+def _claim(payment_id: int, actor: str) -> GatewayAttempt | None:
+    with transaction.atomic():
+        payment = locked(payment_id)
+        if not can_proceed(payment.submit):
+            return None
+        gateway = gateway_for_method(payment.method)
+        number = payment.attempts.filter(kind=GatewayAttempt.Kind.PAYMENT).count() + 1
+        attempt = GatewayAttempt.objects.create(
+            payment=payment,
+            kind=GatewayAttempt.Kind.PAYMENT,
+            number=number,
+            gateway=gateway.slug,
+            idempotency_key=f"{payment.public_id}-{number}",
+            calls=1,
+            last_call_at=timezone.now(),
+        )
+        payment.gateway = gateway.slug
+        transition_apply(payment, "submit", actor=actor)
+    return attempt
+
+
+def attempt_execute(*, attempt: GatewayAttempt) -> None:
+    """Call the gateway for a pending attempt (its call already counted) and apply the answer.
+
+    A GatewayError leaves the attempt pending for the sweeper, which calls
+    again with the same idempotency key.
+    """
+    gateway = get_gateway(attempt.gateway)
+    try:
+        if attempt.kind == GatewayAttempt.Kind.REFUND:
+            result = gateway.submit_refund(attempt.refund, attempt)
+        else:
+            result = gateway.submit_payment(attempt.payment, attempt)
+    except GatewayError as exc:
+        GatewayAttempt.objects.filter(pk=attempt.pk).update(error=str(exc)[:500])
+        logger.warning("gateway call for %s failed: %s", attempt.idempotency_key, exc)
+        return
+    if attempt.kind == GatewayAttempt.Kind.REFUND:
+        from payments.services.refunds import refund_apply_answer
+
+        refund_apply_answer(attempt_id=attempt.pk, result=result)
+    else:
+        attempt_apply_answer(attempt_id=attempt.pk, result=result)
+
+
+def attempt_apply_answer(*, attempt_id: int, result: GatewayResult) -> None:
+    """Record a gateway's immediate answer and apply the transition it allows, once."""
+    with transaction.atomic():
+        attempt = GatewayAttempt.objects.select_related("payment").get(pk=attempt_id)
+        payment = locked(attempt.payment_id)
+        attempt = GatewayAttempt.objects.select_for_update().get(pk=attempt_id)
+        if attempt.status != GatewayAttempt.Status.PENDING:
+            return
+        attempt.status = GatewayAttempt.Status.ANSWERED
+        attempt.outcome = result.outcome
+        attempt.gateway_reference = result.gateway_reference
+        attempt.response = result.raw
+        attempt.answered_at = timezone.now()
+        name = ANSWER_TRANSITIONS.get(result.outcome)
+        if result.gateway_reference and not payment.gateway_reference:
+            payment.gateway_reference = result.gateway_reference
+            payment.save(update_fields=["gateway_reference", "updated_at"])
+        if name is not None:
+            method = getattr(payment, name)
+            if can_proceed(method):
+                kwargs = _transition_kwargs(name, result)
+                transition_apply(payment, name, actor=f"gateway:{attempt.gateway}", **kwargs)
+            else:
+                attempt.error = f"answer {result.outcome} ignored in state {payment.status}"
+        attempt.save()
+
+
+def _transition_kwargs(name: str, result: GatewayResult) -> dict:
+    if name == "fail":
+        return {
+            "code": result.failure_code or "failed",
+            "message": result.failure_message,
+            "retryable": result.retryable,
+        }
+    if name == "require_action":
+        return {"next_action": result.next_action}
+    return {}
+
+
+def _simple_action(payment_id: int, name: str, verb: str, actor: str) -> Payment:
+    with transaction.atomic():
+        payment = locked(payment_id)
+        try:
+            transition_apply(payment, name, actor=actor)
+        except TransitionNotAllowed:
+            raise PaymentStateError(payment, verb) from None
+    return payment
+
+
+def payment_cancel(*, payment: Payment, user=None, api_key: ApiKey | None = None) -> Payment:
+    """Cancel a payment not yet sent (created, on hold) or awaiting the customer's action."""
+    return _simple_action(payment.pk, "cancel", _("cancelled"), actor_for(user, api_key))
+
+
+def payment_hold(*, payment: Payment, user=None) -> Payment:
+    return _simple_action(payment.pk, "hold", _("held"), actor_for(user))
+
+
+def payment_release(*, payment: Payment, user=None) -> Payment:
+    """Release a held payment after review and submit it."""
+    actor = actor_for(user)
+    _simple_action(payment.pk, "release", _("released"), actor)
+    return payment_submit(payment_id=payment.pk, actor=actor)
+
+
+def payment_reject(*, payment: Payment, user=None, reason: str = "") -> Payment:
+    """Fail a held payment after review (admin decision)."""
+    with transaction.atomic():
+        locked_payment = locked(payment.pk)
+        if not can_proceed(locked_payment.fail) or locked_payment.status != PaymentStatus.ON_HOLD:
+            raise PaymentStateError(locked_payment, _("rejected"))
+        transition_apply(
+            locked_payment,
+            "fail",
+            actor=actor_for(user),
+            code="rejected_after_review",
+            message=reason or str(_("Rejected after risk review.")),
+        )
+    return locked_payment
+
+
+def payment_retry(*, payment: Payment, user=None, api_key: ApiKey | None = None) -> Payment:
+    """Submit a payment again after a retryable failure, with a new gateway attempt."""
+    actor = actor_for(user, api_key)
+    with transaction.atomic():
+        locked_payment = locked(payment.pk)
+        if not can_proceed(locked_payment.retry):
+            raise PaymentStateError(locked_payment, _("retried"))
+        number = locked_payment.attempts.filter(kind=GatewayAttempt.Kind.PAYMENT).count() + 1
+        attempt = GatewayAttempt.objects.create(
+            payment=locked_payment,
+            kind=GatewayAttempt.Kind.PAYMENT,
+            number=number,
+            gateway=locked_payment.gateway,
+            idempotency_key=f"{locked_payment.public_id}-{number}",
+            calls=1,
+            last_call_at=timezone.now(),
+        )
+        transition_apply(locked_payment, "retry", actor=actor)
+    attempt_execute(attempt=attempt)
+    return Payment.objects.get(pk=payment.pk)
+
+
+def attempt_resume(*, attempt_id: int, stale_before) -> bool:
+    """Call the gateway again for an attempt whose worker died; same key, so never paid twice.
+
+    Claims the attempt with a conditional update so two sweepers never both
+    call; returns False when someone else has it or it is no longer pending.
+    """
+    from django.conf import settings
+
+    claimed = GatewayAttempt.objects.filter(
+        pk=attempt_id, status=GatewayAttempt.Status.PENDING, last_call_at__lt=stale_before
+    ).update(calls=F("calls") + 1, last_call_at=timezone.now())
+    if not claimed:
+        return False
+    attempt = GatewayAttempt.objects.select_related("payment", "refund").get(pk=attempt_id)
+    if attempt.calls > settings.PAYDESK_MAX_ATTEMPTS:
+        GatewayAttempt.objects.filter(pk=attempt_id).update(
+            status=GatewayAttempt.Status.DEAD, error="gave up after repeated gateway errors"
+        )
+        logger.error("attempt %s dead-lettered", attempt.idempotency_key)
+        return False
+    attempt_execute(attempt=attempt)
+    return True
+
+
+def payment_submit_later(payment: Payment) -> None:
+    enqueue_on_commit("payments.tasks.payment_submit_task", payment.pk)

@@ -1,0 +1,160 @@
+"""Validation shared by the dashboard form, the API and batch rows."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.utils.translation import gettext as _
+
+from merchants.models import Merchant
+from payments.models import Method
+from payments.money import MoneyError, format_minor, normalize_currency, parse_amount
+
+REQUIRED_FIELDS = (
+    "reference",
+    "amount",
+    "currency",
+    "method",
+    "beneficiary_name",
+    "beneficiary_account",
+)
+OPTIONAL_FIELDS = ("beneficiary_email", "beneficiary_phone", "description")
+MAX_LENGTHS = {
+    "reference": 140,
+    "beneficiary_name": 140,
+    "beneficiary_account": 64,
+    "beneficiary_phone": 32,
+    "description": 500,
+}
+ACCOUNT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 .@_+-]{3,63}$")
+PHONE_RE = re.compile(r"^\+?[0-9 ()-]{6,32}$")
+REFERENCE_RE = re.compile(r"^[\w.\-/:#]+$")
+
+
+@dataclass
+class FieldError:
+    field: str
+    code: str
+    message: str
+
+
+class PaymentInvalid(Exception):
+    """Input that cannot become a payment; `errors` lists every problem found."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+        self.errors = errors
+
+
+def validate_payment_input(merchant: Merchant, data: dict) -> dict:
+    """Return the cleaned fields of a payment (amount as `amount_minor`) or raise PaymentInvalid.
+
+    Checks money (DESIGN section 3), currency allowed for the merchant,
+    method, account and contact formats, and the merchant's per-payment
+    limit. Uniqueness of `reference` is checked by the caller against the
+    database.
+    """
+    errors: list[FieldError] = []
+    clean: dict = {}
+
+    def text(name: str) -> str:
+        value = data.get(name)
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            errors.append(FieldError(name, "invalid", _("Must be a string.")))
+            return ""
+        value = value.strip()
+        limit = MAX_LENGTHS.get(name)
+        if limit and len(value) > limit:
+            errors.append(FieldError(name, "too_long", _("At most %(n)d characters.") % {"n": limit}))
+        return value
+
+    for name in REQUIRED_FIELDS:
+        if name in ("amount", "currency"):
+            continue
+        value = text(name)
+        if not value and not any(e.field == name for e in errors):
+            errors.append(FieldError(name, "required", _("This field is required.")))
+        clean[name] = value
+    for name in OPTIONAL_FIELDS:
+        clean[name] = text(name)
+
+    if clean["reference"] and not REFERENCE_RE.match(clean["reference"]):
+        errors.append(
+            FieldError(
+                "reference",
+                "invalid",
+                _("Use letters, digits and . - _ / : # only."),
+            )
+        )
+    if clean["method"] and clean["method"] not in Method.values:
+        errors.append(
+            FieldError(
+                "method",
+                "invalid_method",
+                _("Unknown method; use one of: %(m)s.") % {"m": ", ".join(Method.values)},
+            )
+        )
+    if clean["beneficiary_account"] and not ACCOUNT_RE.match(clean["beneficiary_account"]):
+        errors.append(FieldError("beneficiary_account", "invalid_account", _("Not a valid account number.")))
+    if clean["beneficiary_email"]:
+        try:
+            validate_email(clean["beneficiary_email"])
+        except DjangoValidationError:
+            errors.append(FieldError("beneficiary_email", "invalid_email", _("Not a valid email.")))
+    if clean["beneficiary_phone"] and not PHONE_RE.match(clean["beneficiary_phone"]):
+        errors.append(FieldError("beneficiary_phone", "invalid_phone", _("Not a valid phone number.")))
+
+    currency = None
+    raw_currency = data.get("currency")
+    if raw_currency in (None, ""):
+        errors.append(FieldError("currency", "required", _("This field is required.")))
+    else:
+        try:
+            currency = normalize_currency(raw_currency)
+        except MoneyError as exc:
+            errors.append(FieldError("currency", exc.code, exc.message))
+        else:
+            if not merchant.allows_currency(currency):
+                errors.append(
+                    FieldError(
+                        "currency",
+                        "currency_not_allowed",
+                        _("%(c)s is not enabled for this merchant.") % {"c": currency},
+                    )
+                )
+    clean["currency"] = currency or ""
+
+    raw_amount = data.get("amount")
+    if raw_amount in (None, ""):
+        errors.append(FieldError("amount", "required", _("This field is required.")))
+    elif currency:
+        try:
+            minor = parse_amount(raw_amount, currency)
+        except MoneyError as exc:
+            errors.append(FieldError("amount", exc.code, exc.message))
+        else:
+            limit = merchant.per_payment_limit_minor
+            if limit and minor > limit:
+                errors.append(
+                    FieldError(
+                        "amount",
+                        "over_limit",
+                        _("Amount exceeds the per-payment limit of %(limit)s %(c)s.")
+                        % {"limit": format_minor(limit, currency), "c": currency},
+                    )
+                )
+            clean["amount_minor"] = minor
+
+    metadata = data.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        errors.append(FieldError("metadata", "invalid", _("Must be an object.")))
+    clean["metadata"] = metadata or {}
+
+    if errors:
+        raise PaymentInvalid(errors)
+    return clean
