@@ -1,0 +1,35 @@
+"""Benchmarks run by `manage.py benchmark <name>`.
+
+Each module here has `add_arguments(parser)` and `run(cmd, options)`.
+
+Every figure is printed beside a baseline measured in the same run, with their ratio;
+the last line is a one-line summary. Only ratios count on shared, noisy machines.
+"""
+
+import statistics
+import time
+from collections.abc import Callable
+
+NAMES = ("batch", "api", "notify", "dashboard")
+
+
+def median_of(rounds: int, fn: Callable[[], float]) -> float:
+    return statistics.median(fn() for _ in range(rounds))
+
+
+class Stopwatch:
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
+
+
+def ratio_line(label: str, ours: float, baseline: float, unit: str, higher_is_better: bool = True) -> str:
+    ratio = ours / baseline if baseline else float("inf")
+    better = "higher is better" if higher_is_better else "lower is better"
+    return (
+        f"{label:<38} ours {ours:>12,.1f} {unit:<8} baseline {baseline:>12,.1f} {unit:<8} "
+        f"ratio {ratio:6.2f} ({better})"
+    )
