@@ -13,8 +13,9 @@ def payment_submit_task(payment_id: int) -> None:
     payments.payment_submit(payment_id=payment_id, actor="system:worker")
 
 
-def attempt_resume_task(attempt_id: int) -> None:
-    stale = timezone.now() - timedelta(seconds=settings.PAYDESK_SWEEP_AFTER)
+def attempt_resume_task(attempt_id: int, stale_before=None) -> None:
+    """Resume an attempt the sweeper found overdue; `stale_before` is the sweeper's cut-off."""
+    stale = stale_before or timezone.now() - timedelta(seconds=settings.PAYDESK_SWEEP_AFTER)
     payments.attempt_resume(attempt_id=attempt_id, stale_before=stale)
 
 

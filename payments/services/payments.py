@@ -53,13 +53,18 @@ def locked(payment_id: int) -> Payment:
     return Payment.objects.select_for_update().get(pk=payment_id)
 
 
+# Event types are "payment.<new status>" except where that would hide what happened.
+EVENT_TYPE_OVERRIDES = {"release": "payment.released", "retry": "payment.retried"}
+
+
 def transition_apply(payment: Payment, name: str, *args, actor: str, **kwargs) -> None:
     """Apply transition `name` to a locked payment, save it and write its Event."""
     getattr(payment, name)(*args, **kwargs)
     if payment.is_final:
         payment.completed_at = timezone.now()
     payment.save()
-    event_record(payment=payment, type=f"payment.{payment.status}", actor=actor)
+    event_type = EVENT_TYPE_OVERRIDES.get(name, f"payment.{payment.status}")
+    event_record(payment=payment, type=event_type, actor=actor)
 
 
 def payment_create(

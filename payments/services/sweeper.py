@@ -33,7 +33,7 @@ def sweep(*, now=None) -> dict[str, int]:
 
     attempts = GatewayAttempt.objects.filter(status=GatewayAttempt.Status.PENDING, last_call_at__lt=stale)
     for pk in attempts.values_list("pk", flat=True)[:SWEEP_LIMIT]:
-        enqueue("payments.tasks.attempt_resume_task", pk)
+        enqueue("payments.tasks.attempt_resume_task", pk, stale)
         counts["attempts"] += 1
 
     notices = SandboxNotice.objects.filter(sent_at=None, due_at__lt=now).exclude(last_attempt_at__gte=stale)
