@@ -1,0 +1,102 @@
+"""Browser tests: a real web server and a real django-q2 worker, as `make run` starts them."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory):
+    """Migrate and seed a fresh SQLite database, then run the web server and a worker on it."""
+    port = free_port()
+    db = tmp_path_factory.mktemp("e2e") / "demo.sqlite3"
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{db}",
+        "PAYDESK_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "DEBUG": "1",
+        "SANDBOX_FOLLOWUP_DELAY": "1",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+    env.pop("REDIS_URL", None)
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True, cwd=ROOT)
+    seed = subprocess.run(
+        [*manage, "seed_demo"], env=env, check=True, cwd=ROOT, capture_output=True, text=True
+    )
+    logs = tmp_path_factory.mktemp("logs")
+    web = subprocess.Popen(
+        [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
+        env=env,
+        cwd=ROOT,
+        stdout=open(logs / "web.log", "w"),
+        stderr=subprocess.STDOUT,
+    )
+    worker = subprocess.Popen(
+        [*manage, "qcluster"],
+        env=env,
+        cwd=ROOT,
+        stdout=open(logs / "worker.log", "w"),
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    else:
+        raise RuntimeError("web server did not start: " + (logs / "web.log").read_text())
+    yield {"url": base, "api_key": seed.stdout.strip().splitlines()[-1], "logs": logs}
+    for proc in (web, worker):
+        proc.terminate()
+    for proc in (web, worker):
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, demo_server):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield page
+    context.close()
+
+
+def login(page, base: str, email: str = "owner@demo.paydesk.local") -> None:
+    page.goto(f"{base}/accounts/login/")
+    page.fill("input[name=username]", email)
+    page.fill("input[name=password]", "paydesk-demo")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
