@@ -1,5 +1,7 @@
 """PayDesk settings: one module, driven by environment variables with local defaults."""
 
+import base64
+import hashlib
 import os
 from pathlib import Path
 
@@ -51,6 +53,15 @@ SANDBOX_FOLLOWUP_DELAY = float(os.environ.get("SANDBOX_FOLLOWUP_DELAY", "2"))
 
 PAYDESK_WEBHOOK_ALLOW_PRIVATE = env_bool("PAYDESK_WEBHOOK_ALLOW_PRIVATE", DEBUG)
 
+# Fernet key(s) for secrets at rest, comma-separated: the first encrypts, all decrypt.
+FIELD_ENCRYPTION_KEY = os.environ.get("FIELD_ENCRYPTION_KEY", "")
+if not FIELD_ENCRYPTION_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEY must be set when DEBUG is off.")
+    FIELD_ENCRYPTION_KEY = base64.urlsafe_b64encode(
+        hashlib.sha256(b"paydesk-field-encryption:" + SECRET_KEY.encode()).digest()
+    ).decode()
+
 # Which gateway serves each payment method; the sandbox serves all by default.
 PAYDESK_GATEWAY_ROUTES = {
     "card": os.environ.get("PAYDESK_GATEWAY_CARD", "sandbox"),
@@ -61,11 +72,58 @@ PAYDESK_GATEWAY_ROUTES = {
 }
 PAYDESK_GATEWAYS = {
     "sandbox": "payments.gateways.sandbox.SandboxGateway",
+    "alipay": "payments.gateways.alipay.AlipayGateway",
+    "wechat_pay": "payments.gateways.wechat_pay.WeChatPayGateway",
+    "paypal": "payments.gateways.paypal.PayPalGateway",
 }
+# Provider endpoints per gateway account environment; PAYDESK_<GATEWAY>_<ENV>_URL overrides one.
+# WeChat Pay API v3 has no separate sandbox host: test merchants use the live host.
+_GATEWAY_URL_DEFAULTS = {
+    "alipay": {
+        "live": "https://openapi.alipay.com/gateway.do",
+        "sandbox": "https://openapi-sandbox.dl.alipaydev.com/gateway.do",
+    },
+    "wechat_pay": {"live": "https://api.mch.weixin.qq.com", "sandbox": "https://api.mch.weixin.qq.com"},
+    "paypal": {"live": "https://api-m.paypal.com", "sandbox": "https://api-m.sandbox.paypal.com"},
+}
+PAYDESK_GATEWAY_URLS = {
+    gateway: {
+        env: os.environ.get(f"PAYDESK_{gateway.upper()}_{env.upper()}_URL", url) for env, url in urls.items()
+    }
+    for gateway, urls in _GATEWAY_URL_DEFAULTS.items()
+}
+# Seconds to connect to / wait for a provider's answer.
+PAYDESK_GATEWAY_TIMEOUT = (5.0, float(os.environ.get("PAYDESK_GATEWAY_TIMEOUT", "20")))
+# Reconciliation per gateway: a payment processing or awaiting the customer for `query_after`
+# seconds is queried at the gateway (again every `query_after`); a QR code / approval link
+# lives `action_expires` seconds, after which (plus PAYDESK_RECONCILE_GRACE) it is cancelled.
+PAYDESK_RECONCILE = {
+    "alipay": {"query_after": 120, "action_expires": 900},
+    "wechat_pay": {"query_after": 120, "action_expires": 900},
+    "paypal": {"query_after": 300, "action_expires": 3 * 3600},
+}
+PAYDESK_RECONCILE_GRACE = 120
+# Where PayPal sends the buyer after approving or cancelling an order.
+PAYDESK_PAYPAL_RETURN_URL = os.environ.get("PAYDESK_PAYPAL_RETURN_URL", PAYDESK_PUBLIC_URL + "/")
 # Work that has not progressed for this many seconds is re-enqueued by the sweeper.
 PAYDESK_SWEEP_AFTER = env_int("PAYDESK_SWEEP_AFTER", 60)
 # Attempts before a unit of work is dead-lettered.
 PAYDESK_MAX_ATTEMPTS = env_int("PAYDESK_MAX_ATTEMPTS", 8)
+# Batches (README "Batches"): upload limits, chunking, leases.
+PAYDESK_BATCH_MAX_BYTES = env_int("PAYDESK_BATCH_MAX_BYTES", 100 * 1024 * 1024)
+PAYDESK_BATCH_JSON_MAX_BYTES = env_int("PAYDESK_BATCH_JSON_MAX_BYTES", 10 * 1024 * 1024)
+PAYDESK_BATCH_MAX_ROWS = env_int("PAYDESK_BATCH_MAX_ROWS", 1_000_000)
+PAYDESK_BATCH_DUPLICATE_DAYS = env_int("PAYDESK_BATCH_DUPLICATE_DAYS", 30)
+PAYDESK_BATCH_CHUNK_SIZE = env_int("PAYDESK_BATCH_CHUNK_SIZE", 1000)
+# Seconds a chunk claim holds before the sweeper gives the chunk to another worker
+# (above Q_CLUSTER's timeout, so a live task is never taken over).
+PAYDESK_BATCH_CHUNK_LEASE = env_int("PAYDESK_BATCH_CHUNK_LEASE", 150)
+# A validation beats every few seconds (PostgreSQL); silent this long, it is run again.
+PAYDESK_BATCH_VALIDATION_LEASE = env_int("PAYDESK_BATCH_VALIDATION_LEASE", 120)
+# Timeout of the validation task alone (a million rows take longer than Q_CLUSTER's timeout).
+PAYDESK_BATCH_TASK_TIMEOUT = env_int("PAYDESK_BATCH_TASK_TIMEOUT", 1800)
+# Names this node in chunk claims ("<node>:<pid>"), to see which worker did what.
+PAYDESK_NODE_NAME = os.environ.get("PAYDESK_NODE", "") or os.uname().nodename
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -208,7 +266,8 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.JSONParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Documents problem+json errors, the Idempotency-Key header and Bearer auth (payments/api/schema.py).
+    "DEFAULT_SCHEMA_CLASS": "payments.api.schema.PayDeskAutoSchema",
     "EXCEPTION_HANDLER": "payments.api.problems.problem_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["merchants.auth.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": os.environ.get("PAYDESK_API_RATE", "6000/min")},
@@ -228,6 +287,36 @@ SPECTACULAR_SETTINGS = {
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "PayDesk <noreply@paydesk.local>")
+# EMAIL_URL overrides EMAIL_BACKEND: smtp://user:password@host:587?tls=1, smtps://...:465,
+# console://, locmem://, file:///var/mail/paydesk, dummy://.
+EMAIL_URL = os.environ.get("EMAIL_URL", "")
+if EMAIL_URL:
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    _email = urlsplit(EMAIL_URL)
+    _email_backends = {"smtp": "smtp", "smtps": "smtp", "console": "console", "locmem": "locmem"}
+    _email_backends.update({"file": "filebased", "dummy": "dummy"})
+    if _email.scheme not in _email_backends:
+        raise ImproperlyConfigured(f"EMAIL_URL scheme must be one of {sorted(_email_backends)}.")
+    EMAIL_BACKEND = f"django.core.mail.backends.{_email_backends[_email.scheme]}.EmailBackend"
+    _email_query = {k: v[-1].lower() for k, v in parse_qs(_email.query).items()}
+    if _email.scheme in ("smtp", "smtps"):
+        EMAIL_HOST = _email.hostname or "localhost"
+        EMAIL_PORT = _email.port or (465 if _email.scheme == "smtps" else 25)
+        EMAIL_HOST_USER = unquote(_email.username or "")
+        EMAIL_HOST_PASSWORD = unquote(_email.password or "")
+        EMAIL_USE_SSL = _email.scheme == "smtps" or _email_query.get("ssl") in ("1", "true")
+        EMAIL_USE_TLS = not EMAIL_USE_SSL and _email_query.get("tls") in ("1", "true")
+    elif _email.scheme == "file":
+        EMAIL_FILE_PATH = _email.path
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 15)
+
+# SMS backend (payments/channels/sms.py): ConsoleBackend, LocmemBackend or TwilioBackend.
+SMS_BACKEND = os.environ.get("SMS_BACKEND", "payments.channels.sms.ConsoleBackend")
+SMS_FROM = os.environ.get("SMS_FROM", "PayDesk")
+TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
+TWILIO_API_BASE = os.environ.get("TWILIO_API_BASE", "https://api.twilio.com")
 
 LOGGING = {
     "version": 1,

@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import TemplateView
 
+from payments.api import problems as api_problems
 from payments.views.callbacks import gateway_callback
 from payments.views.health import healthz
 
@@ -18,5 +19,13 @@ urlpatterns = [
         name="sandbox_authenticate",
     ),
     path("api/", include("payments.api.urls")),
+    # Any other /api/ URL: a problem+json 404 (also while DEBUG, which bypasses handler404).
+    re_path(r"^api/", api_problems.api_not_found),
     path("", include("payments.urls")),
 ]
+
+# Problem details (application/problem+json) for errors under /api/; Django's pages elsewhere.
+handler400 = api_problems.handler400
+handler403 = api_problems.handler403
+handler404 = api_problems.handler404
+handler500 = api_problems.handler500

@@ -1,6 +1,8 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
-from merchants.models import ApiKey, Membership, Merchant
+from merchants.gateway_forms import GatewayAccountForm, masked
+from merchants.models import ApiKey, GatewayAccount, Membership, Merchant
 
 
 class MembershipInline(admin.TabularInline):
@@ -45,3 +47,119 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
         count = queryset.filter(revoked_at=None).update(revoked_at=timezone.now())
         self.message_user(request, f"{count} key(s) revoked.")
+
+
+@admin.register(GatewayAccount)
+class GatewayAccountAdmin(admin.ModelAdmin):
+    """Credentials are entered here once and never shown again (masked, write-only fields)."""
+
+    form = GatewayAccountForm
+    list_display = ["merchant", "gateway", "environment", "app_id", "mch_id", "enabled", "updated_at"]
+    list_filter = ["gateway", "environment", "enabled"]
+    search_fields = ["merchant__name", "merchant__slug", "app_id", "mch_id"]
+    autocomplete_fields = ["merchant"]
+    readonly_fields = [
+        "stored_private_key",
+        "stored_secret",
+        "stored_public_keys",
+        "created_at",
+        "updated_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["merchant", "gateway", "environment", "enabled"]}),
+        (
+            _("Identifiers"),
+            {"fields": ["app_id", "mch_id", "key_serial", "webhook_id"]},
+        ),
+        (
+            _("Secrets (write-only)"),
+            {"fields": ["stored_private_key", "new_private_key", "stored_secret", "new_secret"]},
+        ),
+        (
+            _("Provider public keys"),
+            {"fields": ["stored_public_keys", "public_key_id", "public_key", "remove_public_keys"]},
+        ),
+        (None, {"fields": ["created_at", "updated_at"]}),
+    ]
+
+    def get_queryset(self, request):
+        # The list never decrypts secrets; the change page shows them masked only.
+        return super().get_queryset(request).select_related("merchant")
+
+    @admin.display(description=_("stored private key"))
+    def stored_private_key(self, obj: GatewayAccount) -> str:
+        return masked(obj.private_key) if obj.pk else "-"
+
+    @admin.display(description=_("stored secret"))
+    def stored_secret(self, obj: GatewayAccount) -> str:
+        return masked(obj.secret) if obj.pk else "-"
+
+    @admin.display(description=_("stored public key ids"))
+    def stored_public_keys(self, obj: GatewayAccount) -> str:
+        return ", ".join(sorted((obj.public_keys or {}).keys())) or "-"
+
+
+# Webhook endpoints and notification preferences (payments/services/webhook_endpoints.py) ----------
+from merchants.models import NotificationPreference, WebhookEndpoint  # noqa: E402
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    """Endpoints are created by merchants; staff can look and switch them on or off (through the service)."""
+
+    list_display = [
+        "public_id",
+        "merchant",
+        "url",
+        "status",
+        "first_failure_at",
+        "disabled_reason",
+        "created_at",
+    ]
+    list_filter = ["status"]
+    search_fields = ["public_id", "url", "merchant__name"]
+    # Secrets are never shown, not even encrypted; status changes go through the actions.
+    fields = ["public_id", "merchant", "url", "description", "events", "status", "first_failure_at"]
+    fields += ["disabled_reason", "disabled_at", "previous_secret_expires_at", "created_at", "updated_at"]
+    readonly_fields = fields
+    actions = ["enable", "disable"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def _set(self, request, queryset, enabled: bool) -> None:
+        from payments.services.webhook_endpoints import NotificationsInvalid, webhook_endpoint_set_enabled
+
+        done = 0
+        for endpoint in queryset:
+            try:
+                webhook_endpoint_set_enabled(endpoint=endpoint, enabled=enabled)
+                done += 1
+            except NotificationsInvalid as exc:
+                self.message_user(request, f"{endpoint.public_id}: {exc}", level="warning")
+        self.message_user(request, _("%(n)d endpoint(s) updated.") % {"n": done})
+
+    @admin.action(description=_("Enable selected endpoints"))
+    def enable(self, request, queryset):
+        self._set(request, queryset, True)
+
+    @admin.action(description=_("Disable selected endpoints"))
+    def disable(self, request, queryset):
+        self._set(request, queryset, False)
+
+
+@admin.register(NotificationPreference)
+class NotificationPreferenceAdmin(admin.ModelAdmin):
+    list_display = ["merchant", "channel", "enabled", "events", "recipients", "updated_at"]
+    list_filter = ["channel", "enabled"]
+    search_fields = ["merchant__name"]
+    readonly_fields = ["merchant", "channel", "enabled", "events", "recipients", "updated_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -8,6 +8,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from merchants.fields import EncryptedTextField
 from merchants.ids import PublicIdField
 
 
@@ -27,6 +28,13 @@ class Merchant(models.Model):
         _("four-eyes approval"),
         default=False,
         help_text=_("Batches must be approved by someone other than the uploader."),
+    )
+    # A batch whose total in any one currency exceeds this (minor units) must be approved
+    # by a member with the approver role; 0 means no such threshold.
+    batch_approval_threshold_minor = models.BigIntegerField(
+        _("batch approval threshold (minor units)"),
+        default=0,
+        help_text=_("Batches above this total in any currency need an approver; 0 turns it off."),
     )
     allowed_currencies = models.JSONField(
         _("allowed currencies"),
@@ -129,3 +137,182 @@ class ApiKey(models.Model):
 
     def revoke(self) -> None:
         self.revoked_at = timezone.now()
+
+
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105
+
+
+class WebhookEndpoint(models.Model):
+    """A merchant's webhook receiver (Standard Webhooks, DESIGN section 6).
+
+    The signing secret is stored encrypted and shown only when created or
+    rotated; during the 24 hours after a rotation the previous secret signs too.
+    """
+
+    class Status(models.TextChoices):
+        ENABLED = "enabled", _("Enabled")
+        DISABLED = "disabled", _("Disabled")
+
+    public_id = PublicIdField(prefix="whe")
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(_("URL"), max_length=2000)
+    description = models.CharField(_("description"), max_length=500, blank=True)
+    events = models.JSONField(
+        _("events"), default=list, blank=True, help_text=_("Event types sent here; empty sends every type.")
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ENABLED)
+    secret_encrypted = models.TextField(editable=False)
+    previous_secret_encrypted = models.TextField(blank=True, editable=False)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Start of the current run of failures; cleared by any success.
+    first_failure_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=300, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("webhook endpoint")
+        indexes = [models.Index(fields=["merchant", "status"], name="webhook_endpoint_merchant")]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.url}"
+
+    @property
+    def is_enabled(self) -> bool:
+        return self.status == self.Status.ENABLED
+
+    def subscribes_to(self, event_type: str) -> bool:
+        return not self.events or event_type in self.events
+
+    def signing_secrets(self, now=None) -> list[str]:
+        """Return the secrets signing now: the current one, then the previous one during the overlap."""
+        from payments.channels.crypto import decrypt
+
+        now = now or timezone.now()
+        secrets_ = [decrypt(self.secret_encrypted)]
+        if (
+            self.previous_secret_encrypted
+            and self.previous_secret_expires_at is not None
+            and now < self.previous_secret_expires_at
+        ):
+            secrets_.append(decrypt(self.previous_secret_encrypted))
+        return secrets_
+
+
+class NotificationPreference(models.Model):
+    """Which event types a merchant wants on one channel (email, SMS, in-app), and to whom."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("Email")
+        SMS = "sms", _("SMS")
+        INAPP = "inapp", _("In-app")
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="notification_preferences")
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    events = models.JSONField(
+        _("events"), default=list, blank=True, help_text=_("Event types sent; empty sends every type.")
+    )
+    recipients = models.JSONField(
+        _("recipients"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "Email addresses or phone numbers (E.164). Empty email recipients mean the owners; "
+            "in-app notifications go to every member."
+        ),
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("notification preference")
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "channel"], name="notification_pref_unique_channel"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.merchant} {self.channel}"
+
+    def subscribes_to(self, event_type: str) -> bool:
+        return self.enabled and (not self.events or event_type in self.events)
+
+
+class GatewayAccount(models.Model):
+    """A merchant's credentials at one payment provider (Alipay, WeChat Pay, PayPal).
+
+    Private keys and secrets are encrypted at rest and never shown again after
+    entry. Provider public keys are not secret: `public_keys` maps a key id to
+    a PEM public key or certificate (WeChat Pay selects by Wechatpay-Serial;
+    Alipay uses any listed key, so a rotation can list old and new).
+    """
+
+    class Gateway(models.TextChoices):
+        ALIPAY = "alipay", _("Alipay")
+        WECHAT_PAY = "wechat_pay", _("WeChat Pay")
+        PAYPAL = "paypal", _("PayPal")
+
+    class Environment(models.TextChoices):
+        SANDBOX = "sandbox", _("Sandbox")
+        LIVE = "live", _("Live")
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="gateway_accounts")
+    gateway = models.CharField(_("gateway"), max_length=32, choices=Gateway.choices)
+    environment = models.CharField(
+        _("environment"), max_length=10, choices=Environment.choices, default=Environment.SANDBOX
+    )
+    app_id = models.CharField(
+        _("app id / client id"),
+        max_length=128,
+        blank=True,
+        help_text=_("Alipay app_id, WeChat Pay appid, PayPal REST client id."),
+    )
+    mch_id = models.CharField(
+        _("merchant number"), max_length=64, blank=True, help_text=_("WeChat Pay mchid.")
+    )
+    key_serial = models.CharField(
+        _("merchant certificate serial"),
+        max_length=128,
+        blank=True,
+        help_text=_("WeChat Pay: serial number of the merchant API certificate."),
+    )
+    private_key = EncryptedTextField(
+        _("private key"),
+        blank=True,
+        help_text=_("Alipay application private key or WeChat Pay merchant API key (PEM or base64)."),
+    )
+    secret = EncryptedTextField(
+        _("secret"), blank=True, help_text=_("WeChat Pay APIv3 key or PayPal client secret.")
+    )
+    public_keys = models.JSONField(
+        _("provider public keys"),
+        default=dict,
+        blank=True,
+        help_text=_("Key id to PEM public key or certificate: Alipay public key, WeChat Pay platform keys."),
+    )
+    webhook_id = models.CharField(
+        _("webhook id"), max_length=64, blank=True, help_text=_("PayPal webhook id.")
+    )
+    enabled = models.BooleanField(_("enabled"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # Fields each gateway needs before it can take payments.
+    REQUIRED = {
+        Gateway.ALIPAY: ("app_id", "private_key", "public_keys"),
+        Gateway.WECHAT_PAY: ("app_id", "mch_id", "key_serial", "private_key", "secret", "public_keys"),
+        Gateway.PAYPAL: ("app_id", "secret", "webhook_id"),
+    }
+
+    class Meta:
+        verbose_name = _("gateway account")
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "gateway"], name="gateway_account_unique_gateway"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.merchant} {self.get_gateway_display()} ({self.environment})"
+
+    def missing_fields(self) -> list[str]:
+        """Return the names of the fields this account's gateway needs and that are empty."""
+        return [name for name in self.REQUIRED.get(self.gateway, ()) if not getattr(self, name)]

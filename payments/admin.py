@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 
 from payments.gateways import CallbackRejected
 from payments.models import (
+    BatchChunk,
     BatchRowError,
     Event,
     GatewayAttempt,
@@ -170,6 +171,15 @@ class BatchRowErrorAdmin(ReadOnlyAdmin):
     list_display = ["batch", "line", "column", "code", "message"]
 
 
+@admin.register(BatchChunk)
+class BatchChunkAdmin(ReadOnlyAdmin):
+    """Chunks of executing batches: who claimed them, how often, and the dead-lettered ones."""
+
+    list_display = ["batch", "number", "status", "attempts", "claimed_by", "claimed_at", "submitted_count"]
+    list_filter = ["status"]
+    search_fields = ["batch__public_id", "claimed_by"]
+
+
 @admin.register(IdempotencyKey)
 class IdempotencyKeyAdmin(ReadOnlyAdmin):
     list_display = ["key", "merchant", "method", "path", "response_status", "created_at"]
@@ -183,3 +193,47 @@ class SandboxOperationAdmin(ReadOnlyAdmin):
 @admin.register(SandboxNotice)
 class SandboxNoticeAdmin(ReadOnlyAdmin):
     list_display = ["event_id", "type", "due_at", "attempts", "sent_at", "last_error"]
+
+
+# Notification deliveries and the in-app feed (payments/services/notifications.py) ---------------
+from payments.models import Delivery, DeliveryStatus, Notification  # noqa: E402
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyAdmin):
+    list_display = [
+        "public_id",
+        "merchant",
+        "channel",
+        "type",
+        "recipient",
+        "status",
+        "attempts",
+        "last_response_code",
+        "next_attempt_at",
+        "created_at",
+    ]
+    list_filter = ["status", "channel"]
+    search_fields = ["public_id", "recipient", "event__public_id", "merchant__name"]
+    list_select_related = ["merchant"]
+    actions = ["redeliver"]
+
+    @admin.action(description="Redeliver selected (new delivery, same message id)")
+    def redeliver(self, request, queryset):
+        from payments.services.webhook_endpoints import EndpointStateError, delivery_redeliver
+
+        done = 0
+        for delivery in queryset.exclude(status=DeliveryStatus.PENDING):
+            try:
+                delivery_redeliver(delivery=delivery)
+                done += 1
+            except EndpointStateError as exc:
+                self.message_user(request, f"{delivery.public_id}: {exc}", messages.WARNING)
+        self.message_user(request, f"{done} delivery(ies) queued again.")
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ["title", "merchant", "user", "level", "read_at", "created_at"]
+    list_filter = ["level"]
+    search_fields = ["title", "merchant__name", "user__username"]

@@ -15,6 +15,25 @@ def ensure_schedules(sender, **kwargs) -> None:
             "repeats": -1,
         },
     )
+    # Payments whose gateway outcome is overdue are queried there; expired QR codes cancelled.
+    Schedule.objects.update_or_create(
+        name="paydesk-reconcile",
+        defaults={
+            "func": "payments.tasks.reconcile_task",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
+            "repeats": -1,
+        },
+    )
+    # API Idempotency-Keys are kept 24 hours; purge the expired ones every hour.
+    Schedule.objects.update_or_create(
+        name="paydesk-idempotency-purge",
+        defaults={
+            "func": "payments.tasks.idempotency_keys_purge_task",
+            "schedule_type": Schedule.HOURLY,
+            "repeats": -1,
+        },
+    )
 
 
 class PaymentsConfig(AppConfig):

@@ -29,3 +29,69 @@ def sandbox_deliver_task(operation_id: int) -> None:
 
 def sweep_task() -> dict:
     return sweeper.sweep()
+
+
+def delivery_send_task(delivery_id: int) -> None:
+    from payments.services.notifications import delivery_send
+
+    delivery_send(delivery_id=delivery_id)
+
+
+def deliveries_send_task(delivery_ids: list[int]) -> None:
+    from payments.services.notifications import deliveries_send
+
+    deliveries_send(delivery_ids=delivery_ids)
+
+
+def idempotency_keys_purge_task() -> int:
+    """Delete Idempotency-Keys older than 24 hours (payments/api/idempotency.py)."""
+    from payments.api.idempotency import purge_expired_keys
+
+    return purge_expired_keys()
+
+
+def reconcile_task() -> dict:
+    """Scheduled: enqueue a gateway query for every payment whose outcome is overdue."""
+    from payments.services.reconcile import reconcile_due
+
+    return reconcile_due()
+
+
+def payment_reconcile_task(payment_id: int, force: bool = False) -> str:
+    from payments.services.reconcile import payment_reconcile
+
+    return payment_reconcile(payment_id=payment_id, force=force)
+
+
+# Batches (payments/services/batches.py and its batch_* submodules).
+
+
+def batch_validate_task(batch_id: int, **_broker_options) -> None:
+    """Validate an uploaded batch; `q_options` (its longer timeout) matter only to the broker."""
+    from payments.services.batch_ingest import batch_validate
+
+    batch_validate(batch_id=batch_id)
+
+
+def batch_start_task(batch_id: int) -> None:
+    from payments.services.batches import batch_start
+
+    batch_start(batch_id=batch_id)
+
+
+def batch_chunk_task(chunk_id: int) -> None:
+    from payments.services.batch_execute import batch_chunk_execute
+
+    batch_chunk_execute(chunk_id=chunk_id)
+
+
+def batch_check_task(batch_id: int) -> None:
+    from payments.services.batches import batch_check_complete
+
+    batch_check_complete(batch_id=batch_id)
+
+
+def batch_cancel_rest_task(batch_id: int) -> None:
+    from payments.services.batches import batch_cancel_rest
+
+    batch_cancel_rest(batch_id=batch_id)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from payments.views import dashboard
+from payments.views import batches, dashboard, notifications
 
 app_name = "dashboard"
 
@@ -13,4 +13,42 @@ urlpatterns = [
     path("payments/<str:public_id>/retry/", dashboard.payment_retry_view, name="payment_retry"),
     path("payments/<str:public_id>/refund/", dashboard.payment_refund_view, name="payment_refund"),
     path("merchant/switch/", dashboard.switch_merchant, name="switch_merchant"),
+    # Batches (payments/views/batches.py).
+    path("batches/", batches.batch_list, name="batch_list"),
+    path("batches/new/", batches.batch_new, name="batch_new"),
+    path("batches/<str:public_id>/", batches.batch_detail, name="batch_detail"),
+    path("batches/<str:public_id>/progress.json", batches.batch_progress, name="batch_progress"),
+    path("batches/<str:public_id>/approve/", batches.batch_approve_view, name="batch_approve"),
+    path("batches/<str:public_id>/cancel/", batches.batch_cancel_view, name="batch_cancel"),
+    path("batches/<str:public_id>/payments/", batches.batch_payments, name="batch_payments"),
+    path("batches/<str:public_id>/errors.csv", batches.batch_errors_csv, name="batch_errors_csv"),
+    path("batches/<str:public_id>/results.csv", batches.batch_results_csv, name="batch_results_csv"),
+    path("batches/<str:public_id>/pain.002.xml", batches.batch_pain002, name="batch_pain002"),
+    # Webhooks, delivery log, notification preferences and the in-app feed (payments/views/notifications.py).
+    path("webhooks/", notifications.webhook_endpoint_list, name="webhook_endpoint_list"),
+    path("webhooks/<str:public_id>/", notifications.webhook_endpoint_detail, name="webhook_endpoint_detail"),
+    path(
+        "webhooks/<str:public_id>/rotate/",
+        notifications.webhook_endpoint_rotate,
+        name="webhook_endpoint_rotate",
+    ),
+    path(
+        "webhooks/<str:public_id>/toggle/",
+        notifications.webhook_endpoint_toggle,
+        name="webhook_endpoint_toggle",
+    ),
+    path("webhooks/<str:public_id>/test/", notifications.webhook_endpoint_test, name="webhook_endpoint_test"),
+    path(
+        "webhooks/<str:public_id>/delete/",
+        notifications.webhook_endpoint_delete,
+        name="webhook_endpoint_delete",
+    ),
+    path(
+        "deliveries/<str:public_id>/redeliver/", notifications.delivery_redeliver, name="delivery_redeliver"
+    ),
+    path("notifications/", notifications.notification_list, name="notification_list"),
+    path("notifications/read/", notifications.notification_read, name="notification_read"),
+    path(
+        "notifications/preferences/", notifications.notification_preferences, name="notification_preferences"
+    ),
 ]

@@ -30,6 +30,8 @@ MAX_LENGTHS = {
     "description": 500,
 }
 ACCOUNT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 .@_+-]{3,63}$")
+METHODS = frozenset(Method.values)
+METHOD_LIST = ", ".join(Method.values)
 PHONE_RE = re.compile(r"^\+?[0-9 ()-]{6,32}$")
 REFERENCE_RE = re.compile(r"^[\w.\-/:#]+$")
 
@@ -91,12 +93,12 @@ def validate_payment_input(merchant: Merchant, data: dict) -> dict:
                 _("Use letters, digits and . - _ / : # only."),
             )
         )
-    if clean["method"] and clean["method"] not in Method.values:
+    if clean["method"] and clean["method"] not in METHODS:
         errors.append(
             FieldError(
                 "method",
                 "invalid_method",
-                _("Unknown method; use one of: %(m)s.") % {"m": ", ".join(Method.values)},
+                _("Unknown method; use one of: %(m)s.") % {"m": METHOD_LIST},
             )
         )
     if clean["beneficiary_account"] and not ACCOUNT_RE.match(clean["beneficiary_account"]):
@@ -154,6 +156,14 @@ def validate_payment_input(merchant: Merchant, data: dict) -> dict:
     if metadata is not None and not isinstance(metadata, dict):
         errors.append(FieldError("metadata", "invalid", _("Must be an object.")))
     clean["metadata"] = metadata or {}
+
+    if clean["method"] in METHODS:
+        # The gateway routed for the method must be set up for this merchant (and take the currency).
+        from payments.gateways import setup_problem
+
+        problem = setup_problem(merchant, clean["method"], clean["currency"])
+        if problem is not None:
+            errors.append(FieldError(*problem))
 
     if errors:
         raise PaymentInvalid(errors)

@@ -1,16 +1,34 @@
-"""RFC 9457 problem details for every API error."""
+"""RFC 9457 problem details for every API error.
+
+Every error under /api/ is `application/problem+json`:
+`{"type", "title", "status", "code", "detail"}` plus `errors` (a list of
+`{"field", "code", "message"}`) for validation problems. `code` is stable and
+machine-readable; `detail` is for humans. No stack trace ever reaches a
+client: unexpected exceptions are logged and answered with a bare 500.
+
+`problem_exception_handler` serves DRF views; `handler400/403/404/500` and
+`api_not_found` serve what happens outside them (unknown URLs, errors in
+middleware) for paths under /api/, and fall back to Django's pages elsewhere.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 
-from django.http import Http404
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import Resolver404, resolve
+from django.utils.translation import gettext as _
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 logger = logging.getLogger(__name__)
 PROBLEM_TYPE = "https://paydesk.dev/problems/"
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+API_PREFIX = "/api/"
 
 DEFAULT_CODES = {
     400: "bad_request",
@@ -26,6 +44,47 @@ DEFAULT_CODES = {
     429: "rate_limited",
     500: "server_error",
 }
+# DRF's generic codes, replaced by the status's own code.
+GENERIC_CODES = frozenset({"error", "invalid", "not_authenticated", "throttled", "permission_denied"})
+
+
+class BodyInvalid(exceptions.ValidationError):
+    """A request body that parsed but has invalid fields: 422 with per-field errors."""
+
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+
+
+class BadRequest(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "The request was malformed."
+    default_code = "bad_request"
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state of the resource."
+    default_code = "conflict"
+
+
+class Unprocessable(exceptions.APIException):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_detail = "The request cannot be processed."
+    default_code = "unprocessable"
+
+
+def problem_body(
+    status_code: int, code: str, detail: str, *, title: str | None = None, errors: list | None = None
+) -> dict:
+    body = {
+        "type": PROBLEM_TYPE + code,
+        "title": title or code.replace("_", " ").capitalize(),
+        "status": status_code,
+        "code": code,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return body
 
 
 def problem_response(
@@ -37,18 +96,18 @@ def problem_response(
     errors: list[dict] | None = None,
     headers: dict | None = None,
 ) -> Response:
-    body = {
-        "type": PROBLEM_TYPE + code,
-        "title": title or code.replace("_", " ").capitalize(),
-        "status": status_code,
-        "code": code,
-        "detail": detail,
-    }
-    if errors is not None:
-        body["errors"] = errors
+    body = problem_body(status_code, code, detail, title=title, errors=errors)
     response = Response(body, status=status_code, headers=headers)
-    response.content_type = "application/problem+json"
+    response.content_type = PROBLEM_CONTENT_TYPE
     return response
+
+
+def problem_http_response(
+    status_code: int, code: str, detail: str, *, headers: dict | None = None
+) -> HttpResponse:
+    """A problem as a plain Django response, for code that runs outside DRF views."""
+    body = json.dumps(problem_body(status_code, code, detail), ensure_ascii=False, separators=(",", ":"))
+    return HttpResponse(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE, headers=headers)
 
 
 def _flatten(detail, prefix: str = "") -> list[dict]:
@@ -76,32 +135,81 @@ def problem_exception_handler(exc, context):
 
     if isinstance(exc, PaymentInvalid):
         errors = [{"field": e.field, "code": e.code, "message": e.message} for e in exc.errors]
-        return problem_response(422, "validation_error", "The request has invalid fields.", errors=errors)
+        if errors and all(e["code"] == "duplicate_reference" for e in errors):
+            # The reference belongs to an existing payment: a conflict, not a malformed request.
+            return problem_response(409, "duplicate_reference", errors[0]["message"], errors=errors)
+        return problem_response(422, "validation_error", _("The request has invalid fields."), errors=errors)
     if isinstance(exc, PaymentStateError):
         return problem_response(409, exc.code, str(exc))
+    if isinstance(exc, RequestDataTooBig):
+        return problem_response(413, "payload_too_large", _("The request body is too large."))
+    if isinstance(exc, SuspiciousOperation):
+        return problem_response(400, "bad_request", _("The request was malformed."))
     if isinstance(exc, Http404):
-        exc = exceptions.NotFound()
+        exc = exceptions.NotFound(_("No such object."))
     response = exception_handler(exc, context)
     if response is None:
-        logger.exception("unhandled API error", exc_info=exc)
-        return problem_response(500, "server_error", "An unexpected error occurred.")
+        logger.error("unhandled API error", exc_info=exc)
+        return problem_response(500, "server_error", _("An unexpected error occurred."))
     code = DEFAULT_CODES.get(response.status_code, "error")
     headers = {k: v for k, v in response.items() if k in ("Retry-After", "WWW-Authenticate", "Allow")}
     if isinstance(exc, exceptions.ValidationError):
         return problem_response(
             response.status_code,
             "validation_error",
-            "The request has invalid fields.",
+            _("The request has invalid fields."),
             errors=_flatten(exc.detail),
             headers=headers,
         )
     detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
     if isinstance(exc, exceptions.APIException):
         given = exc.get_codes()
-        if isinstance(given, str) and given not in ("error", "invalid", "not_authenticated"):
+        if isinstance(given, str) and given not in GENERIC_CODES:
             code = given
-        if isinstance(exc, exceptions.NotAuthenticated):
-            code = "unauthenticated"
-    if response.status_code == status.HTTP_429_TOO_MANY_REQUESTS:
-        code = "rate_limited"
+    if isinstance(detail, (list, dict)):
+        detail = "; ".join(e["message"] for e in _flatten(detail))
     return problem_response(response.status_code, code, str(detail), headers=headers)
+
+
+# Django-level handlers (config/urls.py) ------------------------------------------------
+
+
+def is_api_request(request: HttpRequest) -> bool:
+    return request.path.startswith(API_PREFIX)
+
+
+def api_not_found(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    """Answer any /api/ URL no route matched (also while DEBUG, which bypasses handler404)."""
+    detail = _("No API route matches this URL.")
+    if request.path.endswith("/"):
+        try:
+            match = resolve(request.path.rstrip("/"))
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not api_not_found:
+            detail = _("No API route matches this URL; API v1 URLs have no trailing slash.")
+    return problem_http_response(404, "not_found", detail)
+
+
+def handler400(request: HttpRequest, exception=None) -> HttpResponse:
+    if is_api_request(request):
+        return problem_http_response(400, "bad_request", _("The request was malformed."))
+    return defaults.bad_request(request, exception)
+
+
+def handler403(request: HttpRequest, exception=None) -> HttpResponse:
+    if is_api_request(request):
+        return problem_http_response(403, "forbidden", _("You may not do this."))
+    return defaults.permission_denied(request, exception or PermissionDenied())
+
+
+def handler404(request: HttpRequest, exception=None) -> HttpResponse:
+    if is_api_request(request):
+        return api_not_found(request)
+    return defaults.page_not_found(request, exception or Http404())
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
+    if is_api_request(request):
+        return problem_http_response(500, "server_error", _("An unexpected error occurred."))
+    return defaults.server_error(request)

@@ -6,16 +6,25 @@ changes a model's state (services do, through an allow-list).
 
 from __future__ import annotations
 
+import base64
+import logging
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
+import requests
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+
+    from merchants.models import GatewayAccount, Merchant
     from payments.models import GatewayAttempt, Payment, Refund
+
+logger = logging.getLogger(__name__)
 
 
 class Outcome:
@@ -70,14 +79,36 @@ class Gateway:
     """Base class: one subclass per provider, registered by slug in settings.PAYDESK_GATEWAYS."""
 
     slug = ""
-    # Callback types this gateway may send, mapped to the Payment transition they request.
-    ALLOWED_CALLBACKS: dict[str, str] = {}
+    # Callback types this gateway may send, mapped to the Payment transition they request
+    # (a tuple: the first transition the payment's state allows; RECONCILE: ask the gateway).
+    ALLOWED_CALLBACKS: dict[str, str | tuple[str, ...]] = {}
+    # True when the gateway needs the merchant's GatewayAccount (credentials) to work.
+    requires_account = False
+    # Currencies the provider accepts; None accepts any.
+    SUPPORTED_CURRENCIES: frozenset[str] | None = None
 
     def submit_payment(self, payment: Payment, attempt: GatewayAttempt) -> GatewayResult:
         raise NotImplementedError
 
     def submit_refund(self, refund: Refund, attempt: GatewayAttempt) -> GatewayResult:
         raise NotImplementedError
+
+    def submit_batch(self, items: list[tuple[Payment, GatewayAttempt]]) -> list[GatewayResult | None]:
+        """Submit many payments, each with its pending attempt; return one answer per item, in order.
+
+        The default calls `submit_payment` for each. An item whose call fails
+        (GatewayError) gets None: its attempt stays pending and is asked again
+        later with the same idempotency key. Gateways with a bulk API (or the
+        sandbox) override this with one call for all items.
+        """
+        results: list[GatewayResult | None] = []
+        for payment, attempt in items:
+            try:
+                results.append(self.submit_payment(payment, attempt))
+            except GatewayError as exc:
+                logger.warning("gateway call for %s failed: %s", attempt.idempotency_key, exc)
+                results.append(None)
+        return results
 
     def verify_callback(self, request: HttpRequest) -> VerifiedCallback:
         """Check signature and freshness; raise CallbackRejected, never return unverified data."""
@@ -86,6 +117,61 @@ class Gateway:
     def acknowledge(self, accepted: bool) -> HttpResponse:
         """Answer the gateway in its own format."""
         return HttpResponse("ok" if accepted else "rejected", status=200 if accepted else 400)
+
+    def notices_from_payload(self, payload: dict[str, Any]) -> list[CallbackNotice]:
+        """Rebuild the outcomes of a stored, verified payload (the worker applies these).
+
+        The default reads the sandbox's shape: `data` or `data.results`.
+        """
+        data = payload.get("data") or {}
+        items = data.get("results") if "results" in data else [data]
+        return [
+            CallbackNotice(
+                type=str(item.get("type", payload.get("type", ""))),
+                attempt_key=str(item.get("attempt_key", "")),
+                gateway_reference=str(item.get("gateway_reference") or ""),
+                failure_code=str(item.get("failure_code") or ""),
+                failure_message=str(item.get("failure_message") or ""),
+                retryable=bool(item.get("retryable", False)),
+            )
+            for item in items
+        ]
+
+    def query(self, attempt: GatewayAttempt) -> CallbackNotice | None:
+        """Ask the provider where a payment attempt stands (reconciliation).
+
+        Return the outcome as a notice, applied through ALLOWED_CALLBACKS like a
+        callback, or None while the provider has nothing final (still awaiting
+        the customer or processing). Raise GatewayError if it cannot be asked.
+        """
+        raise NotImplementedError
+
+    # Accounts ---------------------------------------------------------------
+    def account_for(self, merchant_id: int) -> GatewayAccount | None:
+        """Return the merchant's enabled, complete account at this gateway, or None."""
+        from merchants.models import GatewayAccount
+        from payments.channels.crypto import SecretUnreadable
+
+        try:
+            account = GatewayAccount.objects.filter(
+                merchant_id=merchant_id, gateway=self.slug, enabled=True
+            ).first()
+        except SecretUnreadable as exc:
+            raise GatewayError(f"{self.slug} credentials unreadable: {exc}") from None
+        if account is None or account.missing_fields():
+            return None
+        return account
+
+    def base_url(self, account: GatewayAccount) -> str:
+        return settings.PAYDESK_GATEWAY_URLS[self.slug][account.environment].rstrip("/")
+
+    def not_configured(self) -> GatewayResult:
+        """The answer for a payment whose merchant has (no longer) an account here: final, not retryable."""
+        return GatewayResult(
+            outcome=Outcome.FAILED,
+            failure_code="gateway_not_configured",
+            failure_message=f"The merchant has no enabled {self.slug} account.",
+        )
 
 
 @cache
@@ -99,3 +185,126 @@ def get_gateway(slug: str) -> Gateway:
 
 def gateway_for_method(method: str) -> Gateway:
     return get_gateway(settings.PAYDESK_GATEWAY_ROUTES.get(method, "sandbox"))
+
+
+# The ALLOWED_CALLBACKS value that asks the gateway for the outcome instead of applying one.
+RECONCILE = "reconcile"
+
+
+def setup_problem(merchant: Merchant, method: str, currency: str) -> tuple[str, str, str] | None:
+    """Return (field, code, message) if the gateway routed for `method` cannot take this payment.
+
+    Checked at payment creation so a merchant without an account at a routed
+    gateway, or a currency the provider refuses, gets a clear error instead of
+    a failed payment. Account look-ups are memoised on the Merchant instance,
+    so a batch of many rows costs one query per gateway.
+    """
+    gateway = gateway_for_method(method)
+    if gateway.SUPPORTED_CURRENCIES is not None and currency and currency not in gateway.SUPPORTED_CURRENCIES:
+        return (
+            "currency",
+            "currency_not_supported",
+            _("%(gateway)s accepts only %(currencies)s.")
+            % {"gateway": gateway.slug, "currencies": ", ".join(sorted(gateway.SUPPORTED_CURRENCIES))},
+        )
+    if not gateway.requires_account:
+        return None
+    memo = merchant.__dict__.setdefault("_gateway_ready", {})
+    if gateway.slug not in memo:
+        memo[gateway.slug] = gateway.account_for(merchant.pk) is not None
+    if not memo[gateway.slug]:
+        return (
+            "method",
+            "gateway_not_configured",
+            _("Payments by %(method)s go through %(gateway)s, which is not configured for this merchant.")
+            % {"method": method, "gateway": gateway.slug},
+        )
+    return None
+
+
+# HTTP and keys shared by the provider adapters -------------------------------------------
+
+
+def http_call(method: str, url: str, **kwargs: Any) -> requests.Response:
+    """Send one request to a provider with the configured timeouts.
+
+    Network failures and timeouts raise GatewayError (the caller's attempt
+    stays pending and is repeated with the same idempotency key).
+    """
+    timeout = kwargs.pop("timeout", settings.PAYDESK_GATEWAY_TIMEOUT)
+    try:
+        return requests.request(method, url, timeout=timeout, **kwargs)
+    except requests.RequestException as exc:
+        raise GatewayError(f"{method} {url} failed: {exc.__class__.__name__}") from exc
+
+
+def _pem_or_der(text: str) -> tuple[bool, bytes]:
+    text = text.strip()
+    if text.startswith("-----BEGIN"):
+        return True, text.encode()
+    try:
+        return False, base64.b64decode("".join(text.split()), validate=True)
+    except ValueError:
+        raise ValueError("not PEM and not base64") from None
+
+
+@lru_cache(maxsize=64)
+def load_private_key(text: str) -> RSAPrivateKey:
+    """Parse an RSA private key given as PEM (PKCS#1 or PKCS#8) or bare base64 DER; raise ValueError."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+    is_pem, data = _pem_or_der(text)
+    loader = serialization.load_pem_private_key if is_pem else serialization.load_der_private_key
+    try:
+        key = loader(data, password=None)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"unreadable private key: {exc}") from None
+    if not isinstance(key, RSAPrivateKey):
+        raise ValueError("not an RSA private key")
+    return key
+
+
+@lru_cache(maxsize=256)
+def load_public_key(text: str) -> RSAPublicKey:
+    """Parse an RSA public key (PEM, bare base64 SubjectPublicKeyInfo, or an X.509 certificate)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+    is_pem, data = _pem_or_der(text)
+    try:
+        if is_pem and b"CERTIFICATE" in data.split(b"\n", 1)[0]:
+            key = x509.load_pem_x509_certificate(data).public_key()
+        elif is_pem:
+            key = serialization.load_pem_public_key(data)
+        else:
+            key = serialization.load_der_public_key(data)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"unreadable public key: {exc}") from None
+    if not isinstance(key, RSAPublicKey):
+        raise ValueError("not an RSA public key")
+    return key
+
+
+def rsa_sha256_sign(private_key_text: str, message: bytes) -> str:
+    """Return the base64 SHA256withRSA (PKCS#1 v1.5) signature of `message`."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    signature = load_private_key(private_key_text).sign(message, padding.PKCS1v15(), hashes.SHA256())
+    return base64.b64encode(signature).decode()
+
+
+def rsa_sha256_verify(public_key_text: str, message: bytes, signature_b64: str) -> bool:
+    """Return whether `signature_b64` is a valid SHA256withRSA signature of `message`."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    try:
+        signature = base64.b64decode(signature_b64, validate=True)
+        load_public_key(public_key_text).verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
+    except (InvalidSignature, ValueError):
+        return False
+    return True

@@ -95,9 +95,6 @@ class SandboxGateway(Gateway):
 
     # Submission -----------------------------------------------------------
     def submit_payment(self, payment: Payment, attempt: GatewayAttempt) -> GatewayResult:
-        first_try = not SandboxOperation.objects.filter(
-            payment_reference=payment.public_id, kind="payment"
-        ).exists()
         return self._execute(
             key=attempt.idempotency_key,
             kind="payment",
@@ -105,7 +102,7 @@ class SandboxGateway(Gateway):
             amount_minor=payment.amount_minor,
             currency=payment.currency,
             account=payment.beneficiary_account,
-            first_try=first_try,
+            first_try=attempt.number == 1,  # 0119 fails a payment's first attempt only
         )
 
     def submit_refund(self, refund: Refund, attempt: GatewayAttempt) -> GatewayResult:
@@ -119,10 +116,27 @@ class SandboxGateway(Gateway):
             first_try=True,
         )
 
-    def _execute(self, *, key: str, first_try: bool, **fields) -> GatewayResult:
-        existing = SandboxOperation.objects.filter(key=key).first()
-        if existing is None:
-            answer, callbacks = _plan(fields["kind"], fields["account"], first_try)
+    def submit_batch(self, items: list[tuple[Payment, GatewayAttempt]]) -> list[GatewayResult | None]:
+        """Execute many payments in one call, as a bank takes a payment file.
+
+        One SandboxOperation per attempt key, inserted in bulk; a key seen
+        before is answered from the record and never executed again. The
+        outcomes of the new operations are delivered as signed callbacks that
+        each carry many of them in `data.results` (one per outcome type and
+        delay, up to BATCH_NOTICE_RESULTS results each), sent in order.
+        """
+        if not items:
+            return []
+        keys = [attempt.idempotency_key for _, attempt in items]
+        known = {op.key: op for op in SandboxOperation.objects.filter(key__in=keys)}
+        plans: dict[str, tuple[str, list]] = {}
+        ops = []
+        for payment, attempt in items:
+            key = attempt.idempotency_key
+            if key in known or key in plans:
+                continue
+            # A payment's first attempt is its first try (0119 fails on it, succeeds on a retry).
+            answer, callbacks = _plan("payment", payment.beneficiary_account, attempt.number == 1)
             reference = "sbx_" + secrets.token_hex(10)
             if answer["outcome"] == Outcome.REQUIRES_ACTION:
                 answer["next_action"] = {
@@ -130,30 +144,76 @@ class SandboxGateway(Gateway):
                     "url": f"{settings.PAYDESK_PUBLIC_URL}/sandbox/authenticate/{reference}",
                 }
             answer["gateway_reference"] = reference
-            try:
-                with transaction.atomic():
-                    op = SandboxOperation.objects.create(
-                        key=key, gateway_reference=reference, answer=answer, **fields
+            plans[key] = (reference, callbacks)
+            ops.append(
+                SandboxOperation(
+                    key=key,
+                    kind="payment",
+                    gateway_reference=reference,
+                    payment_reference=payment.public_id,
+                    amount_minor=payment.amount_minor,
+                    currency=payment.currency,
+                    account=payment.beneficiary_account,
+                    answer=answer,
+                )
+            )
+        if ops:
+            from payments.services.batch_transitions import fast_insert
+
+            with transaction.atomic():
+                try:
+                    with transaction.atomic():
+                        fast_insert(SandboxOperation, ops)
+                    stored = {op.key: op for op in ops}
+                except IntegrityError:
+                    # Another caller with some of the same keys got in first: keep its record.
+                    SandboxOperation.objects.bulk_create(ops, batch_size=1000, ignore_conflicts=True)
+                    stored = {op.key: op for op in SandboxOperation.objects.filter(key__in=list(plans))}
+                mine = [stored[k] for k in plans if stored[k].gateway_reference == plans[k][0]]
+                if mine and mine[0].pk is None:
+                    mine[0] = SandboxOperation.objects.get(key=mine[0].key)  # the anchor needs its key
+                _batch_notices(mine, plans)
+            known.update(stored)
+        return [_result(known[key].answer) for key in keys]
+
+    def _execute(self, *, key: str, first_try: bool, **fields) -> GatewayResult:
+        """Execute an operation once per key; a repeated key is answered from the record.
+
+        The insert comes first: a repeat (rare: a resumed worker) fails on the
+        unique key and reads the stored answer instead.
+        """
+        answer, callbacks = _plan(fields["kind"], fields["account"], first_try)
+        reference = "sbx_" + secrets.token_hex(10)
+        if answer["outcome"] == Outcome.REQUIRES_ACTION:
+            answer["next_action"] = {
+                "type": "redirect_to_url",
+                "url": f"{settings.PAYDESK_PUBLIC_URL}/sandbox/authenticate/{reference}",
+            }
+        answer["gateway_reference"] = reference
+        try:
+            with transaction.atomic():
+                op = SandboxOperation.objects.create(
+                    key=key, gateway_reference=reference, answer=answer, **fields
+                )
+                now = timezone.now()
+                delay = settings.SANDBOX_CALLBACK_DELAY
+                SandboxNotice.objects.bulk_create(
+                    SandboxNotice(
+                        operation=op,
+                        seq=i,
+                        event_id="sbxevt_" + secrets.token_hex(12),
+                        type=kind,
+                        data={"attempt_key": key, "gateway_reference": reference, **data},
+                        due_at=now + timedelta(seconds=delay + extra),
                     )
-                    now = timezone.now()
-                    delay = settings.SANDBOX_CALLBACK_DELAY
-                    SandboxNotice.objects.bulk_create(
-                        SandboxNotice(
-                            operation=op,
-                            seq=i,
-                            event_id="sbxevt_" + secrets.token_hex(12),
-                            type=kind,
-                            data={"attempt_key": key, "gateway_reference": reference, **data},
-                            due_at=now + timedelta(seconds=delay + extra),
-                        )
-                        for i, (kind, data, extra) in enumerate(callbacks)
-                    )
-                    transaction.on_commit(lambda: enqueue_delivery(op.pk))
-            except IntegrityError:
-                # A concurrent call with the same key won: answer from its record.
-                existing = SandboxOperation.objects.get(key=key)
-            else:
-                existing = op
+                    for i, (kind, data, extra) in enumerate(callbacks)
+                )
+                transaction.on_commit(lambda: enqueue_delivery(op.pk))
+        except IntegrityError:
+            # This key was executed before (a resumed worker, a concurrent call): answer from the record.
+            existing = SandboxOperation.objects.get(key=key)
+        else:
+            existing = op
         answer = existing.answer
         return GatewayResult(
             outcome=answer["outcome"],
@@ -208,6 +268,56 @@ class SandboxGateway(Gateway):
         if accepted:
             return HttpResponse('{"received": true}', content_type="application/json")
         return HttpResponse('{"received": false}', content_type="application/json", status=400)
+
+
+BATCH_NOTICE_RESULTS = 1000
+# Order of the grouped callbacks that are due at the same time.
+_TYPE_ORDER = {t: i for i, t in enumerate(CALLBACK_TYPES)}
+
+
+def _result(answer: dict) -> GatewayResult:
+    return GatewayResult(
+        outcome=answer["outcome"],
+        gateway_reference=answer["gateway_reference"],
+        next_action=answer.get("next_action"),
+        raw=answer,
+    )
+
+
+def _batch_notices(ops: list[SandboxOperation], plans: dict[str, tuple[str, list]]) -> None:
+    """Queue the outcomes of freshly executed operations as grouped callbacks (inside the transaction).
+
+    The notices hang off one anchor operation, so that one delivery task
+    sends them in order: immediate outcomes first, follow-ups (3155's success,
+    0077's reversal) after their delay.
+    """
+    if not ops:
+        return
+    groups: dict[tuple[float, str], list[dict]] = {}
+    for op in ops:
+        reference, callbacks = plans[op.key]
+        for kind, data, extra in callbacks:
+            item = {"type": kind, "attempt_key": op.key, "gateway_reference": reference, **data}
+            groups.setdefault((extra, kind), []).append(item)
+    anchor = ops[0]
+    now = timezone.now()
+    delay = settings.SANDBOX_CALLBACK_DELAY
+    notices = []
+    ordered = sorted(groups.items(), key=lambda g: (g[0][0], _TYPE_ORDER.get(g[0][1], 99)))
+    for (extra, kind), results in ordered:
+        for start in range(0, len(results), BATCH_NOTICE_RESULTS):
+            notices.append(
+                SandboxNotice(
+                    operation=anchor,
+                    seq=len(notices),
+                    event_id="sbxevt_" + secrets.token_hex(12),
+                    type=kind,
+                    data={"results": results[start : start + BATCH_NOTICE_RESULTS]},
+                    due_at=now + timedelta(seconds=delay + extra),
+                )
+            )
+    SandboxNotice.objects.bulk_create(notices)
+    transaction.on_commit(lambda: enqueue_delivery(anchor.pk))
 
 
 def enqueue_delivery(operation_id: int) -> None:

@@ -1,5 +1,6 @@
-from payments.models.batch import BatchRowError, BatchStatus, PaymentBatch
+from payments.models.batch import BatchChunk, BatchRowError, BatchStatus, PaymentBatch
 from payments.models.events import Event, GatewayCallback, IdempotencyKey
+from payments.models.notifications import Channel, Delivery, DeliveryStatus, Notification
 from payments.models.payment import (
     FINAL_STATES,
     GatewayAttempt,
@@ -12,7 +13,12 @@ from payments.models.payment import (
 from payments.models.sandbox import SandboxNotice, SandboxOperation
 
 __all__ = [
+    "Channel",
+    "Delivery",
+    "DeliveryStatus",
+    "Notification",
     "FINAL_STATES",
+    "BatchChunk",
     "BatchRowError",
     "BatchStatus",
     "Event",

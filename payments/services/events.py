@@ -4,6 +4,45 @@ from django.db import transaction
 
 from payments.models import Event, Payment, Refund
 from payments.representations import payment_data, refund_data
+from payments.services.notifications import deliveries_for_events
+
+
+def event_build(
+    *,
+    payment: Payment,
+    type: str,
+    actor: str = "system",
+    refund: Refund | None = None,
+    extra: dict | None = None,
+) -> Event:
+    """Return an unsaved Event carrying a snapshot of `payment` as it is now."""
+    data = {"object": payment_data(payment)}
+    if refund is not None:
+        data["refund"] = refund_data(refund)
+    if extra:
+        data.update(extra)
+    return Event(
+        merchant_id=payment.merchant_id,
+        type=type,
+        payment=payment,
+        batch_id=payment.batch_id,
+        refund=refund,
+        data=data,
+        actor=actor[:80],
+    )
+
+
+def events_write(events: list[Event]) -> list[Event]:
+    """Insert built Events and their Deliveries; must run inside the changing transaction."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("An Event must be written inside the transaction of its change.")
+    if len(events) == 1:
+        events[0].save(force_insert=True)
+    else:
+        events = Event.objects.bulk_create(events)
+    # Deliveries (webhook, email, SMS, in-app) commit with the Events or not at all.
+    deliveries_for_events(events)
+    return events
 
 
 def event_record(
@@ -15,19 +54,5 @@ def event_record(
     extra: dict | None = None,
 ) -> Event:
     """Append an Event for `payment` (and `refund`); must run inside the changing transaction."""
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("An Event must be written inside the transaction of its change.")
-    data = {"object": payment_data(payment)}
-    if refund is not None:
-        data["refund"] = refund_data(refund)
-    if extra:
-        data.update(extra)
-    return Event.objects.create(
-        merchant_id=payment.merchant_id,
-        type=type,
-        payment=payment,
-        batch_id=payment.batch_id,
-        refund=refund,
-        data=data,
-        actor=actor[:80],
-    )
+    event = event_build(payment=payment, type=type, actor=actor, refund=refund, extra=extra)
+    return events_write([event])[0]

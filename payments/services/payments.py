@@ -15,7 +15,7 @@ from payments.gateways import GatewayError, GatewayResult, Outcome, gateway_for_
 from payments.models import GatewayAttempt, Payment, PaymentStatus
 from payments.queue import enqueue_on_commit
 from payments.risk import hold_probability, risk_score
-from payments.services.events import event_record
+from payments.services.events import event_build, event_record, events_write
 from payments.validation import FieldError, PaymentInvalid, validate_payment_input
 
 logger = logging.getLogger(__name__)
@@ -77,32 +77,44 @@ def payment_create(
 ) -> Payment:
     """Validate, persist, score and (unless held) submit one real-time payment.
 
+    Creation and the claim for submission share one transaction, so a new
+    payment is either held, left created (`submit=False`) or committed as
+    processing with its GatewayAttempt; the gateway is called after commit.
     Raise PaymentInvalid with every field problem; nothing is stored then.
     """
     clean = validate_payment_input(merchant, data)
-    if Payment.objects.filter(merchant=merchant, reference=clean["reference"]).exists():
-        raise PaymentInvalid([_duplicate_reference()])
     actor = actor_for(user, api_key)
+    payment = Payment(
+        merchant=merchant,
+        created_by=user if user is not None and user.is_authenticated else None,
+        api_key=api_key,
+        gateway=gateway_for_method(clean["method"]).slug,
+        **clean,
+    )
+    payment.risk_probability = hold_probability(risk_score(payment))
+    attempt = None
     try:
         with transaction.atomic():
-            payment = Payment.objects.create(
-                merchant=merchant,
-                created_by=user if user is not None and user.is_authenticated else None,
-                api_key=api_key,
-                gateway=gateway_for_method(clean["method"]).slug,
-                **clean,
-            )
-            event_record(payment=payment, type="payment.created", actor=actor)
-            payment.risk_probability = hold_probability(risk_score(payment))
+            payment.save(force_insert=True)
+            events = [event_build(payment=payment, type="payment.created", actor=actor)]
             if payment.risk_probability > merchant.risk_threshold:
-                transition_apply(payment, "hold", actor="system:risk")
-            else:
-                payment.save(update_fields=["risk_probability"])
+                payment.hold()
+                actor = "system:risk"
+            elif submit:
+                attempt = _new_attempt(payment)
+                payment.submit()
+            if payment.status != PaymentStatus.CREATED:
+                payment.save(update_fields=["status", "gateway", "updated_at"])
+                events.append(event_build(payment=payment, type=f"payment.{payment.status}", actor=actor))
+            events_write(events)
     except IntegrityError:
-        # A concurrent request took the reference between the check and the insert.
-        raise PaymentInvalid([_duplicate_reference()]) from None
-    if submit and payment.status == PaymentStatus.CREATED:
-        payment = payment_submit(payment_id=payment.pk, actor=actor)
+        if Payment.objects.filter(merchant=merchant, reference=clean["reference"]).exists():
+            # A payment (perhaps a concurrent request's) already has this reference.
+            raise PaymentInvalid([_duplicate_reference()]) from None
+        raise
+    if attempt is not None:
+        # The payment as the gateway's answer left it (a callback may already have moved it on).
+        payment = attempt_execute(attempt=attempt) or Payment.objects.get(pk=payment.pk)
     return payment
 
 
@@ -127,27 +139,38 @@ def _claim(payment_id: int, actor: str) -> GatewayAttempt | None:
         payment = locked(payment_id)
         if not can_proceed(payment.submit):
             return None
-        gateway = gateway_for_method(payment.method)
         number = payment.attempts.filter(kind=GatewayAttempt.Kind.PAYMENT).count() + 1
-        attempt = GatewayAttempt.objects.create(
-            payment=payment,
-            kind=GatewayAttempt.Kind.PAYMENT,
-            number=number,
-            gateway=gateway.slug,
-            idempotency_key=f"{payment.public_id}-{number}",
-            calls=1,
-            last_call_at=timezone.now(),
-        )
-        payment.gateway = gateway.slug
-        transition_apply(payment, "submit", actor=actor)
+        return _claim_new(payment, actor, number=number)
+
+
+def _claim_new(payment: Payment, actor: str, number: int = 1) -> GatewayAttempt:
+    """Create the attempt and apply `submit` to a payment this transaction holds locked."""
+    attempt = _new_attempt(payment, number)
+    transition_apply(payment, "submit", actor=actor)
     return attempt
 
 
-def attempt_execute(*, attempt: GatewayAttempt) -> None:
+def _new_attempt(payment: Payment, number: int = 1) -> GatewayAttempt:
+    """Write the attempt row (its first call counted) that must exist before the gateway is called."""
+    gateway = gateway_for_method(payment.method)
+    payment.gateway = gateway.slug
+    return GatewayAttempt.objects.create(
+        payment=payment,
+        kind=GatewayAttempt.Kind.PAYMENT,
+        number=number,
+        gateway=gateway.slug,
+        idempotency_key=f"{payment.public_id}-{number}",
+        calls=1,
+        last_call_at=timezone.now(),
+    )
+
+
+def attempt_execute(*, attempt: GatewayAttempt) -> Payment | None:
     """Call the gateway for a pending attempt (its call already counted) and apply the answer.
 
-    A GatewayError leaves the attempt pending for the sweeper, which calls
-    again with the same idempotency key.
+    Return the payment as the answer left it, or None when nothing was
+    applied. A GatewayError leaves the attempt pending for the sweeper, which
+    calls again with the same idempotency key.
     """
     gateway = get_gateway(attempt.gateway)
     try:
@@ -158,40 +181,51 @@ def attempt_execute(*, attempt: GatewayAttempt) -> None:
     except GatewayError as exc:
         GatewayAttempt.objects.filter(pk=attempt.pk).update(error=str(exc)[:500])
         logger.warning("gateway call for %s failed: %s", attempt.idempotency_key, exc)
-        return
+        return None
     if attempt.kind == GatewayAttempt.Kind.REFUND:
         from payments.services.refunds import refund_apply_answer
 
         refund_apply_answer(attempt_id=attempt.pk, result=result)
-    else:
-        attempt_apply_answer(attempt_id=attempt.pk, result=result)
+        return None
+    return attempt_apply_answer(attempt_id=attempt.pk, result=result, payment_id=attempt.payment_id)
 
 
-def attempt_apply_answer(*, attempt_id: int, result: GatewayResult) -> None:
-    """Record a gateway's immediate answer and apply the transition it allows, once."""
+def attempt_apply_answer(
+    *, attempt_id: int, result: GatewayResult, payment_id: int | None = None
+) -> Payment | None:
+    """Record a gateway's immediate answer and apply the transition it allows, once.
+
+    The attempt is marked answered with a conditional update, so a second
+    caller with the same answer (a resumed worker) changes nothing and gets None.
+    """
+    if payment_id is None:
+        payment_id = GatewayAttempt.objects.values_list("payment_id", flat=True).get(pk=attempt_id)
     with transaction.atomic():
-        attempt = GatewayAttempt.objects.select_related("payment").get(pk=attempt_id)
-        payment = locked(attempt.payment_id)
-        attempt = GatewayAttempt.objects.select_for_update().get(pk=attempt_id)
-        if attempt.status != GatewayAttempt.Status.PENDING:
-            return
-        attempt.status = GatewayAttempt.Status.ANSWERED
-        attempt.outcome = result.outcome
-        attempt.gateway_reference = result.gateway_reference
-        attempt.response = result.raw
-        attempt.answered_at = timezone.now()
+        payment = locked(payment_id)
         name = ANSWER_TRANSITIONS.get(result.outcome)
-        if result.gateway_reference and not payment.gateway_reference:
+        allowed = name is not None and can_proceed(getattr(payment, name))
+        error = ""
+        if name is not None and not allowed:
+            error = f"answer {result.outcome} ignored in state {payment.status}"
+        answered = GatewayAttempt.objects.filter(pk=attempt_id, status=GatewayAttempt.Status.PENDING).update(
+            status=GatewayAttempt.Status.ANSWERED,
+            outcome=result.outcome,
+            gateway_reference=result.gateway_reference,
+            response=result.raw,
+            answered_at=timezone.now(),
+            error=error,
+        )
+        if not answered:
+            return None
+        reference_changed = bool(result.gateway_reference) and not payment.gateway_reference
+        if reference_changed:
             payment.gateway_reference = result.gateway_reference
+        if allowed:
+            actor = f"gateway:{payment.gateway}"
+            transition_apply(payment, name, actor=actor, **_transition_kwargs(name, result))
+        elif reference_changed:
             payment.save(update_fields=["gateway_reference", "updated_at"])
-        if name is not None:
-            method = getattr(payment, name)
-            if can_proceed(method):
-                kwargs = _transition_kwargs(name, result)
-                transition_apply(payment, name, actor=f"gateway:{attempt.gateway}", **kwargs)
-            else:
-                attempt.error = f"answer {result.outcome} ignored in state {payment.status}"
-        attempt.save()
+    return payment
 
 
 def _transition_kwargs(name: str, result: GatewayResult) -> dict:

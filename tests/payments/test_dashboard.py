@@ -136,3 +136,18 @@ def test_admin_shows_statuses_read_only_and_actions_use_services(admin_client, m
         "payment.processing",
         "payment.succeeded",
     ]
+
+
+def test_qr_code_next_action_is_drawn(client, alice, merchant_a, sandbox_wire):
+    sandbox_wire.hold = True
+    payment = payment_create(merchant=merchant_a, data=payment_input(beneficiary_account="4000000000003155"))
+    Payment.objects.filter(pk=payment.pk).update(
+        next_action={
+            "type": "display_qr_code",
+            "qr_code": "https://qr.alipay.com/bax0123",
+            "expires_at": "soon",
+        }
+    )
+    client.force_login(alice)
+    page = client.get(reverse("dashboard:payment_detail", args=[payment.public_id])).content.decode()
+    assert '<svg width="' in page and "scan this code" in page

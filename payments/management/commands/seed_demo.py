@@ -94,12 +94,74 @@ class Command(BaseCommand):
             Payment.objects.filter(pk=payment.pk).update(created_at=when)
             Event.objects.filter(payment=payment, type="payment.created").update(created_at=when)
             created += 1
+        batches = seed_batches(merchant)
         self.stdout.write(
             self.style.SUCCESS(f"Demo merchant '{merchant.name}' ready ({created} new payments).")
         )
+        if batches:
+            self.stdout.write(f"Demo batches: {', '.join(batches)}")
         self.stdout.write(f"Dashboard: http://127.0.0.1:8000/  (password for every login: {DEMO_PASSWORD})")
         for email, role in USERS:
             self.stdout.write(f"  {role:<9} {email}")
         self.stdout.write("Admin: http://127.0.0.1:8000/admin/  login: admin")
         self.stdout.write("API key (read, write, approve):")
         self.stdout.write(raw)
+
+
+# Demo batches (payments/services/batches.py) -------------------------------------------------
+
+DEMO_BATCHES = ("Payroll November (demo)", "Supplier payouts (demo)")
+
+
+def _demo_batch_csv(kind: str) -> bytes:
+    lines = ["reference,amount,currency,method,beneficiary_name,beneficiary_account,description"]
+    if kind == "payroll":
+        for i in range(1, 41):
+            lines.append(
+                f"PAYROLL-2026-11-{i:03d},{1800 + i * 37}.{i % 100:02d},EUR,bank_transfer,"
+                f"Employee {i:03d},DE8937040044053201{i:04d},Salary November"
+            )
+        lines.append("PAYROLL-2026-11-041,12.345,EUR,bank_transfer,Precise,DE89370400440532010041,bad amount")
+        lines.append("PAYROLL-2026-11-001,10.00,EUR,bank_transfer,Twice,DE89370400440532010042,duplicate")
+    else:
+        accounts = ["4000000000001234", "4000000000000002", "4000000000003155", "4000000000000077"]
+        for i in range(1, 25):
+            lines.append(
+                f"SUPPLIER-2026-11-{i:03d},{250 + i * 13}.50,USD,card,Supplier {i:02d},"
+                f"{accounts[i % len(accounts)]},Invoice {i:03d}"
+            )
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+
+
+def seed_batches(merchant: Merchant) -> list[str]:
+    """Two demo batches: payroll waiting for approval, supplier payouts approved and executing.
+
+    The operator uploads; the approver approves (the demo merchant has four-eyes on).
+    Safe to run twice: existing demo batches are left alone.
+    """
+    from payments.models import PaymentBatch
+    from payments.services.batch_execute import batch_chunk_execute
+    from payments.services.batch_ingest import batch_validate
+    from payments.services.batch_upload import store_bytes
+    from payments.services.batches import BatchError, batch_approve, batch_start, batch_upload
+
+    User = get_user_model()
+    operator = User.objects.get(username="operator@demo.paydesk.local")
+    approver = User.objects.get(username="approver@demo.paydesk.local")
+    made = []
+    for name, kind in zip(DEMO_BATCHES, ("payroll", "supplier"), strict=True):
+        if PaymentBatch.objects.filter(merchant=merchant, name=name).exists():
+            continue
+        upload = store_bytes(_demo_batch_csv(kind), f"{kind}-2026-11.csv")
+        try:
+            batch = batch_upload(merchant=merchant, upload=upload, user=operator, name=name)
+        except BatchError:
+            continue  # the same file is already there under another name
+        batch = batch_validate(batch_id=batch.pk) or batch
+        if kind == "supplier" and batch.status == "validated":
+            batch_approve(batch=batch, user=approver)
+            batch_start(batch_id=batch.pk)
+            for chunk in batch.chunks.values_list("pk", flat=True):
+                batch_chunk_execute(chunk_id=chunk)
+        made.append(batch.public_id)
+    return made

@@ -1,0 +1,198 @@
+"""API request and response shapes.
+
+Request serializers check the shape the OpenAPI schema promises (types,
+patterns, lengths) and nothing more; the business rules (per-merchant
+currencies and limits, unique references, refundable amounts) stay in the
+services, which raise PaymentInvalid / PaymentStateError. Response bodies are
+built by payments.representations; the response serializers here only
+document them.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+import iso4217
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from payments.api.fields import NO_NUL, MetadataField, RFC3339DateTimeField, StrictCharField, constant_field
+from payments.models import Method, PaymentStatus, RefundStatus
+from payments.validation import REFERENCE_RE
+
+NAME_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+ACCOUNT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 .@_+-]{2,62}[A-Za-z0-9.@_+-]$"
+PHONE_PATTERN = r"^\+?[0-9()-][0-9 ()-]{4,30}[0-9()-]$"
+EMAIL_PATTERN = (
+    r"^[A-Za-z0-9_%+-]+(\.[A-Za-z0-9_%+-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+MAX_MINOR_DIGITS = 15  # parse_amount refuses more than 10**15 minor units
+
+
+@cache
+def payable_currencies() -> dict[int, list[str]]:
+    """ISO 4217 codes that can be paid, grouped by their number of decimals."""
+    groups: dict[int, list[str]] = {}
+    for currency in iso4217.Currency:
+        if currency.exponent is not None:
+            groups.setdefault(currency.exponent, []).append(currency.code)
+    return {exponent: sorted(codes) for exponent, codes in sorted(groups.items())}
+
+
+@cache
+def exponent_of() -> dict[str, int]:
+    return {code: exp for exp, codes in payable_currencies().items() for code in codes}
+
+
+def amount_pattern(exponent: int) -> str:
+    """A positive decimal string with at most `exponent` decimals and at most 10**15 minor units."""
+    whole = rf"[1-9][0-9]{{0,{MAX_MINOR_DIGITS - exponent - 1}}}"
+    if exponent == 0:
+        return rf"^{whole}$"
+    fractions = "|".join(rf"0{{{k}}}[1-9][0-9]{{0,{exponent - 1 - k}}}" for k in range(exponent))
+    return rf"^({whole}(\.[0-9]{{1,{exponent}}})?|0\.({fractions}))$"
+
+
+REFUND_AMOUNT_PATTERN = amount_pattern(4)
+
+
+class PaymentCreateSerializer(serializers.Serializer):
+    """The body of POST /api/v1/payments."""
+
+    reference = StrictCharField(
+        max_length=140,
+        pattern=REFERENCE_RE.pattern,
+        pattern_message=_("Use letters, digits and . - _ / : # only."),
+        help_text="Your unique reference for this payment (unique per merchant).",
+    )
+    amount = StrictCharField(
+        max_length=32,
+        help_text=(
+            'Decimal string in the currency\'s units, e.g. "1234.50": greater than zero, with no '
+            "more decimals than the currency has (JPY 0, USD 2, KWD 3) and within the merchant's "
+            "per-payment limit."
+        ),
+    )
+    currency = serializers.ChoiceField(
+        choices=sorted(exponent_of()), help_text="ISO 4217 code; the merchant may restrict which are enabled."
+    )
+    method = serializers.ChoiceField(choices=Method.choices)
+    beneficiary_name = StrictCharField(max_length=140, pattern=NAME_PATTERN)
+    beneficiary_account = StrictCharField(
+        max_length=64,
+        pattern=ACCOUNT_PATTERN,
+        pattern_message=_("Not a valid account number."),
+        help_text="Card number, IBAN, wallet id... (4 to 64 of A-Z a-z 0-9 space . @ _ + -).",
+    )
+    beneficiary_email = StrictCharField(
+        required=False, max_length=254, pattern=EMAIL_PATTERN, pattern_message=_("Not a valid email.")
+    )
+    beneficiary_phone = StrictCharField(
+        required=False, max_length=32, pattern=PHONE_PATTERN, pattern_message=_("Not a valid phone number.")
+    )
+    description = StrictCharField(required=False, allow_blank=True, max_length=500, pattern=NO_NUL)
+    metadata = MetadataField(required=False)
+
+    def validate(self, attrs: dict) -> dict:
+        exponent = exponent_of()[attrs["currency"]]
+        if not re.fullmatch(amount_pattern(exponent), attrs["amount"]):
+            raise serializers.ValidationError(
+                {
+                    "amount": serializers.ErrorDetail(
+                        _(
+                            "Use a decimal string greater than zero with at most %(n)d decimals "
+                            "for %(c)s, such as %(example)s."
+                        )
+                        % {
+                            "n": exponent,
+                            "c": attrs["currency"],
+                            "example": "12" if exponent == 0 else "12.5",
+                        },
+                        code="invalid_amount",
+                    )
+                }
+            )
+        return attrs
+
+
+class RefundCreateSerializer(serializers.Serializer):
+    """The body of POST /api/v1/payments/{id}/refunds."""
+
+    amount = StrictCharField(
+        required=False,
+        max_length=32,
+        pattern=REFUND_AMOUNT_PATTERN,
+        help_text=(
+            "Decimal string in the payment's currency; omit it to refund everything still refundable. "
+            "At most the captured amount less what is refunded or being refunded."
+        ),
+    )
+    reason = StrictCharField(required=False, allow_blank=True, max_length=500, pattern=NO_NUL)
+
+
+# Response documentation ------------------------------------------------------------------
+
+
+class PaymentSerializer(serializers.Serializer):
+    """A payment as every API answer, Event and webhook shows it (payments.representations.payment_data)."""
+
+    id = serializers.CharField(help_text="pay_...")
+    object = constant_field("payment")
+    reference = serializers.CharField()
+    amount = serializers.CharField(help_text='Decimal string, e.g. "1234.50".')
+    currency = serializers.CharField()
+    method = serializers.ChoiceField(choices=Method.choices)
+    beneficiary_name = serializers.CharField()
+    beneficiary_account = serializers.CharField()
+    beneficiary_email = serializers.CharField(allow_blank=True)
+    beneficiary_phone = serializers.CharField(allow_blank=True)
+    description = serializers.CharField(allow_blank=True)
+    metadata = serializers.DictField(child=serializers.JSONField())
+    status = serializers.ChoiceField(choices=PaymentStatus.choices)
+    failure_code = serializers.CharField(allow_null=True)
+    failure_message = serializers.CharField(allow_null=True)
+    next_action = serializers.DictField(
+        allow_null=True,
+        child=serializers.JSONField(),
+        help_text='While requires_action: {"type": "redirect_to_url", "url": ...}.',
+    )
+    batch = serializers.CharField(allow_null=True, help_text="bat_... when the payment came in a batch.")
+    refunded_amount = serializers.CharField()
+    created_at = RFC3339DateTimeField()
+    updated_at = RFC3339DateTimeField()
+
+
+class RefundSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="ref_...")
+    object = constant_field("refund")
+    payment = serializers.CharField(help_text="pay_...")
+    amount = serializers.CharField()
+    currency = serializers.CharField()
+    reason = serializers.CharField(allow_blank=True)
+    status = serializers.ChoiceField(choices=RefundStatus.choices)
+    failure_code = serializers.CharField(allow_null=True)
+    created_at = RFC3339DateTimeField()
+
+
+class EventSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="evt_...")
+    object = constant_field("event")
+    type = serializers.CharField(help_text="e.g. payment.created, payment.succeeded, refund.succeeded.")
+    payment = serializers.CharField(allow_null=True, help_text="pay_... the event is about, if any.")
+    data = serializers.DictField(
+        child=serializers.JSONField(), help_text='{"object": <payment>, "refund": <refund>?, ...}'
+    )
+    created_at = RFC3339DateTimeField()
+
+
+def event_data(event) -> dict:
+    """The JSON of an Event in the API."""
+    return {
+        "id": event.public_id,
+        "object": "event",
+        "type": event.type,
+        "payment": event.payment.public_id if event.payment_id else None,
+        "data": event.data,
+        "created_at": event.created_at.isoformat(),
+    }

@@ -1,0 +1,188 @@
+"""Webhook endpoints in the API (DESIGN section 6).
+
+An endpoint is `{"id", "url", "events", "description", "status"}`, plus
+`"secret"` in the answers to create and rotate-secret only. Another merchant's
+endpoint is a 404. Unsafe requests honour `Idempotency-Key`.
+"""
+
+from __future__ import annotations
+
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import ErrorDetail
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from merchants.models import WebhookEndpoint
+from payments import notification_selectors as selectors
+from payments.api.filters import parse_query
+from payments.api.idempotency import IdempotencyMixin
+from payments.api.pagination import KeysetPagination, PageQuerySerializer, list_envelope, page_body
+from payments.api.parsers import StrictJSONParser
+from payments.api.problems import BodyInvalid
+from payments.channels.messages import event_types
+from payments.services import webhook_endpoints as services
+
+TAG = ["Webhook endpoints"]
+
+
+# The schema states the form; the service also refuses credentials and private targets.
+URL_FORM = RegexValidator(
+    r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,4})?(/[!-~]*)?$",
+    message="The URL must start with http:// or https:// and name a host.",
+    code="url_not_allowed",
+)
+
+
+class EventTypeField(serializers.ChoiceField):
+    """An event type; the schema lists them, an unknown one is `unknown_event_type`."""
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError:
+            raise serializers.ValidationError(
+                f"Unknown event type: {str(data)[:64]}.", code="unknown_event_type"
+            ) from None
+
+
+class WebhookEndpointSerializer(serializers.Serializer):
+    id = serializers.CharField(read_only=True, help_text="`whe_` followed by 24 characters.")
+    url = serializers.CharField(validators=[URL_FORM])
+    events = serializers.ListField(
+        child=serializers.CharField(), help_text="Event types sent to this endpoint; empty sends every type."
+    )
+    description = serializers.CharField(allow_blank=True)
+    status = serializers.ChoiceField(choices=WebhookEndpoint.Status.values)
+
+
+class WebhookEndpointWithSecretSerializer(WebhookEndpointSerializer):
+    secret = serializers.CharField(
+        help_text="`whsec_<base64>`: shown only now. Verify signatures with it (Standard Webhooks)."
+    )
+
+
+class WebhookEndpointCreateSerializer(serializers.Serializer):
+    url = serializers.CharField(max_length=2000, validators=[URL_FORM])
+    events = serializers.ListField(child=EventTypeField(choices=event_types()), required=False, default=list)
+    description = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class WebhookEndpointUpdateSerializer(serializers.Serializer):
+    url = serializers.CharField(max_length=2000, required=False, validators=[URL_FORM])
+    events = serializers.ListField(child=EventTypeField(choices=event_types()), required=False)
+    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    status = serializers.ChoiceField(choices=WebhookEndpoint.Status.values, required=False)
+
+
+def endpoint_data(endpoint: WebhookEndpoint, secret: str | None = None) -> dict:
+    data = {
+        "id": endpoint.public_id,
+        "url": endpoint.url,
+        "events": list(endpoint.events),
+        "description": endpoint.description,
+        "status": endpoint.status,
+    }
+    if secret is not None:
+        data["secret"] = secret
+    return data
+
+
+def _validated(serializer_class: type[serializers.Serializer], data, *, partial: bool = False) -> dict:
+    if not isinstance(data, dict):
+        raise BodyInvalid(
+            {"non_field_errors": [ErrorDetail("The body must be a JSON object.", code="invalid")]}
+        )
+    serializer = serializer_class(data=data, partial=partial)
+    if not serializer.is_valid():
+        raise BodyInvalid(serializer.errors)
+    return serializer.validated_data
+
+
+def _invalid(exc: services.NotificationsInvalid) -> BodyInvalid:
+    detail: dict[str, list] = {}
+    for error in exc.errors:
+        detail.setdefault(error.field, []).append(ErrorDetail(error.message, code=error.code))
+    return BodyInvalid(detail)
+
+
+class WebhookEndpointListView(IdempotencyMixin, APIView):
+    parser_classes = [StrictJSONParser]
+    pagination = KeysetPagination()
+
+    @extend_schema(
+        tags=TAG,
+        summary="List webhook endpoints",
+        parameters=[PageQuerySerializer],
+        responses=list_envelope("WebhookEndpointList", WebhookEndpointSerializer),
+    )
+    def get(self, request):
+        query = parse_query(PageQuerySerializer, request)
+        page = self.pagination.paginate(
+            selectors.webhook_endpoint_list(merchant=request.merchant),
+            cursor=query.validated_data.get("cursor"),
+            limit=query.validated_data["limit"],
+        )
+        return Response(page_body(page, [endpoint_data(e) for e in page.items], request))
+
+    @extend_schema(
+        tags=TAG,
+        summary="Create a webhook endpoint",
+        request=WebhookEndpointCreateSerializer,
+        responses={201: WebhookEndpointWithSecretSerializer},
+    )
+    def post(self, request):
+        data = _validated(WebhookEndpointCreateSerializer, request.data)
+        try:
+            endpoint, secret = services.webhook_endpoint_create(merchant=request.merchant, **data)
+        except services.NotificationsInvalid as exc:
+            raise _invalid(exc) from None
+        return Response(endpoint_data(endpoint, secret), status=status.HTTP_201_CREATED)
+
+
+class WebhookEndpointDetailView(IdempotencyMixin, APIView):
+    parser_classes = [StrictJSONParser]
+
+    def _endpoint(self, request, endpoint_id: str) -> WebhookEndpoint:
+        return selectors.webhook_endpoint_get(merchant=request.merchant, public_id=endpoint_id)
+
+    @extend_schema(tags=TAG, summary="Get a webhook endpoint", responses=WebhookEndpointSerializer)
+    def get(self, request, endpoint_id: str):
+        return Response(endpoint_data(self._endpoint(request, endpoint_id)))
+
+    @extend_schema(
+        tags=TAG,
+        summary="Change a webhook endpoint",
+        request=WebhookEndpointUpdateSerializer,
+        responses=WebhookEndpointSerializer,
+    )
+    def patch(self, request, endpoint_id: str):
+        endpoint = self._endpoint(request, endpoint_id)
+        data = _validated(WebhookEndpointUpdateSerializer, request.data, partial=True)
+        try:
+            endpoint = services.webhook_endpoint_update(endpoint=endpoint, data=data)
+        except services.NotificationsInvalid as exc:
+            raise _invalid(exc) from None
+        return Response(endpoint_data(endpoint))
+
+    @extend_schema(tags=TAG, summary="Delete a webhook endpoint", responses={204: OpenApiResponse()})
+    def delete(self, request, endpoint_id: str):
+        services.webhook_endpoint_delete(endpoint=self._endpoint(request, endpoint_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class WebhookEndpointRotateSecretView(IdempotencyMixin, APIView):
+    parser_classes = [StrictJSONParser]
+
+    @extend_schema(
+        tags=TAG,
+        summary="Rotate the signing secret",
+        description="The new secret signs at once; the old one keeps signing beside it for 24 hours.",
+        request=None,
+        responses=WebhookEndpointWithSecretSerializer,
+    )
+    def post(self, request, endpoint_id: str):
+        endpoint = selectors.webhook_endpoint_get(merchant=request.merchant, public_id=endpoint_id)
+        endpoint, secret = services.webhook_endpoint_rotate_secret(endpoint=endpoint)
+        return Response(endpoint_data(endpoint, secret))

@@ -1,0 +1,155 @@
+"""What people read: the event catalogue and the title/body/link of a delivery for email, SMS and in-app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from payments.models import BatchStatus, PaymentStatus
+
+if TYPE_CHECKING:
+    from payments.models import Delivery
+
+# Event-less notices, sent by PayDesk itself rather than fanned out from an Event.
+WEBHOOK_TEST = "webhook.test"
+ENDPOINT_DISABLED = "webhook_endpoint.disabled"
+BENEFICIARY_PAID = "beneficiary.paid"
+
+REFUND_EVENTS = ("refund.created", "refund.succeeded", "refund.failed")
+
+
+def event_types() -> list[str]:
+    """Return every event type merchants can subscribe to (webhooks and preferences)."""
+    payment = [f"payment.{s}" for s in PaymentStatus.values]
+    batch = [f"batch.{s}" for s in BatchStatus.values]
+    return payment + list(REFUND_EVENTS) + batch
+
+
+EVENT_GROUPS = (
+    (gettext_lazy("Payments"), "payment."),
+    (gettext_lazy("Refunds"), "refund."),
+    (gettext_lazy("Batches"), "batch."),
+)
+
+LEVELS = {
+    "payment.succeeded": "success",
+    "refund.succeeded": "success",
+    "batch.completed": "success",
+    "payment.failed": "danger",
+    "payment.reversed": "danger",
+    "refund.failed": "danger",
+    "batch.rejected": "danger",
+    "payment.on_hold": "warning",
+    "payment.requires_action": "warning",
+    ENDPOINT_DISABLED: "danger",
+}
+
+
+@dataclass(frozen=True)
+class Message:
+    title: str
+    body: str
+    link: str
+    level: str
+
+
+def absolute(path: str) -> str:
+    return settings.PAYDESK_PUBLIC_URL + path if path.startswith("/") else path
+
+
+def _url(name: str, *args) -> str:
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return ""
+
+
+def _payment_sentence(obj: dict) -> dict:
+    return {
+        "reference": obj.get("reference", ""),
+        "amount": obj.get("amount", ""),
+        "currency": obj.get("currency", ""),
+        "beneficiary": obj.get("beneficiary_name", ""),
+        "id": obj.get("id", ""),
+    }
+
+
+def _status_words(event_type: str) -> str:
+    """`payment.partially_refunded` -> "partially refunded", in the active language where known."""
+    kind, _dot, status = event_type.partition(".")
+    labels = {"payment": PaymentStatus, "batch": BatchStatus}.get(kind)
+    if labels is not None and status in labels.values:
+        return str(labels(status).label).lower()
+    return status.replace("_", " ") or event_type
+
+
+def describe(delivery: Delivery) -> Message:
+    """Return the human message of a delivery, in the active language."""
+    level = LEVELS.get(delivery.type, "info")
+    if delivery.event_id is None:
+        return _describe_notice(delivery, level)
+    event = delivery.event
+    data = event.data or {}
+    obj = data.get("object") or {}
+    status = _status_words(delivery.type)
+    if delivery.type.startswith("refund.") and data.get("refund"):
+        refund = data["refund"]
+        params = {
+            "amount": refund.get("amount", ""),
+            "currency": refund.get("currency", ""),
+            "reference": obj.get("reference", ""),
+            "status": status,
+        }
+        title = _("Refund %(status)s: %(amount)s %(currency)s on %(reference)s") % params
+        body = _("Refund %(id)s of payment %(payment)s is %(state)s.") % {
+            "id": refund.get("id", ""),
+            "payment": obj.get("id", ""),
+            "state": refund.get("status", ""),
+        }
+        return Message(title, body, _url("dashboard:payment_detail", obj.get("id", "")), level)
+    if obj.get("object") == "payment":
+        params = {**_payment_sentence(obj), "status": status}
+        title = _("Payment %(reference)s %(status)s") % params
+        body = _("%(amount)s %(currency)s to %(beneficiary)s (%(id)s).") % params
+        if obj.get("failure_code"):
+            body += " " + _("Reason: %(code)s %(message)s") % {
+                "code": obj["failure_code"],
+                "message": obj.get("failure_message") or "",
+            }
+        return Message(title, body.strip(), _url("dashboard:payment_detail", obj["id"]), level)
+    identifier = obj.get("id") or (event.batch.public_id if event.batch_id else event.public_id)
+    title = _("%(type)s: %(id)s") % {"type": delivery.type, "id": identifier}
+    return Message(title, _("Event %(id)s.") % {"id": event.public_id}, "", level)
+
+
+def _describe_notice(delivery: Delivery, level: str) -> Message:
+    payload = delivery.payload or {}
+    if delivery.type == ENDPOINT_DISABLED:
+        params = {"url": payload.get("url", ""), "reason": payload.get("reason", "")}
+        return Message(
+            _("Webhook endpoint disabled"),
+            _("PayDesk stopped sending webhooks to %(url)s: %(reason)s") % params,
+            _url("dashboard:webhook_endpoint_detail", payload.get("endpoint", "")),
+            level,
+        )
+    if delivery.type == BENEFICIARY_PAID:
+        params = {
+            "merchant": payload.get("merchant", ""),
+            "amount": payload.get("amount", ""),
+            "currency": payload.get("currency", ""),
+            "reference": payload.get("reference", ""),
+        }
+        return Message(
+            _("You have been paid"),
+            _("%(merchant)s sent you %(amount)s %(currency)s (reference %(reference)s).") % params,
+            "",
+            "success",
+        )
+    return Message(
+        payload.get("title") or delivery.type, payload.get("body", ""), payload.get("link", ""), level
+    )

@@ -1,0 +1,300 @@
+"""Webhooks to merchants per the Standard Webhooks specification (DESIGN section 6).
+
+Each request carries `webhook-id` (the event id, the same on every attempt),
+`webhook-timestamp` (unix seconds of this attempt) and `webhook-signature`:
+`v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`, keyed with the
+base64-decoded part of the endpoint's `whsec_` secret. During the 24 hours
+after a rotation the old secret signs too; the signatures are space-separated.
+
+2xx is success; anything else, 3xx included, is a failure (redirects are never
+followed); 410 is permanent. Requests time out after 15 s. Targets that resolve
+to private, loopback or link-local addresses are refused unless
+settings.PAYDESK_WEBHOOK_ALLOW_PRIVATE: the URL is checked when an endpoint is
+saved, and the address actually connected to is checked on every send, so a
+DNS answer that changes after the check (rebinding) cannot reach inside.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import json
+import os
+import secrets
+import socket
+import threading
+import time
+from http.cookiejar import DefaultCookiePolicy
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from merchants.models import WEBHOOK_SECRET_PREFIX
+from payments.channels import HOUR, MINUTE, SendResult, Transport, TransportError
+from payments.channels.crypto import SecretUnreadable
+
+if TYPE_CHECKING:
+    from payments.models import Delivery
+
+# Offsets from the first attempt: 0, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h.
+SCHEDULE = (0, 5, 5 * MINUTE, 30 * MINUTE, 2 * HOUR, 5 * HOUR, 10 * HOUR, 14 * HOUR, 20 * HOUR, 24 * HOUR)
+TIMEOUT_SECONDS = 15
+EXCERPT_CHARS = 1000
+MAX_READ_BYTES = 64 * 1024
+USER_AGENT = "PayDesk-Webhooks/1.0"
+SECRET_BYTES = 24
+
+
+class UrlNotAllowed(ValueError):
+    """A webhook URL is malformed or points at an address webhooks may not reach."""
+
+
+class BlockedAddress(OSError):
+    """The connection reached an address webhooks may not reach (raised at connect time)."""
+
+
+# Secrets and signatures ---------------------------------------------------------
+
+
+def generate_secret() -> str:
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
+
+
+def _secret_key(secret: str) -> bytes:
+    if not secret.startswith(WEBHOOK_SECRET_PREFIX):
+        raise ValueError("a webhook secret starts with whsec_")
+    return base64.b64decode(secret[len(WEBHOOK_SECRET_PREFIX) :])
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """Return `v1,<base64 signature>` of one message under one secret."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(_secret_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def signature_header(secrets_: list[str], msg_id: str, timestamp: int, body: bytes) -> str:
+    return " ".join(sign(s, msg_id, timestamp, body) for s in secrets_)
+
+
+def webhook_body(delivery: Delivery) -> bytes:
+    """Return the JSON body: the same bytes on every attempt of the same event."""
+    if delivery.event_id is not None:
+        event = delivery.event
+        data = event.data.get("object", event.data)
+        message = {"type": event.type, "timestamp": event.created_at.isoformat(), "data": data}
+    else:
+        payload = delivery.payload
+        message = {"type": delivery.type, "timestamp": payload.get("timestamp"), "data": payload.get("data")}
+    return json.dumps(message, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def signed_request(delivery: Delivery, *, timestamp: int | None = None) -> tuple[bytes, dict[str, str]]:
+    """Return the body and headers of one attempt; raise SecretUnreadable if the secret can't be read."""
+    body = webhook_body(delivery)
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    msg_id = delivery.message_id
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature_header(delivery.endpoint.signing_secrets(), msg_id, timestamp, body),
+        # Not signed, for the receiver's logs: which delivery and which attempt of it this is.
+        "paydesk-delivery": delivery.public_id,
+        "paydesk-attempt": str(delivery.attempts),
+    }
+    return body, headers
+
+
+# Address checks -------------------------------------------------------------------
+
+
+def allow_private() -> bool:
+    return bool(getattr(settings, "PAYDESK_WEBHOOK_ALLOW_PRIVATE", False))
+
+
+def is_public_address(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def check_url(url: str, *, resolve=None) -> None:
+    """Refuse a URL webhooks may not target; raise UrlNotAllowed with the reason.
+
+    Only http(s), no credentials in the URL, and unless private targets are
+    allowed, a host whose every address is public.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise UrlNotAllowed("The URL is malformed.") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UrlNotAllowed("The URL must start with http:// or https:// and name a host.")
+    if parts.username or parts.password:
+        raise UrlNotAllowed("The URL must not contain credentials.")
+    if allow_private():
+        return
+    resolve = resolve or socket.getaddrinfo
+    try:
+        infos = resolve(
+            parts.hostname, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
+        )
+    except (socket.gaierror, UnicodeError):
+        raise UrlNotAllowed(f"The host {parts.hostname} cannot be resolved.") from None
+    addresses = {info[4][0] for info in infos}
+    blocked = sorted(a for a in addresses if not is_public_address(a))
+    if not addresses or blocked:
+        raise UrlNotAllowed(
+            f"The host {parts.hostname} resolves to a private, loopback or link-local address "
+            f"({', '.join(blocked)}); webhooks may only reach public addresses."
+        )
+
+
+class _PeerCheck:
+    """Check the address a new connection actually reached, after DNS and connect."""
+
+    def _new_conn(self):
+        sock = super()._new_conn()
+        if not allow_private():
+            peer = sock.getpeername()[0]
+            if not is_public_address(peer):
+                sock.close()
+                raise BlockedAddress(f"{self.host} connected to non-public address {peer}")
+        return sock
+
+
+class _CheckedHTTPConnection(_PeerCheck, HTTPConnection):
+    pass
+
+
+class _CheckedHTTPSConnection(_PeerCheck, HTTPSConnection):
+    pass
+
+
+class _CheckedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _CheckedHTTPConnection
+
+
+class _CheckedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _CheckedHTTPSConnection
+
+
+class CheckedAdapter(HTTPAdapter):
+    """An HTTPAdapter whose connections refuse non-public peers."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _CheckedHTTPPool, "https": _CheckedHTTPSPool}
+
+
+def _blocked(exc: BaseException | None, depth: int = 0) -> BlockedAddress | None:
+    if exc is None or depth > 8:
+        return None
+    if isinstance(exc, BlockedAddress):
+        return exc
+    for inner in (*exc.args, getattr(exc, "reason", None), exc.__cause__, exc.__context__):
+        if isinstance(inner, BaseException):
+            found = _blocked(inner, depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
+# One HTTP session per worker process ---------------------------------------------
+
+_session_lock = threading.Lock()
+_session: requests.Session | None = None
+_session_pid: int | None = None
+
+
+def http_session() -> requests.Session:
+    """Return this process's session (a forked worker makes its own, never sharing sockets)."""
+    global _session, _session_pid
+    with _session_lock:
+        if _session is None or _session_pid != os.getpid():
+            session = requests.Session()
+            # Proxies from the environment would hide the real peer from the address check.
+            session.trust_env = False
+            # One session serves every merchant: never keep a cookie one receiver set.
+            session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+            adapter = CheckedAdapter(pool_connections=32, pool_maxsize=32)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            _session, _session_pid = session, os.getpid()
+        return _session
+
+
+def _excerpt(response: requests.Response, deadline: float) -> str:
+    """Return the start of the response body; reading stops at 64 KiB or the deadline."""
+    chunks, size, note = [], 0, ""
+    try:
+        for chunk in response.iter_content(4096):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= MAX_READ_BYTES or time.monotonic() > deadline:
+                break
+    except requests.RequestException as exc:
+        # The status line arrived, so the status decides; the log shows why the body is cut.
+        note = f" [body unreadable: {type(exc).__name__}]"
+    finally:
+        response.close()
+    text = b"".join(chunks).decode("utf-8", errors="replace")
+    return (text[: EXCERPT_CHARS - len(note)] + note) if note else text[:EXCERPT_CHARS]
+
+
+class WebhookTransport(Transport):
+    name = "webhook"
+    schedule = SCHEDULE
+
+    def send(self, delivery: Delivery) -> SendResult:
+        endpoint = delivery.endpoint
+        if endpoint is None:
+            raise TransportError("The webhook endpoint no longer exists.", permanent=True)
+        try:
+            body, headers = signed_request(delivery)
+        except SecretUnreadable as exc:
+            # A key problem on our side: retry once FIELD_ENCRYPTION_KEY is fixed.
+            raise TransportError(str(exc)) from None
+        started = time.monotonic()
+        try:
+            response = http_session().post(
+                endpoint.url,
+                data=body,
+                headers=headers,
+                timeout=TIMEOUT_SECONDS,
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.Timeout:
+            raise TransportError(f"No answer within {TIMEOUT_SECONDS} s.") from None
+        except requests.RequestException as exc:
+            blocked = _blocked(exc)
+            if blocked is not None:
+                raise TransportError(f"Address refused: {blocked}", permanent=True) from None
+            raise TransportError(f"Connection failed: {type(exc).__name__}: {exc}"[:500]) from None
+        excerpt = _excerpt(response, started + TIMEOUT_SECONDS)
+        code = response.status_code
+        if 200 <= code < 300:
+            return SendResult(response_code=code, response_excerpt=excerpt)
+        if code == 410:
+            raise TransportError(
+                "The receiver answered 410 Gone.",
+                permanent=True,
+                response_code=code,
+                response_excerpt=excerpt,
+            )
+        raise TransportError(
+            f"The receiver answered HTTP {code}.", response_code=code, response_excerpt=excerpt
+        )

@@ -1,0 +1,333 @@
+"""Alipay open platform, RSA2 (SHA256withRSA): QR-code precreate, query, refund, async notify.
+
+The attempt's idempotency key is the `out_trade_no` (a refund attempt's key is
+the `out_request_no`), so a repeated call is the same trade at Alipay and a
+notification finds its payment by it. Requests are form posts signed with the
+merchant's application private key; answers and notifications are verified
+with the Alipay public key of the merchant's GatewayAccount.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
+
+import requests
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+
+from payments.gateways import (
+    CallbackNotice,
+    CallbackRejected,
+    Gateway,
+    GatewayError,
+    GatewayResult,
+    Outcome,
+    VerifiedCallback,
+    http_call,
+    rsa_sha256_sign,
+    rsa_sha256_verify,
+)
+from payments.models import GatewayAttempt, Payment, Refund
+from payments.money import MoneyError, format_minor, parse_amount
+
+if TYPE_CHECKING:
+    from merchants.models import GatewayAccount
+
+logger = logging.getLogger(__name__)
+
+ALIPAY_TZ = ZoneInfo("Asia/Shanghai")
+SUCCESS = "10000"
+# Alipay's "try again" answers: the call is repeated later with the same out_trade_no.
+RETRY_CODES = frozenset({"20000"})
+RETRY_SUB_CODES = frozenset({"ACQ.SYSTEM_ERROR", "aop.ACQ.SYSTEM_ERROR", "isp.unknow-error"})
+PAID = frozenset({"TRADE_SUCCESS", "TRADE_FINISHED"})
+
+
+def sign_content(params: Mapping[str, Any], exclude: tuple[str, ...] = ("sign",)) -> str:
+    """Return the string Alipay signs: non-empty `key=value` pairs sorted by key, joined by `&`.
+
+    Requests exclude only `sign`; notifications exclude `sign` and `sign_type`.
+    """
+    return "&".join(
+        f"{key}={value}"
+        for key, value in sorted(params.items())
+        if key not in exclude and value not in ("", None)
+    )
+
+
+def _failure_code(node: Mapping[str, Any]) -> str:
+    sub_code = str(node.get("sub_code") or "")
+    code = sub_code.rsplit(".", 1)[-1] if sub_code else f"alipay_{node.get('code', 'error')}"
+    return code.lower()[:64]
+
+
+def _raw_node(text: str, name: str) -> str:
+    """Return the exact JSON text of member `name` of the response (what Alipay signed)."""
+    decoder = json.JSONDecoder()
+    marker = f'"{name}"'
+    start = text.find(marker)
+    if start < 0:
+        raise GatewayError(f"Alipay answer has no {name}")
+    colon = text.index(":", start + len(marker)) + 1
+    while text[colon].isspace():
+        colon += 1
+    _obj, end = decoder.raw_decode(text, colon)
+    return text[colon:end]
+
+
+class AlipayGateway(Gateway):
+    slug = "alipay"
+    requires_account = True
+    SUPPORTED_CURRENCIES = frozenset({"CNY"})
+    ALLOWED_CALLBACKS = {
+        "payment.succeeded": "succeed",
+        # An unpaid trade Alipay closed (QR code expired): the customer never acted.
+        "payment.closed": ("cancel", "fail"),
+        "refund.succeeded": "refund_succeed",
+    }
+
+    # Requests --------------------------------------------------------------
+    def _call(self, account: GatewayAccount, method: str, biz: dict, notify: bool = False) -> dict:
+        """Call one open-platform method and return its verified response node.
+
+        A success answer must carry a valid signature; an unsigned error answer
+        (Alipay does not sign some of them) is returned as is.
+        """
+        params = {
+            "app_id": account.app_id,
+            "method": method,
+            "format": "JSON",
+            "charset": "utf-8",
+            "sign_type": "RSA2",
+            "timestamp": timezone.now().astimezone(ALIPAY_TZ).strftime("%Y-%m-%d %H:%M:%S"),
+            "version": "1.0",
+            "biz_content": json.dumps(biz, separators=(",", ":"), ensure_ascii=False),
+        }
+        if notify:
+            params["notify_url"] = f"{settings.PAYDESK_PUBLIC_URL}/callbacks/{self.slug}/"
+        try:
+            params["sign"] = rsa_sha256_sign(account.private_key, sign_content(params).encode())
+        except ValueError as exc:
+            raise GatewayError(f"Alipay private key of {account.merchant_id} unusable: {exc}") from None
+        response = self._post(self.base_url(account), params)
+        if response.status_code != 200:
+            raise GatewayError(f"Alipay answered HTTP {response.status_code}")
+        text = response.content.decode("utf-8", errors="replace")
+        try:
+            document = json.loads(text)
+        except ValueError:
+            raise GatewayError("Alipay answer is not JSON") from None
+        name = method.replace(".", "_") + "_response"
+        if name not in document and "error_response" in document:
+            name = "error_response"
+        node = document.get(name)
+        if not isinstance(node, dict):
+            raise GatewayError(f"Alipay answer has no {name}")
+        sign = document.get("sign")
+        if sign:
+            if not self._verify(account, _raw_node(text, name).encode(), str(sign)):
+                raise GatewayError("Alipay answer signature invalid")
+        elif node.get("code") == SUCCESS:
+            raise GatewayError("Alipay success answer is unsigned")
+        return node
+
+    def _post(self, url: str, params: dict[str, str]) -> requests.Response:
+        return http_call(
+            "POST",
+            url,
+            data=params,
+            headers={"Content-Type": "application/x-www-form-urlencoded;charset=utf-8"},
+        )
+
+    def _verify(self, account: GatewayAccount, message: bytes, signature: str) -> bool:
+        # Any listed key verifies, so a key rotation can list the old and the new key.
+        return any(rsa_sha256_verify(pem, message, signature) for pem in (account.public_keys or {}).values())
+
+    def _error_result(self, node: dict) -> GatewayResult:
+        if node.get("code") in RETRY_CODES or node.get("sub_code") in RETRY_SUB_CODES:
+            raise GatewayError(f"Alipay asks to retry: {node.get('sub_code') or node.get('code')}")
+        return GatewayResult(
+            outcome=Outcome.FAILED,
+            failure_code=_failure_code(node),
+            failure_message=str(node.get("sub_msg") or node.get("msg") or "")[:500],
+            raw=node,
+        )
+
+    # Submission ------------------------------------------------------------
+    def submit_payment(self, payment: Payment, attempt: GatewayAttempt) -> GatewayResult:
+        """Precreate a QR-code trade (out_trade_no = attempt key); the customer scans it."""
+        account = self.account_for(payment.merchant_id)
+        if account is None:
+            return self.not_configured()
+        expires = settings.PAYDESK_RECONCILE[self.slug]["action_expires"]
+        biz = {
+            "out_trade_no": attempt.idempotency_key,
+            "total_amount": format_minor(payment.amount_minor, payment.currency),
+            "subject": (payment.description or payment.reference)[:256],
+            "timeout_express": f"{max(1, expires // 60)}m",
+        }
+        node = self._call(account, "alipay.trade.precreate", biz, notify=True)
+        if node.get("code") == SUCCESS:
+            qr_code = node.get("qr_code")
+            if not qr_code:
+                raise GatewayError("Alipay precreate answer has no qr_code")
+            start = attempt.created_at or timezone.now()
+            return GatewayResult(
+                outcome=Outcome.REQUIRES_ACTION,
+                next_action={
+                    "type": "display_qr_code",
+                    "qr_code": qr_code,
+                    "expires_at": (start + timedelta(seconds=expires)).isoformat(),
+                },
+                raw=node,
+            )
+        if node.get("sub_code") == "ACQ.TRADE_HAS_SUCCESS":
+            return GatewayResult(outcome=Outcome.SUCCEEDED, raw=node)
+        return self._error_result(node)
+
+    def submit_refund(self, refund: Refund, attempt: GatewayAttempt) -> GatewayResult:
+        """Refund part of a paid trade (out_request_no = the refund attempt's key)."""
+        payment = refund.payment
+        account = self.account_for(payment.merchant_id)
+        if account is None:
+            return self.not_configured()
+        trade_key = _paid_attempt_key(payment)
+        node = self._call(
+            account,
+            "alipay.trade.refund",
+            {
+                "out_trade_no": trade_key,
+                "refund_amount": format_minor(refund.amount_minor, payment.currency),
+                "out_request_no": attempt.idempotency_key,
+                **({"refund_reason": refund.reason[:256]} if refund.reason else {}),
+            },
+        )
+        if node.get("code") != SUCCESS:
+            return self._error_result(node)
+        reference = str(node.get("trade_no") or "")
+        if node.get("fund_change") == "Y":
+            return GatewayResult(outcome=Outcome.SUCCEEDED, gateway_reference=reference, raw=node)
+        # "N" also answers a repeated request: ask whether the refund went through.
+        status = self._call(
+            account,
+            "alipay.trade.fastpay.refund.query",
+            {"out_trade_no": trade_key, "out_request_no": attempt.idempotency_key},
+        )
+        if status.get("code") == SUCCESS and status.get("refund_status") == "REFUND_SUCCESS":
+            return GatewayResult(outcome=Outcome.SUCCEEDED, gateway_reference=reference, raw=status)
+        return GatewayResult(outcome=Outcome.PROCESSING, gateway_reference=reference, raw=status)
+
+    def query(self, attempt: GatewayAttempt) -> CallbackNotice | None:
+        payment = attempt.payment
+        account = self.account_for(payment.merchant_id)
+        if account is None:
+            raise GatewayError("no enabled Alipay account")
+        node = self._call(account, "alipay.trade.query", {"out_trade_no": attempt.idempotency_key})
+        if node.get("code") != SUCCESS:
+            if node.get("sub_code") == "ACQ.TRADE_NOT_EXIST":
+                return None  # a precreated trade exists only once the QR code is scanned
+            raise GatewayError(f"Alipay query refused: {_failure_code(node)}")
+        _check_amount(node.get("total_amount"), payment, GatewayError)
+        status = node.get("trade_status")
+        reference = str(node.get("trade_no") or "")
+        if status in PAID:
+            return CallbackNotice("payment.succeeded", attempt.idempotency_key, reference)
+        if status == "TRADE_CLOSED":
+            return CallbackNotice("payment.closed", attempt.idempotency_key, reference, "trade_closed")
+        return None
+
+    # Callbacks -------------------------------------------------------------
+    def verify_callback(self, request: HttpRequest) -> VerifiedCallback:
+        """Verify an async notify: RSA2 over the sorted parameters without sign and sign_type.
+
+        The trade is found by out_trade_no (our attempt key); the signature is
+        checked with that merchant's Alipay public key, then app_id and
+        total_amount against the account and the payment.
+        """
+        try:
+            pairs = parse_qsl(request.body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+        except (UnicodeDecodeError, ValueError):
+            raise CallbackRejected("malformed form body") from None
+        params = dict(pairs)
+        if len(params) != len(pairs):
+            raise CallbackRejected("repeated parameter")
+        signature = params.get("sign", "")
+        if not signature:
+            raise CallbackRejected("missing sign")
+        if params.get("sign_type", "RSA2") != "RSA2":
+            raise CallbackRejected("unsupported sign_type")
+        attempt = (
+            GatewayAttempt.objects.select_related("payment")
+            .filter(
+                idempotency_key=params.get("out_trade_no", ""),
+                gateway=self.slug,
+                kind=GatewayAttempt.Kind.PAYMENT,
+            )
+            .first()
+        )
+        if attempt is None:
+            raise CallbackRejected("unknown out_trade_no")
+        payment = attempt.payment
+        account = self.account_for(payment.merchant_id)
+        if account is None:
+            raise CallbackRejected("merchant has no enabled Alipay account")
+        message = sign_content(params, exclude=("sign", "sign_type")).encode("utf-8")
+        if not self._verify(account, message, signature):
+            raise CallbackRejected("signature mismatch")
+        if params.get("app_id") != account.app_id:
+            raise CallbackRejected("app_id does not match the merchant's account")
+        _check_amount(params.get("total_amount"), payment, CallbackRejected)
+        notify_id = params.get("notify_id", "")
+        if not notify_id:
+            raise CallbackRejected("missing notify_id")
+        notices = self.notices_from_payload(params)
+        event_type = notices[0].type
+        return VerifiedCallback(notify_id, event_type, params, notices)
+
+    def notices_from_payload(self, payload: dict[str, Any]) -> list[CallbackNotice]:
+        key = str(payload.get("out_trade_no", ""))
+        reference = str(payload.get("trade_no") or "")
+        status = payload.get("trade_status")
+        if payload.get("out_biz_no") and payload.get("refund_fee"):
+            # A refund's notice: the trade stays TRADE_SUCCESS, or TRADE_CLOSED once fully refunded.
+            return [CallbackNotice("refund.succeeded", str(payload["out_biz_no"]), reference)]
+        if status in PAID:
+            return [CallbackNotice("payment.succeeded", key, reference)]
+        if status == "TRADE_CLOSED":
+            return [
+                CallbackNotice("payment.closed", key, reference, "trade_closed", "Alipay closed the trade.")
+            ]
+        return [CallbackNotice(f"payment.{str(status or 'unknown').lower()}", key, reference)]
+
+    def acknowledge(self, accepted: bool) -> HttpResponse:
+        """Alipay stops retrying only on the exact plain-text body `success`."""
+        if accepted:
+            return HttpResponse("success", content_type="text/plain; charset=utf-8")
+        return HttpResponse("failure", content_type="text/plain; charset=utf-8", status=400)
+
+
+def _paid_attempt_key(payment: Payment) -> str:
+    attempt = (
+        payment.attempts.filter(kind=GatewayAttempt.Kind.PAYMENT, gateway=AlipayGateway.slug)
+        .order_by("-number")
+        .first()
+    )
+    if attempt is None:
+        raise GatewayError("payment has no Alipay trade to refund")
+    return attempt.idempotency_key
+
+
+def _check_amount(value: Any, payment: Payment, error: type[Exception]) -> None:
+    try:
+        minor = parse_amount(str(value), payment.currency)
+    except MoneyError:
+        raise error(f"malformed total_amount {value!r}") from None
+    if minor != payment.amount_minor:
+        raise error(f"total_amount {value} does not match the payment's {payment.amount}")

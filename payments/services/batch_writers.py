@@ -1,0 +1,245 @@
+"""Where validated batch rows go: Payments and BatchRowErrors, by COPY on PostgreSQL.
+
+Used by batch_ingest within its one transaction. `CopyWriter` streams the
+payments with `COPY FROM STDIN` (bulk_create tops out far below on
+PostgreSQL) and spools the row errors to a file copied at the end; other
+databases get `bulk_create` per block (`OrmWriter`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from payments.gateways import gateway_for_method
+from payments.models import BatchRowError, Payment, PaymentBatch, PaymentStatus
+from payments.services.batch_transitions import new_public_ids
+
+logger = logging.getLogger(__name__)
+
+# A row error: line, column, code, message, the row's reference and its pain.001 PmtInfId.
+ErrorRow = tuple[int, str, str, str, str, str]
+HEARTBEAT_SECONDS = 10
+
+
+def _payment_columns() -> list:
+    return [f for f in Payment._meta.concrete_fields if not f.primary_key]
+
+
+class Writer:
+    """Where valid rows and row errors go; subclasses per database."""
+
+    def __init__(self, batch: PaymentBatch) -> None:
+        self.batch = batch
+        self.now = timezone.now()
+        self.fixed = self._fixed_values()
+        self.gateways: dict[str, str] = {}
+        self.attnames = {f.attname for f in _payment_columns()}
+
+    def _fixed_values(self) -> dict[str, Any]:
+        batch = self.batch
+        fixed: dict[str, Any] = {}
+        for f in _payment_columns():
+            fixed[f.attname] = f.get_default()
+        fixed.update(
+            merchant_id=batch.merchant_id,
+            batch_id=batch.pk,
+            status=PaymentStatus.CREATED,
+            created_by_id=batch.uploaded_by_id,
+            api_key_id=batch.uploaded_by_key_id,
+            created_at=self.now,
+            updated_at=self.now,
+        )
+        return fixed
+
+    def gateway(self, method: str) -> str:
+        slug = self.gateways.get(method)
+        if slug is None:
+            slug = self.gateways[method] = gateway_for_method(method).slug
+        return slug
+
+    def existing(self, references: list[str]) -> set[str]:
+        raise NotImplementedError
+
+    def payments(self, rows: list[dict[str, Any]]) -> None:
+        raise NotImplementedError
+
+    def errors(self, rows: list[ErrorRow]) -> None:
+        raise NotImplementedError
+
+    def beat(self) -> None:
+        """Show that the validation is alive, where the database allows it mid-transaction."""
+
+    def finish(self) -> None:
+        """Flush what is buffered; raise IntegrityError if a reference was taken meanwhile."""
+
+    def close(self) -> None:
+        """Release connections and files (also after a failure)."""
+
+
+class OrmWriter(Writer):
+    """Portable path: `bulk_create` per block, lookups on the same connection."""
+
+    def existing(self, references: list[str]) -> set[str]:
+        return set(
+            Payment.objects.filter(merchant_id=self.batch.merchant_id, reference__in=references).values_list(
+                "reference", flat=True
+            )
+        )
+
+    def payments(self, rows: list[dict[str, Any]]) -> None:
+        ids = new_public_ids("pay", len(rows))
+        objs = []
+        for public_id, row in zip(ids, rows, strict=True):
+            values = {**self.fixed, **row, "public_id": public_id}
+            obj = Payment(**{k: v for k, v in values.items() if k != "status" and k in self.attnames})
+            obj.__dict__["status"] = values["status"]
+            objs.append(obj)
+        Payment.objects.bulk_create(objs, batch_size=500)
+
+    def errors(self, rows: list[ErrorRow]) -> None:
+        BatchRowError.objects.bulk_create(
+            [
+                BatchRowError(
+                    batch_id=self.batch.pk, line=a, column=b, code=c, message=d, reference=e, pmt_inf_id=f
+                )
+                for a, b, c, d, e, f in rows
+            ],
+            batch_size=500,
+        )
+
+
+class CopyWriter(Writer):
+    """PostgreSQL: COPY for the payments, errors spooled to a file and copied at the end.
+
+    Streaming (the first try): one COPY stream for the whole file, while
+    existing references are looked up on a second connection, so the stream
+    never pauses. That connection sees committed data only: a batch validated
+    concurrently with the same references makes our COPY fail on the unique
+    constraint, and the validation is run again, then `streaming=False`: one
+    COPY per block, lookups on our own connection between them.
+    """
+
+    def __init__(self, batch: PaymentBatch, *, streaming: bool = True) -> None:
+        super().__init__(batch)
+        self.columns = _payment_columns()
+        names = ", ".join(connection.ops.quote_name(f.column) for f in self.columns)
+        table = connection.ops.quote_name(Payment._meta.db_table)
+        self._copy_sql = f"COPY {table} ({names}) FROM STDIN"  # noqa: S608
+        self._cursor = connection.cursor()
+        self._copy_cm = None
+        self._copy = None
+        self._lookup = None
+        self._json_fields = {f.attname for f in self.columns if f.get_internal_type() == "JSONField"}
+        self._beat = time.monotonic()
+        self._spool = tempfile.TemporaryFile()
+        if streaming:
+            self._lookup = connection.get_new_connection(connection.get_connection_params())
+            self._lookup.autocommit = True
+            self._open_copy()
+
+    def _open_copy(self) -> None:
+        self._copy_cm = self._cursor.copy(self._copy_sql)
+        self._copy = self._copy_cm.__enter__()
+
+    def _close_copy(self) -> None:
+        copy_cm, self._copy_cm, self._copy = self._copy_cm, None, None
+        if copy_cm is not None:
+            copy_cm.__exit__(None, None, None)
+
+    def existing(self, references: list[str]) -> set[str]:
+        sql = "SELECT reference FROM payments_payment WHERE merchant_id = %s AND reference = ANY(%s)"
+        if self._lookup is None:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [self.batch.merchant_id, references])
+                return {r[0] for r in cursor.fetchall()}
+        with self._lookup.cursor() as cursor:
+            cursor.execute(sql, [self.batch.merchant_id, references])
+            return {r[0] for r in cursor.fetchall()}
+
+    def beat(self) -> None:
+        """Tell the sweeper this validation is alive (committed at once on the second connection)."""
+        if self._lookup is None or time.monotonic() - self._beat < HEARTBEAT_SECONDS:
+            return
+        with self._lookup.cursor() as cursor:
+            cursor.execute(
+                "UPDATE payments_paymentbatch SET validation_started_at = now() WHERE id = %s",
+                [self.batch.pk],
+            )
+        self._beat = time.monotonic()
+
+    def payments(self, rows: list[dict[str, Any]]) -> None:
+        ids = new_public_ids("pay", len(rows))
+        attnames = [f.attname for f in self.columns]
+        template = [self.fixed.get(a) for a in attnames]
+        for i, a in enumerate(attnames):
+            if a in self._json_fields and template[i] is not None:
+                template[i] = json.dumps(template[i], separators=(",", ":"))
+        slots = [(attnames.index(name), name) for name in rows[0] if name in attnames and name != "metadata"]
+        id_slot = attnames.index("public_id")
+        meta_slot = attnames.index("metadata")
+        with connection.wrap_database_errors:
+            per_block = self._copy is None
+            if per_block:
+                self._open_copy()
+            write = self._copy.write_row
+            for public_id, row in zip(ids, rows, strict=True):
+                values = template.copy()
+                values[id_slot] = public_id
+                for slot, name in slots:
+                    values[slot] = row[name]
+                values[meta_slot] = _metadata_json(row["metadata"])
+                write(values)
+            if per_block:
+                self._close_copy()
+
+    def errors(self, rows: list[ErrorRow]) -> None:
+        for row in rows:
+            self._spool.write(_copy_text((self.batch.pk, *row)))
+
+    def finish(self) -> None:
+        with connection.wrap_database_errors:
+            self._close_copy()
+            if self._spool.tell():
+                self._spool.seek(0)
+                table = connection.ops.quote_name(BatchRowError._meta.db_table)
+                columns = 'batch_id, line, "column", code, message, reference, pmt_inf_id'
+                sql = f"COPY {table} ({columns}) FROM STDIN"  # noqa: S608
+                with self._cursor.copy(sql) as cp:
+                    while block := self._spool.read(1 << 20):
+                        cp.write(block)
+
+    def close(self) -> None:
+        if self._copy_cm is not None:
+            try:
+                self._copy_cm.__exit__(RuntimeError, RuntimeError("aborted"), None)
+            except Exception:  # noqa: S110 - the COPY is being abandoned with its transaction
+                logger.debug("COPY aborted")
+            self._copy_cm = None
+        if self._lookup is not None:
+            self._lookup.close()
+        self._spool.close()
+        self._cursor.close()
+
+
+def _metadata_json(meta: dict) -> str:
+    """JSON of a row's metadata; the usual {"batch_line": n} without the json module's overhead."""
+    if len(meta) == 1 and type(meta.get("batch_line")) is int:
+        return '{"batch_line":' + str(meta["batch_line"]) + "}"
+    return json.dumps(meta, separators=(",", ":"))
+
+
+def _copy_text(values: tuple) -> bytes:
+    """One row in COPY's text format (tabs, newlines and backslashes escaped)."""
+    out = []
+    for v in values:
+        text = str(v)
+        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+        out.append(text)
+    return ("\t".join(out) + "\n").encode("utf-8")

@@ -1,0 +1,586 @@
+"""Events to Deliveries, and sending them (DESIGN section 1, last step).
+
+- Fan-out: every Event becomes Delivery rows for the merchant's enabled webhook
+  endpoints and notification preferences, in the transaction that writes the
+  Event (`deliveries_for_events`, set-based for batches).
+- Sending: a worker claims the next attempt of a due delivery with one
+  conditional UPDATE that commits the attempt counter and leases the row
+  (`next_attempt_at` pushed out), calls the channel's transport outside any
+  transaction, then records the outcome if its claim still holds.
+- Recovery: the sweeper re-enqueues due deliveries (retries and leases that ran
+  out because a worker died mid-send) and dead-letters those out of attempts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from merchants.models import Membership, Merchant, NotificationPreference, WebhookEndpoint
+from payments.channels import SendResult, Transport, TransportError, get_transport
+from payments.channels.messages import BENEFICIARY_PAID, ENDPOINT_DISABLED
+from payments.channels.sms import is_phone_number
+from payments.models import Channel, Delivery, DeliveryStatus, Event, Payment, PaymentStatus
+from payments.queue import enqueue, enqueue_on_commit
+
+logger = logging.getLogger(__name__)
+
+# An endpoint whose failures have gone on this long is disabled and its merchant told.
+FAILING_DISABLE_AFTER = timedelta(hours=24)
+# Up to this many deliveries get a task each; more are sent in chunks.
+SMALL_FANOUT = 20
+CHUNK = 100
+# A chunk task stops claiming new deliveries after this long (below Q_CLUSTER's timeout).
+CHUNK_BUDGET_SECONDS = 60
+SWEEP_LIMIT = 5000
+# Deliveries claimed, sent and recorded together by a chunk task.
+BATCH = 25
+D = DeliveryStatus
+
+
+def lease_seconds() -> int:
+    """How long a claimed attempt may run before the sweeper may claim the delivery again."""
+    return max(int(settings.PAYDESK_SWEEP_AFTER), 60)
+
+
+# Fan-out ------------------------------------------------------------------------------
+
+
+def new_delivery(
+    *,
+    merchant_id: int,
+    type: str,
+    channel: str,
+    event: Event | None = None,
+    endpoint: WebhookEndpoint | None = None,
+    recipient: str = "",
+    payload: dict | None = None,
+    now: datetime | None = None,
+) -> Delivery:
+    """Return an unsaved Delivery due now, its attempt budget taken from the channel's schedule."""
+    return Delivery(
+        merchant_id=merchant_id,
+        event=event,
+        type=type,
+        channel=channel,
+        endpoint=endpoint,
+        recipient=recipient[:2000],
+        payload=payload or {},
+        max_attempts=get_transport(channel).max_attempts,
+        next_attempt_at=now or timezone.now(),
+    )
+
+
+def _owner_emails(merchant_ids: Iterable[int]) -> dict[int, list[str]]:
+    emails: dict[int, list[str]] = defaultdict(list)
+    owners = Membership.objects.filter(merchant_id__in=merchant_ids, role=Membership.Role.OWNER).exclude(
+        user__email=""
+    )
+    for merchant_id, email in owners.values_list("merchant_id", "user__email").order_by("pk"):
+        emails[merchant_id].append(email)
+    return emails
+
+
+def deliveries_for_event(event: Event) -> list[Delivery]:
+    """Fan one Event out to Delivery rows; see `deliveries_for_events`."""
+    return deliveries_for_events([event])
+
+
+def deliveries_for_events(events: Sequence[Event]) -> list[Delivery]:
+    """Create the Delivery rows of saved `events` and enqueue their sending on commit.
+
+    Call it inside the transaction that wrote the events, so an event and its
+    deliveries commit together. Set-based for batches: one query for the
+    merchants' enabled webhook endpoints, one for their notification
+    preferences, one for owners' emails if a preference needs them, then
+    `bulk_create` (the events must have primary keys, which `bulk_create`
+    returns on PostgreSQL and SQLite). Sending is enqueued on commit, one task
+    per delivery for a few, chunks of CHUNK for more; the sweeper sends
+    whatever a lost hook leaves behind.
+    """
+    events = list(events)
+    if not events:
+        return []
+    if any(e.pk is None for e in events):
+        raise ValueError("deliveries_for_events needs saved events (with primary keys).")
+    merchant_ids = {e.merchant_id for e in events}
+    endpoints: dict[int, list[WebhookEndpoint]] = defaultdict(list)
+    for endpoint in WebhookEndpoint.objects.filter(
+        merchant_id__in=merchant_ids, status=WebhookEndpoint.Status.ENABLED
+    ).order_by("pk"):
+        endpoints[endpoint.merchant_id].append(endpoint)
+    prefs: dict[int, list[NotificationPreference]] = defaultdict(list)
+    for pref in NotificationPreference.objects.filter(merchant_id__in=merchant_ids, enabled=True):
+        prefs[pref.merchant_id].append(pref)
+    needs_owners = {
+        p.merchant_id for ps in prefs.values() for p in ps if p.channel == Channel.EMAIL and not p.recipients
+    }
+    owners = _owner_emails(needs_owners) if needs_owners else {}
+
+    now = timezone.now()
+    rows: list[Delivery] = []
+    for event in events:
+        m = event.merchant_id
+        targets: list[tuple[str, str, WebhookEndpoint | None]] = [
+            (Channel.WEBHOOK, endpoint.url, endpoint)
+            for endpoint in endpoints.get(m, ())
+            if endpoint.subscribes_to(event.type)
+        ]
+        for pref in prefs.get(m, ()):
+            if not pref.subscribes_to(event.type):
+                continue
+            if pref.channel == Channel.INAPP:
+                targets.append((Channel.INAPP, "", None))
+            elif pref.channel == Channel.EMAIL:
+                targets.extend((Channel.EMAIL, a, None) for a in pref.recipients or owners.get(m, []))
+            elif pref.channel == Channel.SMS:
+                targets.extend((Channel.SMS, number, None) for number in pref.recipients)
+        rows.extend(
+            new_delivery(
+                merchant_id=m,
+                type=event.type,
+                channel=channel,
+                event=event,
+                endpoint=endpoint,
+                recipient=recipient,
+                now=now,
+            )
+            for channel, recipient, endpoint in targets
+        )
+    if not rows:
+        return []
+    created = Delivery.objects.bulk_create(rows, batch_size=1000)
+    enqueue_sending([d.pk for d in created])
+    return created
+
+
+def enqueue_sending(delivery_ids: list[int]) -> None:
+    """Enqueue, on commit, the sending of these deliveries."""
+    if len(delivery_ids) <= SMALL_FANOUT:
+        for pk in delivery_ids:
+            enqueue_on_commit("payments.tasks.delivery_send_task", pk)
+        return
+    for i in range(0, len(delivery_ids), CHUNK):
+        enqueue_on_commit("payments.tasks.deliveries_send_task", delivery_ids[i : i + CHUNK])
+
+
+def merchant_notice(*, merchant_id: int, type: str, payload: dict) -> list[Delivery]:
+    """Tell a merchant's owners by email and every member in-app, whatever their preferences.
+
+    Used for operational notices (an endpoint disabled); call inside a transaction.
+    """
+    now = timezone.now()
+    rows = [new_delivery(merchant_id=merchant_id, type=type, channel=Channel.INAPP, payload=payload, now=now)]
+    for address in _owner_emails([merchant_id]).get(merchant_id, []):
+        rows.append(
+            new_delivery(
+                merchant_id=merchant_id,
+                type=type,
+                channel=Channel.EMAIL,
+                recipient=address,
+                payload=payload,
+                now=now,
+            )
+        )
+    created = Delivery.objects.bulk_create(rows)
+    enqueue_sending([d.pk for d in created])
+    return created
+
+
+def beneficiary_notices(
+    payments: Iterable[Payment], *, channels: Sequence[str] = (Channel.EMAIL, Channel.SMS)
+) -> list[Delivery]:
+    """Queue "you have been paid" notices to the beneficiaries of succeeded payments.
+
+    For batches: the batch service calls it with the payments of a batch (or a
+    chunk) whose merchant opted in. One Delivery per payment and channel, for
+    beneficiaries with an email address (email) or an E.164 phone number (sms);
+    other payments, and payments not succeeded, are skipped. The rows are
+    written with `bulk_create` inside the caller's transaction if there is one,
+    and sent on commit by chunk tasks, each over one connection per channel
+    (one SMTP session, one SMS provider session), not one per message.
+    Retries and recovery are those of every Delivery.
+    """
+    payments = [p for p in payments if p.status == PaymentStatus.SUCCEEDED]
+    names = dict(Merchant.objects.filter(pk__in={p.merchant_id for p in payments}).values_list("pk", "name"))
+    now = timezone.now()
+    rows: list[Delivery] = []
+    for payment in payments:
+        payload = {
+            "payment": payment.public_id,
+            "merchant": names[payment.merchant_id],
+            "reference": payment.reference,
+            "amount": payment.amount,
+            "currency": payment.currency,
+            "beneficiary_name": payment.beneficiary_name,
+            "description": payment.description,
+        }
+        targets = []
+        if Channel.EMAIL in channels and payment.beneficiary_email:
+            targets.append((Channel.EMAIL, payment.beneficiary_email))
+        phone = "".join(c for c in payment.beneficiary_phone if c == "+" or c.isdigit())
+        if Channel.SMS in channels and is_phone_number(phone):
+            targets.append((Channel.SMS, phone))
+        rows.extend(
+            new_delivery(
+                merchant_id=payment.merchant_id,
+                type=BENEFICIARY_PAID,
+                channel=channel,
+                recipient=recipient,
+                payload=payload,
+                now=now,
+            )
+            for channel, recipient in targets
+        )
+    with transaction.atomic():
+        created = Delivery.objects.bulk_create(rows, batch_size=1000)
+        ids = [d.pk for d in created]
+        for i in range(0, len(ids), CHUNK):
+            enqueue_on_commit("payments.tasks.deliveries_send_task", ids[i : i + CHUNK])
+    return created
+
+
+# Sending --------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What one attempt gave, before it is recorded."""
+
+    delivery: Delivery
+    attempt: int
+    duration_ms: int = 0
+    result: SendResult | None = None
+    error: TransportError | None = None
+    touch_endpoint: bool = True
+
+
+def _claim(delivery: Delivery, now: datetime) -> bool:
+    """Take the next attempt of a delivery loaded as `delivery`; False if it is not due or taken.
+
+    One conditional UPDATE, committed at once outside a transaction: it counts
+    the attempt and leases the row (moves `next_attempt_at` past the lease)
+    before anything is sent. It matches only the attempt count that was read,
+    so two workers can never hold the same attempt.
+    """
+    lease_end = now + timedelta(seconds=lease_seconds())
+    claimed = Delivery.objects.filter(
+        pk=delivery.pk,
+        status=D.PENDING,
+        attempts=delivery.attempts,
+        attempts__lt=F("max_attempts"),
+        next_attempt_at__lte=now,
+    ).update(attempts=delivery.attempts + 1, last_attempt_at=now, next_attempt_at=lease_end)
+    if claimed:
+        delivery.attempts += 1
+        delivery.last_attempt_at = now
+        delivery.next_attempt_at = lease_end
+    return bool(claimed)
+
+
+def delivery_claim(delivery_id: int, *, now: datetime | None = None) -> Delivery | None:
+    """Load a delivery and take its next attempt; return it, or None if it is not due or taken."""
+    delivery = Delivery.objects.select_related("event", "endpoint").filter(pk=delivery_id).first()
+    if delivery is None or not _claim(delivery, now or timezone.now()):
+        return None
+    return delivery
+
+
+def _claim_batch(delivery_ids: list[int]) -> list[Delivery]:
+    """Take the next attempt of every due delivery among `delivery_ids` in one committed transaction.
+
+    Rows another worker holds are skipped (SKIP LOCKED on PostgreSQL; SQLite
+    serialises write transactions), so no attempt is ever held twice.
+    """
+    now = timezone.now()
+    lease_end = now + timedelta(seconds=lease_seconds())
+    with transaction.atomic():
+        rows = list(
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("event", "endpoint")
+            .filter(pk__in=delivery_ids, status=D.PENDING, next_attempt_at__lte=now)
+            .filter(attempts__lt=F("max_attempts"))
+            .order_by("pk")
+        )
+        if rows:
+            Delivery.objects.filter(pk__in=[d.pk for d in rows]).update(
+                attempts=F("attempts") + 1, last_attempt_at=now, next_attempt_at=lease_end
+            )
+    for delivery in rows:
+        delivery.attempts += 1
+        delivery.last_attempt_at = now
+        delivery.next_attempt_at = lease_end
+    return rows
+
+
+def delivery_send(*, delivery_id: int) -> str:
+    """Make the next attempt of one delivery if it is due; return its status after, or "" if not claimed.
+
+    Safe to call any number of times and concurrently (at-least-once task
+    delivery): only the caller whose claim succeeds sends.
+    """
+    delivery = delivery_claim(delivery_id)
+    if delivery is None:
+        return ""
+    return delivery_attempt(delivery, get_transport(delivery.channel))
+
+
+def deliveries_send(
+    *, delivery_ids: list[int], budget_seconds: float = CHUNK_BUDGET_SECONDS
+) -> dict[str, int]:
+    """Send a chunk of deliveries, one connection per channel, claiming and recording in batches.
+
+    Each batch of BATCH deliveries is claimed in one transaction (attempt
+    counters committed before any send) and its outcomes recorded in one
+    transaction after the sends: two commits per batch, not per delivery. A
+    worker that dies mid-batch loses nothing: its claimed rows are sent again
+    after their lease, as new attempts. A claimed row is not sent once too
+    little of its lease is left for a send to finish; it waits for its lease
+    to run out. What the time budget leaves stays due, for the sweeper.
+    """
+    deadline = time.monotonic() + budget_seconds
+    counts: dict[str, int] = defaultdict(int)
+    by_channel: dict[str, list[int]] = defaultdict(list)
+    for pk, channel in (
+        Delivery.objects.filter(pk__in=delivery_ids, status=D.PENDING)
+        .order_by("pk")
+        .values_list("pk", "channel")
+    ):
+        by_channel[channel].append(pk)
+    for channel, ids in by_channel.items():
+        transport = get_transport(channel)
+        try:
+            transport.open()
+        except Exception as exc:
+            # Nothing was claimed yet: leave the chunk due, for the sweeper to try again.
+            logger.warning("could not open %s connection: %s", channel, exc)
+            counts["unopened"] += len(ids)
+            continue
+        try:
+            for i in range(0, len(ids), BATCH):
+                if time.monotonic() > deadline:
+                    counts["left_for_sweeper"] += len(ids) - i
+                    break
+                batch = _claim_batch(ids[i : i + BATCH])
+                counts["skipped"] += len(ids[i : i + BATCH]) - len(batch)
+                send_until = time.monotonic() + lease_seconds() - transport.max_send_seconds
+                outcomes = []
+                for delivery in batch:
+                    if time.monotonic() > send_until:
+                        counts["left_for_sweeper"] += 1
+                    else:
+                        outcomes.append(_send(delivery, transport))
+                for status in _record(outcomes):
+                    counts[status] += 1
+        finally:
+            transport.close()
+    return dict(counts)
+
+
+def delivery_attempt(delivery: Delivery, transport: Transport) -> str:
+    """Send a claimed delivery through `transport` and record the outcome; return the status."""
+    return _record([_send(delivery, transport)])[0]
+
+
+def _send(delivery: Delivery, transport: Transport) -> Outcome:
+    attempt = delivery.attempts
+    endpoint = delivery.endpoint
+    if delivery.channel == Channel.WEBHOOK and (endpoint is None or not endpoint.is_enabled):
+        error = TransportError("The webhook endpoint is disabled.", permanent=True)
+        return Outcome(delivery, attempt, error=error, touch_endpoint=False)
+    started = time.monotonic()
+    try:
+        result = transport.send(delivery)
+    except TransportError as exc:
+        return Outcome(delivery, attempt, _ms(started), error=exc)
+    except Exception as exc:
+        # A bug in a transport must not lose the delivery: record it as a failed attempt.
+        logger.exception("transport %s crashed on delivery %s", delivery.channel, delivery.public_id)
+        error = TransportError(f"Internal error: {type(exc).__name__}: {exc}"[:500])
+        return Outcome(delivery, attempt, _ms(started), error=error)
+    return Outcome(delivery, attempt, _ms(started), result=result)
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def retry_due_at(delivery: Delivery, attempts_made: int, now: datetime) -> datetime | None:
+    """Return when the next attempt is due (schedule offsets from creation), None if none is left."""
+    schedule = get_transport(delivery.channel).schedule
+    if attempts_made >= min(len(schedule), delivery.max_attempts):
+        return None
+    return max(now, delivery.created_at + timedelta(seconds=schedule[attempts_made]))
+
+
+def _record(outcomes: list[Outcome]) -> list[str]:
+    """Record attempts' outcomes in one transaction; return their statuses in order.
+
+    An outcome whose claim was overtaken (its lease ran out and another worker
+    took the next attempt) changes nothing and reads "superseded". Failures
+    are recorded first, one by one, since they may disable their endpoint;
+    then every success with one UPDATE, since a success ends its endpoint's
+    run of failures.
+    """
+    if not outcomes:
+        return []
+    now = timezone.now()
+    statuses: dict[int, str] = {}
+    with transaction.atomic():
+        for outcome in outcomes:
+            if outcome.error is not None:
+                statuses[id(outcome)] = _record_failure(outcome, now)
+        successes = [o for o in outcomes if o.error is None]
+        if successes:
+            statuses.update(_record_successes(successes, now))
+    return [statuses[id(o)] for o in outcomes]
+
+
+def _record_successes(successes: list[Outcome], now: datetime) -> dict[int, str]:
+    def per_row(name: str, values: list) -> Cast:
+        field = Delivery._meta.get_field(name)
+        pairs = zip(successes, values, strict=True)
+        whens = [When(pk=o.delivery.pk, then=Value(v, output_field=field)) for o, v in pairs]
+        # PostgreSQL types a CASE of parameters as text; bulk_update casts it the same way.
+        return Cast(Case(*whens, output_field=field), output_field=field)
+
+    results = [o.result or SendResult() for o in successes]
+    claims = Q()
+    for outcome in successes:
+        claims |= Q(pk=outcome.delivery.pk, attempts=outcome.attempt)
+    updated = Delivery.objects.filter(claims, status=D.PENDING).update(
+        status=D.SUCCEEDED,
+        next_attempt_at=None,
+        completed_at=now,
+        error="",
+        last_response_code=per_row("last_response_code", [r.response_code for r in results]),
+        last_duration_ms=per_row("last_duration_ms", [o.duration_ms for o in successes]),
+        response_excerpt=per_row("response_excerpt", [r.response_excerpt for r in results]),
+    )
+    ours = {o.delivery.pk for o in successes}
+    if updated != len(successes):
+        ours = set(
+            Delivery.objects.filter(claims, status=D.SUCCEEDED, completed_at=now).values_list("pk", flat=True)
+        )
+    endpoint_ids = {o.delivery.endpoint_id for o in successes if o.delivery.pk in ours} - {None}
+    if endpoint_ids:
+        WebhookEndpoint.objects.filter(pk__in=endpoint_ids, first_failure_at__isnull=False).update(
+            first_failure_at=None
+        )
+    statuses = {}
+    for outcome in successes:
+        if outcome.delivery.pk in ours:
+            statuses[id(outcome)] = D.SUCCEEDED
+        else:
+            logger.warning(
+                "delivery %s attempt %s outcome came after its lease",
+                outcome.delivery.public_id,
+                outcome.attempt,
+            )
+            statuses[id(outcome)] = "superseded"
+    return statuses
+
+
+def _record_failure(outcome: Outcome, now: datetime) -> str:
+    delivery, error = outcome.delivery, outcome.error
+    if error.permanent:
+        status, due = D.FAILED, None
+    else:
+        due = retry_due_at(delivery, outcome.attempt, now)
+        status = D.PENDING if due is not None else D.DEAD
+    endpoint = None
+    if outcome.touch_endpoint and delivery.endpoint_id is not None:
+        # Lock order: endpoint before its deliveries (as endpoint_disable does).
+        endpoint = WebhookEndpoint.objects.select_for_update().filter(pk=delivery.endpoint_id).first()
+    updated = Delivery.objects.filter(pk=delivery.pk, attempts=outcome.attempt, status=D.PENDING).update(
+        status=status,
+        next_attempt_at=due,
+        completed_at=None if status == D.PENDING else now,
+        last_response_code=error.response_code,
+        last_duration_ms=outcome.duration_ms,
+        response_excerpt=error.response_excerpt,
+        error=str(error)[:500],
+    )
+    if not updated:
+        logger.warning(
+            "delivery %s attempt %s outcome came after its lease", delivery.public_id, outcome.attempt
+        )
+        return "superseded"
+    if endpoint is not None and endpoint.is_enabled:
+        _endpoint_failed(endpoint, error, now)
+    return status
+
+
+def _endpoint_failed(endpoint: WebhookEndpoint, error: TransportError, now: datetime) -> None:
+    """Track an endpoint's run of failures; disable it on a permanent error or after a day of failing."""
+    if error.permanent:
+        endpoint_disable(endpoint, reason=str(error), now=now, notify=True)
+        return
+    if endpoint.first_failure_at is None:
+        endpoint.first_failure_at = now
+        endpoint.save(update_fields=["first_failure_at", "updated_at"])
+    elif now - endpoint.first_failure_at >= FAILING_DISABLE_AFTER:
+        since = endpoint.first_failure_at.strftime("%Y-%m-%d %H:%M UTC")
+        endpoint_disable(endpoint, reason=f"Every delivery has failed since {since}.", now=now, notify=True)
+
+
+def endpoint_disable(endpoint: WebhookEndpoint, *, reason: str, now: datetime, notify: bool) -> None:
+    """Disable a locked endpoint, stop its pending deliveries and, if `notify`, tell the merchant."""
+    endpoint.status = WebhookEndpoint.Status.DISABLED
+    endpoint.disabled_reason = reason[:300]
+    endpoint.disabled_at = now
+    endpoint.first_failure_at = None
+    endpoint.save(
+        update_fields=["status", "disabled_reason", "disabled_at", "first_failure_at", "updated_at"]
+    )
+    Delivery.objects.filter(endpoint=endpoint, status=D.PENDING).update(
+        status=D.FAILED, next_attempt_at=None, completed_at=now, error="The webhook endpoint was disabled."
+    )
+    if notify:
+        merchant_notice(
+            merchant_id=endpoint.merchant_id,
+            type=ENDPOINT_DISABLED,
+            payload={"endpoint": endpoint.public_id, "url": endpoint.url, "reason": endpoint.disabled_reason},
+        )
+
+
+# Recovery -----------------------------------------------------------------------------
+
+
+def deliveries_sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """Dead-letter deliveries whose last attempt's lease ran out, and re-enqueue the due ones.
+
+    Due means pending with `next_attempt_at` passed: a retry whose time has
+    come, or an attempt whose worker died before recording its outcome.
+    """
+    now = now or timezone.now()
+    dead = Delivery.objects.filter(
+        status=D.PENDING, next_attempt_at__lte=now, attempts__gte=F("max_attempts")
+    ).update(
+        status=D.DEAD,
+        next_attempt_at=None,
+        completed_at=now,
+        error="Dead-lettered: the last attempt never recorded an outcome.",
+    )
+    due = list(
+        Delivery.objects.filter(status=D.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:SWEEP_LIMIT]
+    )
+    if len(due) <= SMALL_FANOUT:
+        for pk in due:
+            enqueue("payments.tasks.delivery_send_task", pk)
+    else:
+        for i in range(0, len(due), CHUNK):
+            enqueue("payments.tasks.deliveries_send_task", due[i : i + CHUNK])
+    return {"deliveries": len(due), "deliveries_dead": dead}

@@ -1,0 +1,27 @@
+"""`{% unread_notifications as count %}`: the navbar bell's count for the signed-in member."""
+
+from django import template
+
+from payments.notification_selectors import notification_unread_count
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def unread_notifications(context) -> int:
+    request = context.get("request")
+    merchant = getattr(request, "merchant", None)
+    if merchant is None or not request.user.is_authenticated:
+        return 0
+    return notification_unread_count(merchant=merchant, user=request.user)
+
+
+@register.filter
+def event_group(event_type: str) -> str:
+    """The heading an event type is listed under (Payments, Refunds, Batches)."""
+    from payments.channels.messages import EVENT_GROUPS
+
+    for label, prefix in EVENT_GROUPS:
+        if str(event_type).startswith(prefix):
+            return str(label)
+    return ""

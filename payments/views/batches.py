@@ -1,0 +1,227 @@
+"""Dashboard pages of batches: upload, validation result, approval, live progress, results.
+
+Thin views: they parse input, call one service (payments.services.batches)
+or a selector, and render. The service enforces roles and four-eyes; the
+pages only hide the buttons a user could not use.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_POST
+
+from merchants.models import Membership
+from payments import selectors
+from payments.models import BatchStatus, PaymentStatus
+from payments.services import batch_reports
+from payments.services.batch_upload import (
+    MULTIPART_SLACK,
+    BatchUploadHandler,
+    StoredUpload,
+    UploadTooLarge,
+    check_content_length,
+)
+from payments.services.batches import (
+    BatchError,
+    batch_approve,
+    batch_cancel,
+    batch_over_threshold,
+    batch_upload,
+    batch_uploader_id,
+)
+from payments.views.dashboard import merchant_required
+
+FIRST_ERRORS = 20
+PAGE_SIZE = 50
+
+
+def _membership(request: HttpRequest) -> Membership | None:
+    return request.membership
+
+
+@merchant_required
+def batch_list(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", "").strip()
+    qs = selectors.batch_list(merchant=request.merchant).select_related("uploaded_by", "uploaded_by_key")
+    if status:
+        qs = qs.filter(status=status)
+    page = Paginator(qs, 25).get_page(request.GET.get("page"))
+    for batch in page:
+        batch.totals_display = batch_reports.totals_data(batch.totals)
+    return render(
+        request,
+        "batches/batch_list.html",
+        {"page": page, "status": status, "statuses": BatchStatus.choices},
+    )
+
+
+def _upload_page(request: HttpRequest, *, error: str = "", duplicate=None, status: int = 200) -> HttpResponse:
+    return render(
+        request,
+        "batches/batch_upload.html",
+        {
+            "error": error,
+            "duplicate": duplicate,
+            "max_mb": settings.PAYDESK_BATCH_MAX_BYTES // (1024 * 1024),
+            "max_rows": settings.PAYDESK_BATCH_MAX_ROWS,
+        },
+        status=status,
+    )
+
+
+@csrf_exempt
+@merchant_required
+def batch_new(request: HttpRequest) -> HttpResponse:
+    """Upload page. CSRF is checked after our upload handler is installed (Django's documented way)."""
+    membership = _membership(request)
+    if membership is None or not membership.can_create_payments:
+        return HttpResponseForbidden(_("Your role cannot upload batches."))
+    if request.method == "POST":
+        try:
+            check_content_length(request.META, settings.PAYDESK_BATCH_MAX_BYTES, MULTIPART_SLACK)
+        except UploadTooLarge as exc:
+            return _upload_page(request, error=str(exc), status=413)
+        request.upload_handlers = [BatchUploadHandler(request)]
+    return _batch_new(request)
+
+
+@csrf_protect
+def _batch_new(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return _upload_page(request)
+    try:
+        upload = request.FILES.get("file")
+    except UploadTooLarge as exc:
+        return _upload_page(request, error=str(exc), status=413)
+    if not isinstance(upload, StoredUpload):
+        return _upload_page(request, error=_("Choose a file to upload."), status=400)
+    name = request.POST.get("name", "").strip()[:200]
+    try:
+        batch = batch_upload(merchant=request.merchant, upload=upload, user=request.user, name=name)
+    except BatchError as exc:
+        return _upload_page(
+            request, error=exc.message, duplicate=exc.extra.get("duplicate_of"), status=exc.status
+        )
+    finally:
+        upload.discard()
+    messages.success(request, _("Batch %(id)s uploaded: validating now.") % {"id": batch.public_id})
+    return redirect("dashboard:batch_detail", public_id=batch.public_id)
+
+
+def _approval_hint(request: HttpRequest, batch) -> str:
+    """Why this user may not approve (shown instead of the button), or "" if they may."""
+    membership = _membership(request)
+    if membership is None or not membership.can_approve:
+        return _("Only an owner or an approver can approve.")
+    if batch.merchant.four_eyes and batch_uploader_id(batch) == request.user.pk:
+        return _("Four-eyes approval: you uploaded this batch, so someone else must approve it.")
+    if batch_over_threshold(batch, batch.merchant) and membership.role != Membership.Role.APPROVER:
+        return _(
+            "This batch is above the approval threshold: a member with the approver role must approve it."
+        )
+    return ""
+
+
+@merchant_required
+def batch_detail(request: HttpRequest, public_id: str) -> HttpResponse:
+    batch = selectors.batch_get(merchant=request.merchant, public_id=public_id)
+    membership = _membership(request)
+    errors = list(batch.row_errors.order_by("line", "pk")[:FIRST_ERRORS])
+    context = {
+        "batch": batch,
+        "data": batch_reports.batch_data(batch),
+        "progress": batch_reports.batch_progress(batch),
+        "errors": errors,
+        "approval_hint": _approval_hint(request, batch) if batch.status == BatchStatus.VALIDATED else "",
+        "can_cancel": membership is not None and (membership.can_create_payments or membership.can_approve),
+        "cancellable": batch.status in (BatchStatus.UPLOADED, BatchStatus.VALIDATED, BatchStatus.APPROVED)
+        or (batch.status == BatchStatus.PROCESSING and batch.cancel_requested_at is None),
+        "live": batch.status
+        in (BatchStatus.UPLOADED, BatchStatus.VALIDATING, BatchStatus.APPROVED, BatchStatus.PROCESSING),
+    }
+    return render(request, "batches/batch_detail.html", context)
+
+
+@merchant_required
+def batch_progress(request: HttpRequest, public_id: str) -> JsonResponse:
+    """The small JSON the progress bar polls."""
+    batch = selectors.batch_get(merchant=request.merchant, public_id=public_id)
+    return JsonResponse(batch_reports.batch_progress(batch))
+
+
+@require_POST
+@merchant_required
+def batch_approve_view(request: HttpRequest, public_id: str) -> HttpResponse:
+    batch = selectors.batch_get(merchant=request.merchant, public_id=public_id)
+    try:
+        batch_approve(batch=batch, user=request.user)
+    except BatchError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Batch approved: execution has started."))
+    return redirect("dashboard:batch_detail", public_id=public_id)
+
+
+@require_POST
+@merchant_required
+def batch_cancel_view(request: HttpRequest, public_id: str) -> HttpResponse:
+    batch = selectors.batch_get(merchant=request.merchant, public_id=public_id)
+    try:
+        batch = batch_cancel(batch=batch, user=request.user)
+    except BatchError as exc:
+        messages.error(request, exc.message)
+    else:
+        if batch.status == BatchStatus.PROCESSING:
+            messages.success(request, _("Cancelling: payments not yet sent are being cancelled."))
+        else:
+            messages.success(request, _("Batch cancelled."))
+    return redirect("dashboard:batch_detail", public_id=public_id)
+
+
+@merchant_required
+def batch_payments(request: HttpRequest, public_id: str) -> HttpResponse:
+    batch = selectors.batch_get(merchant=request.merchant, public_id=public_id)
+    filters = {k: request.GET.get(k, "").strip() for k in ("status", "reference", "currency")}
+    qs = selectors.payment_list(merchant=request.merchant, filters={**filters, "batch": batch.public_id})
+    page = Paginator(qs.order_by("pk"), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "batches/batch_payments.html",
+        {"batch": batch, "page": page, "filters": filters, "statuses": PaymentStatus.choices},
+    )
+
+
+def _download(chunks, content_type: str, filename: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(chunks, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@merchant_required
+def batch_errors_csv(request: HttpRequest, public_id: str) -> StreamingHttpResponse:
+    batch = selectors.batch_get(merchant=request.merchant, public_id=public_id)
+    return _download(
+        batch_reports.iter_errors_csv(batch), "text/csv; charset=utf-8", f"{batch.public_id}-errors.csv"
+    )
+
+
+@merchant_required
+def batch_results_csv(request: HttpRequest, public_id: str) -> StreamingHttpResponse:
+    batch = selectors.batch_get(merchant=request.merchant, public_id=public_id)
+    return _download(
+        batch_reports.iter_results_csv(batch), "text/csv; charset=utf-8", f"{batch.public_id}-results.csv"
+    )
+
+
+@merchant_required
+def batch_pain002(request: HttpRequest, public_id: str) -> StreamingHttpResponse:
+    batch = selectors.batch_get(merchant=request.merchant, public_id=public_id)
+    return _download(
+        batch_reports.iter_pain002_report(batch), "application/xml", f"{batch.public_id}-pain.002.xml"
+    )

@@ -1,0 +1,106 @@
+"""The OpenAPI schema and Swagger UI: public, served locally, and documenting real behaviour."""
+
+import re
+
+import pytest
+from django.test import Client
+
+
+@pytest.fixture
+def schema(db):
+    response = Client().get("/api/schema/", {"format": "json"})
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_schema_is_public_openapi_3_with_bearer_security(schema):
+    assert schema["openapi"].startswith("3.")
+    assert schema["components"]["securitySchemes"]["ApiKey"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "pdk_<prefix>_<secret>",
+        "description": "An API key in `Authorization: Bearer <key>`; never in the URL.",
+    }
+    assert schema["paths"]["/api/v1/payments"]["get"]["security"] == [{"ApiKey": []}]
+
+
+def test_schema_lists_the_v1_endpoints_without_trailing_slashes(schema):
+    paths = set(schema["paths"])
+    for path in (
+        "/api/v1/payments",
+        "/api/v1/payments/{payment_id}",
+        "/api/v1/payments/{payment_id}/cancel",
+        "/api/v1/payments/{payment_id}/refunds",
+        "/api/v1/payments/{payment_id}/events",
+        "/api/v1/events",
+        "/api/v1/events/{event_id}",
+    ):
+        assert path in paths
+    assert not any(p.startswith("/api/v1/") and p.endswith("/") for p in paths)
+
+
+def test_unsafe_operations_document_the_idempotency_key_and_replay_header(schema):
+    create = schema["paths"]["/api/v1/payments"]["post"]
+    header = next(p for p in create["parameters"] if p["name"] == "Idempotency-Key")
+    assert header["in"] == "header" and not header.get("required")
+    assert header["schema"]["maxLength"] == 255
+    assert "Idempotent-Replayed" in create["responses"]["201"]["headers"]
+    for path in ("/api/v1/payments/{payment_id}/cancel", "/api/v1/payments/{payment_id}/refunds"):
+        names = [p["name"] for p in schema["paths"][path]["post"]["parameters"]]
+        assert "Idempotency-Key" in names
+    gets = [p["name"] for p in schema["paths"]["/api/v1/payments"]["get"]["parameters"]]
+    assert "Idempotency-Key" not in gets
+
+
+def test_every_error_response_is_a_documented_problem(schema):
+    problem = schema["components"]["schemas"]["Problem"]
+    assert set(problem["required"]) == {"type", "title", "status", "code", "detail"}
+    create = schema["paths"]["/api/v1/payments"]["post"]["responses"]
+    assert set(create) >= {"201", "400", "401", "403", "409", "413", "415", "422", "429", "500"}
+    detail = schema["paths"]["/api/v1/payments/{payment_id}"]["get"]["responses"]
+    assert set(detail) >= {"200", "401", "403", "404", "429", "500"}
+    for path in schema["paths"].values():
+        for operation in path.values():
+            for code, response in operation["responses"].items():
+                if int(code) >= 400:
+                    assert list(response["content"]) == ["application/problem+json"], (code, response)
+
+
+def test_request_body_states_the_amount_rules_per_currency(schema):
+    body = schema["components"]["schemas"]["PaymentCreateRequest"]
+    assert set(body["required"]) == {
+        "reference",
+        "amount",
+        "currency",
+        "method",
+        "beneficiary_name",
+        "beneficiary_account",
+    }
+
+    def branch(currency):
+        return next(
+            b for b in body["anyOf"] if re.fullmatch(b["properties"]["currency"]["pattern"], currency)
+        )
+
+    assert len(body["anyOf"]) == 4
+    jpy, usd, kwd = branch("JPY")["properties"], branch("USD")["properties"], branch("KWD")["properties"]
+    assert re.fullmatch(jpy["amount"]["pattern"], "1500") and not re.fullmatch(
+        jpy["amount"]["pattern"], "15.0"
+    )
+    assert re.fullmatch(usd["amount"]["pattern"], "0.01") and not re.fullmatch(
+        usd["amount"]["pattern"], "0.00"
+    )
+    assert re.fullmatch(kwd["amount"]["pattern"], "1.250") and not re.fullmatch(
+        usd["amount"]["pattern"], "1.250"
+    )
+
+
+def test_swagger_ui_is_public_and_loads_its_assets_locally(db):
+    page = Client().get("/api/docs/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', html)
+    assert assets and all(a.startswith("/static/") for a in assets), assets
+    assert "cdn" not in html.lower()
+    for asset in assets:
+        assert Client().get(asset).status_code == 200, asset
