@@ -47,6 +47,22 @@ class GatewayResult:
     raw: dict = field(default_factory=dict)
 
 
+def refund_result(
+    *, reference: str, status: object, succeeded: str, failed: tuple, raw: dict
+) -> GatewayResult:
+    """Map a provider's refund status onto a GatewayResult (`refund_<status>` on failure)."""
+    if status == succeeded:
+        return GatewayResult(outcome=Outcome.SUCCEEDED, gateway_reference=reference, raw=raw)
+    if status in failed:
+        return GatewayResult(
+            outcome=Outcome.FAILED,
+            gateway_reference=reference,
+            failure_code=f"refund_{str(status).lower()}",
+            raw=raw,
+        )
+    return GatewayResult(outcome=Outcome.PROCESSING, gateway_reference=reference, raw=raw)
+
+
 class GatewayError(Exception):
     """The gateway could not be reached or gave no usable answer; the call may be repeated."""
 

@@ -32,6 +32,7 @@ from payments.gateways import (
     Outcome,
     VerifiedCallback,
     http_call,
+    refund_result,
 )
 from payments.models import GatewayAttempt, Payment, Refund
 from payments.money import MoneyError, format_minor, parse_amount
@@ -309,18 +310,13 @@ class PayPalGateway(Gateway):
         )
         if status >= 400:
             return GatewayResult(outcome=Outcome.FAILED, failure_code=_issue(data), raw=data)
-        reference = str(data.get("id") or "")
-        refund_status = data.get("status")
-        if refund_status == "COMPLETED":
-            return GatewayResult(outcome=Outcome.SUCCEEDED, gateway_reference=reference, raw=data)
-        if refund_status in ("FAILED", "CANCELLED"):
-            return GatewayResult(
-                outcome=Outcome.FAILED,
-                gateway_reference=reference,
-                failure_code=f"refund_{refund_status.lower()}",
-                raw=data,
-            )
-        return GatewayResult(outcome=Outcome.PROCESSING, gateway_reference=reference, raw=data)
+        return refund_result(
+            reference=str(data.get("id") or ""),
+            status=data.get("status"),
+            succeeded="COMPLETED",
+            failed=("FAILED", "CANCELLED"),
+            raw=data,
+        )
 
     # Payouts ---------------------------------------------------------------
     def submit_batch(self, items: list[tuple[Payment, GatewayAttempt]]) -> list[GatewayResult | None]:

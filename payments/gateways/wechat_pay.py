@@ -36,6 +36,7 @@ from payments.gateways import (
     Outcome,
     VerifiedCallback,
     http_call,
+    refund_result,
     rsa_sha256_sign,
     rsa_sha256_verify,
 )
@@ -239,18 +240,13 @@ class WeChatPayGateway(Gateway):
         status, data = self._request(account, "POST", "/v3/refund/domestic/refunds", body)
         if status >= 400:
             return self._failure(data)
-        reference = str(data.get("refund_id") or "")
-        refund_status = data.get("status")
-        if refund_status == "SUCCESS":
-            return GatewayResult(outcome=Outcome.SUCCEEDED, gateway_reference=reference, raw=data)
-        if refund_status in ("CLOSED", "ABNORMAL"):
-            return GatewayResult(
-                outcome=Outcome.FAILED,
-                gateway_reference=reference,
-                failure_code=f"refund_{refund_status.lower()}",
-                raw=data,
-            )
-        return GatewayResult(outcome=Outcome.PROCESSING, gateway_reference=reference, raw=data)
+        return refund_result(
+            reference=str(data.get("refund_id") or ""),
+            status=data.get("status"),
+            succeeded="SUCCESS",
+            failed=("CLOSED", "ABNORMAL"),
+            raw=data,
+        )
 
     def query(self, attempt: GatewayAttempt) -> CallbackNotice | None:
         payment = attempt.payment
