@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from payments.models import BatchStatus, PaymentStatus
+from payments.models.payment import TRANSITION_EVENT_TYPES
 
 if TYPE_CHECKING:
     from payments.models import Delivery
@@ -25,7 +26,7 @@ REFUND_EVENTS = ("refund.created", "refund.succeeded", "refund.failed")
 
 def event_types() -> list[str]:
     """Return every event type merchants can subscribe to (webhooks and preferences)."""
-    payment = [f"payment.{s}" for s in PaymentStatus.values]
+    payment = [f"payment.{s}" for s in PaymentStatus.values] + list(TRANSITION_EVENT_TYPES.values())
     batch = [f"batch.{s}" for s in BatchStatus.values]
     return payment + list(REFUND_EVENTS) + batch
 

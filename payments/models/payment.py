@@ -167,6 +167,9 @@ class Payment(FSMModelMixin, models.Model):
         pass
 
 
+# Event types are "payment.<new status>" except where that would hide what happened.
+TRANSITION_EVENT_TYPES = {"release": "payment.released", "retry": "payment.retried"}
+
 FINAL_STATES = frozenset({S.FAILED, S.CANCELLED, S.REFUNDED, S.REVERSED, S.SUCCEEDED})
 
 

@@ -13,6 +13,7 @@ from django_fsm import TransitionNotAllowed, can_proceed
 from merchants.models import ApiKey, Merchant
 from payments.gateways import GatewayError, GatewayResult, Outcome, gateway_for_method, get_gateway
 from payments.models import GatewayAttempt, Payment, PaymentStatus
+from payments.models.payment import TRANSITION_EVENT_TYPES
 from payments.queue import enqueue_on_commit
 from payments.risk import hold_probability, risk_score
 from payments.services.events import event_build, event_record, events_write
@@ -53,17 +54,13 @@ def locked(payment_id: int) -> Payment:
     return Payment.objects.select_for_update().get(pk=payment_id)
 
 
-# Event types are "payment.<new status>" except where that would hide what happened.
-EVENT_TYPE_OVERRIDES = {"release": "payment.released", "retry": "payment.retried"}
-
-
 def transition_apply(payment: Payment, name: str, *args, actor: str, **kwargs) -> None:
     """Apply transition `name` to a locked payment, save it and write its Event."""
     getattr(payment, name)(*args, **kwargs)
     if payment.is_final:
         payment.completed_at = timezone.now()
     payment.save()
-    event_type = EVENT_TYPE_OVERRIDES.get(name, f"payment.{payment.status}")
+    event_type = TRANSITION_EVENT_TYPES.get(name, f"payment.{payment.status}")
     event_record(payment=payment, type=event_type, actor=actor)
 
 
