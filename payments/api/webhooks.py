@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.core.validators import RegexValidator
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import ErrorDetail
+from rest_framework.exceptions import APIException, ErrorDetail
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -100,7 +100,17 @@ def _validated(serializer_class: type[serializers.Serializer], data, *, partial:
     return serializer.validated_data
 
 
-def _invalid(exc: services.NotificationsInvalid) -> BodyInvalid:
+class TooManyEndpoints(APIException):
+    """The merchant's endpoint quota is used up: the request conflicts with what exists (409)."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "too_many_endpoints"
+
+
+def _invalid(exc: services.NotificationsInvalid) -> APIException:
+    for error in exc.errors:
+        if error.code == "too_many_endpoints":
+            return TooManyEndpoints(error.message)
     detail: dict[str, list] = {}
     for error in exc.errors:
         detail.setdefault(error.field, []).append(ErrorDetail(error.message, code=error.code))

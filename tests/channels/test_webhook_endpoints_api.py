@@ -173,3 +173,10 @@ def test_another_merchants_endpoint_is_a_404_for_every_verb(api, api_b, merchant
     theirs.refresh_from_db()
     assert theirs.is_enabled
     assert api_b("GET", path).status_code == 200
+
+
+def test_endpoint_quota_is_a_409_conflict(api):
+    for i in range(20):
+        assert api("POST", BASE, {"url": f"https://hooks{i}.example.com/h"}).status_code == 201
+    body = problem(api("POST", BASE, {"url": "https://one-more.example.com/h"}), 409, "too_many_endpoints")
+    assert "at most 20" in body["detail"]
