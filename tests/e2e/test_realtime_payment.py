@@ -51,9 +51,12 @@ def test_payment_settles_live(page, demo_server, account, final, code):
 def test_payment_list_and_form_errors(page, demo_server):
     base = demo_server["url"]
     login(page, base)
-    assert "INV-1001" in page.locator("table").inner_text()
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "payment-list.png"), full_page=True)
+    page.fill("input[name=reference]", "INV-1001")
+    page.click("text=Filter")
+    rows = page.locator("table tbody tr")
+    assert rows.count() == 1 and "INV-1001" in rows.first.inner_text()
     page.goto(f"{base}/payments/new/")
     page.fill("input[name=reference]", "E2E-BAD")
     page.fill("input[name=amount]", "10.555")
