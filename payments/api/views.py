@@ -62,23 +62,22 @@ def validated_body(serializer_class, request) -> dict:
     return serializer.validated_data
 
 
-def scoped_payment(request, payment_id: str) -> Payment:
-    """The payment of the key's merchant with this id; anything else is a 404."""
-    if re.fullmatch(ID_PATTERN % "pay", payment_id):
+def _scoped(request, prefix: str, public_id: str, getter, not_found: str):
+    """The object of the key's merchant with this id, read by a scoped selector; else a 404."""
+    if re.fullmatch(ID_PATTERN % prefix, public_id):
         try:
-            return selectors.payment_get(merchant=request.auth.merchant, public_id=payment_id)
+            return getter(merchant=request.auth.merchant, public_id=public_id)
         except Http404:
             pass
-    raise exceptions.NotFound(_("No payment with this id."))
+    raise exceptions.NotFound(not_found)
+
+
+def scoped_payment(request, payment_id: str) -> Payment:
+    return _scoped(request, "pay", payment_id, selectors.payment_get, _("No payment with this id."))
 
 
 def scoped_event(request, event_id: str) -> Event:
-    if re.fullmatch(ID_PATTERN % "evt", event_id):
-        try:
-            return selectors.event_get(merchant=request.auth.merchant, public_id=event_id)
-        except Http404:
-            pass
-    raise exceptions.NotFound(_("No event with this id."))
+    return _scoped(request, "evt", event_id, selectors.event_get, _("No event with this id."))
 
 
 def payment_url(request, payment: Payment) -> str:
