@@ -8,6 +8,7 @@ before calling `send` and records the outcome after it.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
@@ -74,6 +75,32 @@ class Transport:
 
     def send(self, delivery: Delivery) -> SendResult:
         raise NotImplementedError
+
+
+class ConnectionTransport(Transport):
+    """A transport whose sends between open() and close() share one backend connection per thread."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def connect(self):
+        """Return a new backend connection (not yet opened)."""
+        raise NotImplementedError
+
+    def open(self) -> None:
+        connection = self.connect()
+        connection.open()
+        self._local.connection = connection
+
+    def close(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if connection is not None:
+            connection.close()
+
+    def connection(self):
+        """The connection opened by open(), or a fresh one for a single send."""
+        return getattr(self._local, "connection", None) or self.connect()
 
 
 @cache

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import smtplib
-import threading
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.template.loader import render_to_string
 
-from payments.channels import SendResult, Transport, TransportError
+from payments.channels import ConnectionTransport, SendResult, TransportError
 from payments.channels.messages import BENEFICIARY_PAID, absolute, describe
 
 if TYPE_CHECKING:
@@ -41,29 +40,18 @@ def build_message(delivery: Delivery, connection=None) -> EmailMultiAlternatives
     return email
 
 
-class EmailTransport(Transport):
+class EmailTransport(ConnectionTransport):
     """Send one email per delivery; between open() and close() every send shares one connection."""
 
     name = "email"
 
-    def __init__(self) -> None:
-        self._local = threading.local()
-
-    def open(self) -> None:
-        connection = get_connection()
-        connection.open()
-        self._local.connection = connection
-
-    def close(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        self._local.connection = None
-        if connection is not None:
-            connection.close()
+    def connect(self):
+        return get_connection()
 
     def send(self, delivery: Delivery) -> SendResult:
         if not delivery.recipient:
             raise TransportError("The delivery has no email address.", permanent=True)
-        connection = getattr(self._local, "connection", None)
+        connection = self.connection()
         try:
             sent = build_message(delivery, connection).send()
         except smtplib.SMTPRecipientsRefused as exc:

@@ -20,7 +20,7 @@ import requests
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from payments.channels import SendResult, Transport, TransportError
+from payments.channels import ConnectionTransport, SendResult, TransportError
 from payments.channels.messages import describe
 
 if TYPE_CHECKING:
@@ -166,29 +166,18 @@ def sms_text(delivery: Delivery) -> str:
     return text if len(text) <= MAX_BODY else text[: MAX_BODY - 1] + "…"
 
 
-class SmsTransport(Transport):
+class SmsTransport(ConnectionTransport):
     """Send one SMS per delivery; between open() and close() sends share one backend connection."""
 
     name = "sms"
 
-    def __init__(self) -> None:
-        self._local = threading.local()
-
-    def open(self) -> None:
-        connection = get_connection()
-        connection.open()
-        self._local.connection = connection
-
-    def close(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        self._local.connection = None
-        if connection is not None:
-            connection.close()
+    def connect(self):
+        return get_connection()
 
     def send(self, delivery: Delivery) -> SendResult:
         if not is_phone_number(delivery.recipient):
             raise TransportError(f"{delivery.recipient!r} is not an E.164 phone number.", permanent=True)
-        connection = getattr(self._local, "connection", None) or get_connection()
+        connection = self.connection()
         try:
             connection.send_messages([SmsMessage(to=delivery.recipient, body=sms_text(delivery))])
         except SmsError as exc:
