@@ -151,3 +151,14 @@ def test_qr_code_next_action_is_drawn(client, alice, merchant_a, sandbox_wire):
     client.force_login(alice)
     page = client.get(reverse("dashboard:payment_detail", args=[payment.public_id])).content.decode()
     assert '<svg width="' in page and "scan this code" in page
+
+
+def test_page_links_keep_the_filters(client, alice, merchant_a):
+    from tests.factories import PaymentFactory
+
+    PaymentFactory.create_batch(30, merchant=merchant_a)
+    client.force_login(alice)
+    page = client.get(
+        reverse("dashboard:payment_list"), {"status": "created", "currency": "USD"}
+    ).content.decode()
+    assert 'href="?status=created&amp;currency=USD&amp;page=2"' in page
