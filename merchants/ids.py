@@ -27,9 +27,14 @@ class PublicIdField(models.CharField):
     def deconstruct(self):
         name, path, args, kwargs = super().deconstruct()
         kwargs["prefix"] = self.prefix
+        # Field.deconstruct omits Django's own defaults (unique=False, editable=True); ours differ,
+        # so a value equal to our default is dropped and any other is written out.
+        current = {"max_length": self.max_length, "unique": self._unique, "editable": self.editable}
         for key, default in (("max_length", 40), ("unique", True), ("editable", False)):
-            if kwargs.get(key) == default:
-                kwargs.pop(key)
+            if current[key] == default:
+                kwargs.pop(key, None)
+            else:
+                kwargs[key] = current[key]
         return name, path, args, kwargs
 
     def pre_save(self, model_instance, add):

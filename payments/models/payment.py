@@ -40,14 +40,18 @@ class Payment(FSMModelMixin, models.Model):
     Event and call gateways.
     """
 
-    public_id = PublicIdField(prefix="pay")
-    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="payments")
+    # Indexes are chosen for batch ingestion (every one costs each COPY'd row): public_id is
+    # unique through a constraint (no LIKE-pattern twin), merchant and batch through the
+    # composite indexes below that lead with them.
+    public_id = PublicIdField(prefix="pay", unique=False)
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="payments", db_index=False)
     batch = models.ForeignKey(
         "payments.PaymentBatch",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="payments",
+        db_index=False,
     )
     reference = models.CharField(_("reference"), max_length=140)
     amount_minor = models.BigIntegerField(_("amount (minor units)"))
@@ -60,7 +64,7 @@ class Payment(FSMModelMixin, models.Model):
     description = models.CharField(_("description"), max_length=500, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
 
-    status = FSMField(default=S.CREATED, choices=PaymentStatus.choices, protected=True, db_index=True)
+    status = FSMField(default=S.CREATED, choices=PaymentStatus.choices, protected=True)
     failure_code = models.CharField(max_length=64, blank=True)
     failure_message = models.CharField(max_length=500, blank=True)
     failure_retryable = models.BooleanField(default=False)
@@ -78,6 +82,7 @@ class Payment(FSMModelMixin, models.Model):
 
     class Meta:
         constraints = [
+            models.UniqueConstraint(fields=["public_id"], name="payment_unique_public_id"),
             models.UniqueConstraint(fields=["merchant", "reference"], name="payment_unique_reference"),
             models.CheckConstraint(condition=models.Q(amount_minor__gt=0), name="payment_amount_positive"),
             models.CheckConstraint(
@@ -90,6 +95,8 @@ class Payment(FSMModelMixin, models.Model):
             models.Index(fields=["merchant", "-created_at", "-id"], name="payment_merchant_recent"),
             models.Index(fields=["merchant", "status"], name="payment_merchant_status"),
             models.Index(fields=["batch", "status"], name="payment_batch_status"),
+            # Platform-wide status views (the admin's failed and held payments, the sweeper).
+            models.Index(fields=["status"], name="payment_status"),
         ]
 
     def __str__(self) -> str:
