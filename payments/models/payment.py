@@ -95,6 +95,8 @@ class Payment(FSMModelMixin, models.Model):
             models.Index(fields=["merchant", "-created_at", "-id"], name="payment_merchant_recent"),
             models.Index(fields=["merchant", "status"], name="payment_merchant_status"),
             models.Index(fields=["batch", "status"], name="payment_batch_status"),
+            # A batch's payments in file order (its pages, reports), filtered by status from the index.
+            models.Index(fields=["batch", "id"], include=["status"], name="payment_batch_line"),
             # Platform-wide status views (the admin's failed and held payments, the sweeper).
             models.Index(fields=["status"], name="payment_status"),
         ]
