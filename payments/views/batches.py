@@ -36,6 +36,7 @@ from payments.services.batches import (
     batch_uploader_id,
 )
 from payments.views.dashboard import merchant_required
+from payments.views.pagination import WindowPaginator
 
 FIRST_ERRORS = 20
 PAGE_SIZE = 50
@@ -188,8 +189,9 @@ def batch_cancel_view(request: HttpRequest, public_id: str) -> HttpResponse:
 def batch_payments(request: HttpRequest, public_id: str) -> HttpResponse:
     batch = selectors.batch_get(merchant=request.merchant, public_id=public_id)
     filters = {k: request.GET.get(k, "").strip() for k in ("status", "reference", "currency")}
-    qs = selectors.payment_list(merchant=request.merchant, filters={**filters, "batch": batch.public_id})
-    page = Paginator(qs.order_by("pk"), PAGE_SIZE).get_page(request.GET.get("page"))
+    # By the batch's id, not its public id through a join, so the planner sees which batch it is.
+    qs = selectors.payment_list(merchant=request.merchant, filters=filters).filter(batch_id=batch.pk)
+    page = WindowPaginator(qs.order_by("pk"), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "batches/batch_payments.html",

@@ -6,7 +6,6 @@ from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -27,6 +26,7 @@ from payments.services.payments import (
 )
 from payments.services.refunds import refund_create
 from payments.validation import PaymentInvalid
+from payments.views.pagination import WindowPaginator
 
 
 def merchant_required(view):
@@ -48,7 +48,7 @@ def _can_operate(request: HttpRequest) -> bool:
 def payment_list(request: HttpRequest) -> HttpResponse:
     filters = {k: request.GET.get(k, "").strip() for k in ("status", "method", "currency", "reference")}
     qs = selectors.payment_list(merchant=request.merchant, filters=filters)
-    page = Paginator(qs, 25).get_page(request.GET.get("page"))
+    page = WindowPaginator(qs, 25).get_page(request.GET.get("page"))
     return render(
         request,
         "payments/payment_list.html",
