@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -24,6 +23,7 @@ from payments.channels.messages import EVENT_GROUPS, event_types
 from payments.models import DeliveryStatus
 from payments.services import webhook_endpoints as services
 from payments.views.dashboard import merchant_required
+from payments.views.pagination import WindowPaginator
 
 
 def _event_choices() -> list[tuple[str, list[tuple[str, str]]]]:
@@ -136,7 +136,7 @@ def webhook_endpoint_detail(request: HttpRequest, public_id: str) -> HttpRespons
     context = {
         "endpoint": endpoint,
         "form": form,
-        "page": Paginator(log, 25).get_page(request.GET.get("page")),
+        "page": WindowPaginator(log, 25).get_page(request.GET.get("page")),
         "status": status,
         "statuses": DeliveryStatus.choices,
         "is_owner": _is_owner(request),
@@ -274,7 +274,7 @@ def notification_preferences(request: HttpRequest) -> HttpResponse:
 @merchant_required
 def notification_list(request: HttpRequest) -> HttpResponse:
     feed = selectors.notification_feed(merchant=request.merchant, user=request.user)
-    page = Paginator(feed, 30).get_page(request.GET.get("page"))
+    page = WindowPaginator(feed, 30).get_page(request.GET.get("page"))
     return render(request, "notifications/feed.html", {"page": page})
 
 
