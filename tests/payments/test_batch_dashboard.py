@@ -2,7 +2,9 @@
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from merchants.models import Membership
@@ -164,3 +166,18 @@ def test_another_merchants_batch_is_not_found(mallory, uploaded):
         assert client.get(reverse(f"dashboard:{name}", args=[batch.public_id])).status_code == 404
     assert client.post(reverse("dashboard:batch_cancel", args=[batch.public_id])).status_code == 404
     assert PaymentBatch.objects.get(pk=batch.pk).status == "validated"
+
+
+def test_the_batch_page_loads_uploader_and_approver_with_the_batch(
+    carol, uploaded, sandbox_wire, django_capture_on_commit_callbacks
+):
+    batch = uploaded()
+    client = login(carol)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("dashboard:batch_approve", args=[batch.public_id]))
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(reverse("dashboard:batch_detail", args=[batch.public_id])).content.decode()
+    assert batch.uploaded_by.email in page and carol.email in page
+    # The session's user is loaded once; the uploader and approver come joined to the batch.
+    user_queries = [q["sql"] for q in queries if q["sql"].startswith('SELECT "auth_user"')]
+    assert len(user_queries) == 1
