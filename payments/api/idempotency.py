@@ -34,9 +34,10 @@ import hashlib
 import json
 import logging
 from datetime import datetime, timedelta
+from functools import cache
 
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.http import HttpResponse, QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -44,6 +45,7 @@ from django.utils.translation import gettext as _
 from merchants.models import ApiKey
 from payments.api.problems import BadRequest, Conflict, Unprocessable
 from payments.models import IdempotencyKey
+from payments.services.events import insert_rows
 
 logger = logging.getLogger(__name__)
 
@@ -164,10 +166,13 @@ def idempotency_begin(
 
 def _insert_claim(**fields) -> IdempotencyKey:
     """Insert the claim row, committed at once (autocommit); inside a transaction, in a savepoint."""
+    record = IdempotencyKey(**fields)
     if transaction.get_connection().in_atomic_block:
         with transaction.atomic():
-            return IdempotencyKey.objects.create(**fields)
-    return IdempotencyKey.objects.create(**fields)
+            insert_rows([record])
+    else:
+        insert_rows([record])
+    return record
 
 
 def replay_response(record: IdempotencyKey) -> HttpResponse:
@@ -186,12 +191,28 @@ def idempotency_finish(record: IdempotencyKey, response: HttpResponse) -> None:
     if hasattr(response, "render") and not getattr(response, "is_rendered", True):
         response.render()
     headers = {name: value for name, value in response.items() if name.lower() not in UNSTORED_HEADERS}
-    IdempotencyKey.objects.filter(pk=record.pk).update(
-        response_status=response.status_code,
-        response_headers=headers,
-        response_body=response.content,
-        completed_at=timezone.now(),
-    )
+    values = {
+        "response_status": response.status_code,
+        "response_headers": headers,
+        "response_body": response.content,
+        "completed_at": timezone.now(),
+    }
+    # IdempotencyKey.objects.filter(pk=record.pk).update(**values), the SQL built once.
+    sql, fields = _finish_query()
+    params = [f.get_db_prep_save(values[f.name], connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, record.pk])
+
+
+@cache
+def _finish_query() -> tuple[str, list]:
+    q = connection.ops.quote_name
+    meta = IdempotencyKey._meta
+    names = ("response_status", "response_headers", "response_body", "completed_at")
+    fields = [meta.get_field(name) for name in names]
+    assignments = ", ".join(f"{q(f.column)} = %s" for f in fields)
+    sql = f"UPDATE {q(meta.db_table)} SET {assignments} WHERE {q(meta.pk.column)} = %s"  # noqa: S608
+    return sql, fields
 
 
 def idempotency_release(record: IdempotencyKey) -> None:

@@ -14,11 +14,13 @@ import json
 import logging
 import secrets
 import time
+from contextlib import nullcontext
 from datetime import timedelta
+from functools import cache
 
 import requests
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -190,25 +192,21 @@ class SandboxGateway(Gateway):
                 "url": f"{settings.PAYDESK_PUBLIC_URL}/sandbox/authenticate/{reference}",
             }
         answer["gateway_reference"] = reference
+        now = timezone.now()
+        delay = settings.SANDBOX_CALLBACK_DELAY
+        op = SandboxOperation(key=key, gateway_reference=reference, answer=answer, **fields)
+        notices = [
+            SandboxNotice(
+                seq=i,
+                event_id="sbxevt_" + secrets.token_hex(12),
+                type=kind,
+                data={"attempt_key": key, "gateway_reference": reference, **data},
+                due_at=now + timedelta(seconds=delay + extra),
+            )
+            for i, (kind, data, extra) in enumerate(callbacks)
+        ]
         try:
-            with transaction.atomic():
-                op = SandboxOperation.objects.create(
-                    key=key, gateway_reference=reference, answer=answer, **fields
-                )
-                now = timezone.now()
-                delay = settings.SANDBOX_CALLBACK_DELAY
-                SandboxNotice.objects.bulk_create(
-                    SandboxNotice(
-                        operation=op,
-                        seq=i,
-                        event_id="sbxevt_" + secrets.token_hex(12),
-                        type=kind,
-                        data={"attempt_key": key, "gateway_reference": reference, **data},
-                        due_at=now + timedelta(seconds=delay + extra),
-                    )
-                    for i, (kind, data, extra) in enumerate(callbacks)
-                )
-                transaction.on_commit(lambda: enqueue_delivery(op.pk))
+            _insert_operation(op, notices)
         except IntegrityError:
             # This key was executed before (a resumed worker, a concurrent call): answer from the record.
             existing = SandboxOperation.objects.get(key=key)
@@ -268,6 +266,63 @@ class SandboxGateway(Gateway):
         if accepted:
             return HttpResponse('{"received": true}', content_type="application/json")
         return HttpResponse('{"received": false}', content_type="application/json", status=400)
+
+
+def _insert_operation(op: SandboxOperation, notices: list[SandboxNotice]) -> None:
+    """Insert an operation and its notices atomically, and enqueue their delivery on commit.
+
+    On PostgreSQL one statement does it (the notices are inserted from the operation's
+    RETURNING), which commits on its own outside a transaction; elsewhere a transaction.
+    Raise IntegrityError, with nothing written, if the key was executed before.
+    """
+    if connection.vendor != "postgresql" or not notices:
+        with transaction.atomic():
+            op.save(force_insert=True)
+            for notice in notices:
+                notice.operation = op
+            SandboxNotice.objects.bulk_create(notices)
+            transaction.on_commit(lambda: enqueue_delivery(op.pk))
+        return
+    op_fields, notice_fields = _insert_fields()
+    sql = _insert_sql(len(notices))
+    params = [f.get_db_prep_save(f.pre_save(op, True), connection) for f in op_fields]
+    for notice in notices:
+        params.extend(f.get_db_prep_save(f.pre_save(notice, True), connection) for f in notice_fields)
+    with transaction.atomic() if connection.in_atomic_block else nullcontext():
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            op.pk = cursor.fetchone()[0]
+    for notice in notices:
+        notice.operation = op
+    transaction.on_commit(lambda: enqueue_delivery(op.pk))
+
+
+@cache
+def _insert_fields() -> tuple[list, list]:
+    op_fields = [f for f in SandboxOperation._meta.concrete_fields if not f.primary_key]
+    notice_fields = [
+        f for f in SandboxNotice._meta.concrete_fields if not f.primary_key and f.name != "operation"
+    ]
+    return op_fields, notice_fields
+
+
+@cache
+def _insert_sql(n_notices: int) -> str:
+    q = connection.ops.quote_name
+    op_fields, notice_fields = _insert_fields()
+    op_columns = ", ".join(q(f.column) for f in op_fields)
+    op_values = ", ".join(f"%s::{f.db_type(connection)}" for f in op_fields)
+    row = "(" + ", ".join(f"%s::{f.db_type(connection)}" for f in notice_fields) + ")"
+    aliases = ", ".join(f"c{i}" for i in range(len(notice_fields)))
+    operation = SandboxNotice._meta.get_field("operation")
+    return (
+        f"WITH op AS (INSERT INTO {q(SandboxOperation._meta.db_table)} ({op_columns}) "  # noqa: S608
+        f"VALUES ({op_values}) RETURNING {q('id')}), "
+        f"notices AS (INSERT INTO {q(SandboxNotice._meta.db_table)} "
+        f"({q(operation.column)}, {', '.join(q(f.column) for f in notice_fields)}) "
+        f"SELECT op.{q('id')}, {aliases} FROM op, (VALUES {', '.join([row] * n_notices)}) AS v({aliases})) "
+        f"SELECT {q('id')} FROM op"
+    )
 
 
 BATCH_NOTICE_RESULTS = 1000

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from functools import cache
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -15,8 +16,9 @@ from payments.gateways import GatewayError, GatewayResult, Outcome, gateway_for_
 from payments.models import GatewayAttempt, Payment, PaymentStatus
 from payments.models.payment import TRANSITION_EVENT_TYPES
 from payments.queue import enqueue_on_commit
+from payments.representations import payment_data
 from payments.risk import hold_probability, risk_score
-from payments.services.events import event_build, event_record, events_write
+from payments.services.events import event_build, event_record, events_write, insert_rows
 from payments.validation import FieldError, PaymentInvalid, validate_payment_input
 
 logger = logging.getLogger(__name__)
@@ -77,6 +79,9 @@ def payment_create(
     Creation and the claim for submission share one transaction, so a new
     payment is either held, left created (`submit=False`) or committed as
     processing with its GatewayAttempt; the gateway is called after commit.
+    The row is inserted already held or claimed (nobody can see it before the
+    commit, so this is the claim of DESIGN section 2 without a second write);
+    its Events still record created, then held or processing.
     Raise PaymentInvalid with every field problem; nothing is stored then.
     """
     clean = validate_payment_input(merchant, data)
@@ -89,20 +94,36 @@ def payment_create(
         **clean,
     )
     payment.risk_probability = hold_probability(risk_score(payment))
+    # The first transition (hold, or the claim for submission) is applied before the insert, so
+    # the row is written once, already in its state; its Events still say created, then that.
+    first, next_actor = None, actor
+    if payment.risk_probability > merchant.risk_threshold:
+        first, next_actor = "hold", "system:risk"
+    elif submit:
+        first = "submit"
     attempt = None
     try:
         with transaction.atomic():
-            payment.save(force_insert=True)
-            events = [event_build(payment=payment, type="payment.created", actor=actor)]
-            if payment.risk_probability > merchant.risk_threshold:
-                payment.hold()
-                actor = "system:risk"
-            elif submit:
-                attempt = _new_attempt(payment)
-                payment.submit()
-            if payment.status != PaymentStatus.CREATED:
-                payment.save(update_fields=["status", "gateway", "updated_at"])
-                events.append(event_build(payment=payment, type=f"payment.{payment.status}", actor=actor))
+            if first is not None:
+                getattr(payment, first)()
+            insert_rows([payment])
+            snapshot = payment_data(payment)
+            events = [
+                event_build(
+                    payment=payment,
+                    type="payment.created",
+                    actor=actor,
+                    snapshot={**snapshot, "status": PaymentStatus.CREATED},
+                )
+            ]
+            if first is not None:
+                if first == "submit":
+                    attempt = _new_attempt(payment)
+                events.append(
+                    event_build(
+                        payment=payment, type=f"payment.{payment.status}", actor=next_actor, snapshot=snapshot
+                    )
+                )
             events_write(events)
     except IntegrityError:
         if Payment.objects.filter(merchant=merchant, reference=clean["reference"]).exists():
@@ -151,7 +172,7 @@ def _new_attempt(payment: Payment, number: int = 1) -> GatewayAttempt:
     """Write the attempt row (its first call counted) that must exist before the gateway is called."""
     gateway = gateway_for_method(payment.method)
     payment.gateway = gateway.slug
-    return GatewayAttempt.objects.create(
+    attempt = GatewayAttempt(
         payment=payment,
         kind=GatewayAttempt.Kind.PAYMENT,
         number=number,
@@ -160,6 +181,8 @@ def _new_attempt(payment: Payment, number: int = 1) -> GatewayAttempt:
         calls=1,
         last_call_at=timezone.now(),
     )
+    insert_rows([attempt])
+    return attempt
 
 
 def attempt_execute(*, attempt: GatewayAttempt) -> Payment | None:
@@ -194,12 +217,17 @@ def attempt_apply_answer(
 
     The attempt is marked answered with a conditional update, so a second
     caller with the same answer (a resumed worker) changes nothing and gets None.
+    On PostgreSQL an answer that requests no transition (`processing`) is
+    applied by one statement with the same locks and conditions
+    (`_pending_answer_sql`); every other answer takes the locked path below.
     """
     if payment_id is None:
         payment_id = GatewayAttempt.objects.values_list("payment_id", flat=True).get(pk=attempt_id)
+    name = ANSWER_TRANSITIONS.get(result.outcome)
+    if name is None and connection.vendor == "postgresql":
+        return _apply_pending_answer(attempt_id, payment_id, result)
     with transaction.atomic():
         payment = locked(payment_id)
-        name = ANSWER_TRANSITIONS.get(result.outcome)
         allowed = name is not None and can_proceed(getattr(payment, name))
         error = ""
         if name is not None and not allowed:
@@ -223,6 +251,76 @@ def attempt_apply_answer(
         elif reference_changed:
             payment.save(update_fields=["gateway_reference", "updated_at"])
     return payment
+
+
+@cache
+def _pending_answer_sql() -> str:
+    """One PostgreSQL statement doing what attempt_apply_answer's transaction does for an answer
+    that requests no transition: lock the payment, mark the attempt answered if it is still
+    pending, set the payment's gateway reference if it has none, and return the payment as it is.
+
+    The payment row is locked first (the attempt update joins the locked row), as every other
+    path locks a payment before its attempts. No row comes back when the attempt was not pending.
+    """
+    q = connection.ops.quote_name
+    attempt_column = {f.name: q(f.column) for f in GatewayAttempt._meta.concrete_fields}
+    names = [q(f.column) for f in Payment._meta.concrete_fields]
+    sql = _PENDING_ANSWER_SQL.format(
+        payment=q(Payment._meta.db_table),
+        attempt=q(GatewayAttempt._meta.db_table),
+        cols=", ".join(names),
+        r_cols=", ".join(f"{q(Payment._meta.db_table)}.{n}" for n in names),
+        **{f"a_{name}": column for name, column in attempt_column.items()},
+        **{f"p_{f.name}": q(f.column) for f in Payment._meta.concrete_fields},
+    )
+    return sql
+
+
+_PENDING_ANSWER_SQL = """
+WITH p AS (SELECT {cols} FROM {payment} WHERE {p_id} = %s FOR UPDATE),
+a AS (
+    UPDATE {attempt}
+    SET {a_status} = %s, {a_outcome} = %s, {a_gateway_reference} = %s, {a_response} = %s,
+        {a_answered_at} = %s, {a_error} = ''
+    FROM p
+    WHERE {attempt}.{a_id} = %s AND {attempt}.{a_payment} = p.{p_id} AND {attempt}.{a_status} = %s
+    RETURNING {attempt}.{a_payment}
+),
+r AS (
+    UPDATE {payment} SET {p_gateway_reference} = %s, {p_updated_at} = %s
+    FROM a
+    WHERE {payment}.{p_id} = a.{a_payment} AND {payment}.{p_gateway_reference} = '' AND %s::text <> ''
+    RETURNING {r_cols}
+)
+SELECT {cols} FROM r
+UNION ALL
+SELECT {cols} FROM p WHERE EXISTS (SELECT 1 FROM a) AND NOT EXISTS (SELECT 1 FROM r)
+"""
+
+
+def _apply_pending_answer(attempt_id: int, payment_id: int, result: GatewayResult) -> Payment | None:
+    """attempt_apply_answer for an answer without transition, in one autocommitted statement."""
+    now = timezone.now()
+    response = GatewayAttempt._meta.get_field("response").get_db_prep_save(result.raw, connection)
+    params = [
+        payment_id,
+        GatewayAttempt.Status.ANSWERED,
+        result.outcome,
+        result.gateway_reference,
+        response,
+        now,
+        attempt_id,
+        GatewayAttempt.Status.PENDING,
+        result.gateway_reference,
+        now,
+        result.gateway_reference or "",
+    ]
+    if connection.in_atomic_block:
+        with transaction.atomic():  # a savepoint, as the locked path's block would be
+            rows = list(Payment.objects.raw(_pending_answer_sql(), params))
+    else:
+        rows = list(Payment.objects.raw(_pending_answer_sql(), params))
+    return rows[0] if rows else None
 
 
 def _transition_kwargs(name: str, result: GatewayResult) -> dict:
