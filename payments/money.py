@@ -15,22 +15,45 @@ class MoneyError(ValueError):
         self.message = message
 
 
+# Exponents of the codes looked up so far (ISO 4217 data is fixed for the process); failures are
+# not kept, so their messages are always translated for the caller.
+_EXPONENTS: dict[str, int] = {}
+# Accepted spellings of currency codes and their canonical code ("usd" -> "USD"), bounded.
+_CODES: dict[str, str] = {}
+MAX_REMEMBERED_CODES = 1024
+MAX_AMOUNT_CHARS = 32
+MAX_MINOR = 10**15
+
+
 def currency_exponent(currency: str) -> int:
     """Return the ISO 4217 minor-unit exponent (JPY 0, USD 2, KWD 3)."""
+    if type(currency) is str:
+        exponent = _EXPONENTS.get(currency)
+        if exponent is not None:
+            return exponent
     try:
         exponent = iso4217.Currency(currency).exponent
     except (ValueError, KeyError, TypeError):
         raise MoneyError("invalid_currency", str(_("Unknown currency code."))) from None
     if exponent is None:  # funds codes and metals (XAU, XDR) are not payable
         raise MoneyError("invalid_currency", str(_("This currency cannot be paid.")))
+    if type(currency) is str:
+        _EXPONENTS[currency] = exponent
     return exponent
 
 
 def normalize_currency(value: object) -> str:
+    """Return the upper-case ISO 4217 code of `value` (" usd" -> "USD"), or raise MoneyError."""
+    if type(value) is str:
+        code = _CODES.get(value)
+        if code is not None:
+            return code
     if not isinstance(value, str) or len(value.strip()) != 3:
         raise MoneyError("invalid_currency", str(_("Currency must be a 3-letter ISO 4217 code.")))
     code = value.strip().upper()
     currency_exponent(code)
+    if type(value) is str and len(_CODES) < MAX_REMEMBERED_CODES:
+        _CODES[value] = code
     return code
 
 
@@ -39,7 +62,41 @@ def parse_amount(value: object, currency: str) -> int:
 
     Rejects floats, non-numbers, zero, negatives and more decimals than the
     currency allows. Raise MoneyError.
+
+    Plain strings (ASCII digits with an optional fraction: "12", "12.",
+    "12.50", the usual case) are converted without Decimal, with the same
+    checks in the same order; everything else (signs, exponents, ".5",
+    other scripts' digits, non-strings) takes the Decimal path.
     """
+    if type(value) is str:
+        text = value.strip()
+        whole, _dot, fraction = text.partition(".")
+        if (
+            len(text) <= MAX_AMOUNT_CHARS
+            and text.isascii()
+            and whole.isdigit()
+            and (fraction.isdigit() or not fraction)
+        ):
+            digits = int(whole + fraction)
+            if digits == 0:
+                raise MoneyError("amount_not_positive", str(_("Amount must be greater than zero.")))
+            exponent = currency_exponent(currency)
+            if len(fraction) > exponent:
+                raise MoneyError(
+                    "too_many_decimals",
+                    str(_("%(currency)s amounts allow at most %(places)d decimal places."))
+                    % {"currency": currency, "places": exponent},
+                )
+            minor = digits * 10 ** (exponent - len(fraction))
+            if minor > MAX_MINOR:
+                raise MoneyError("amount_too_large", str(_("Amount is too large.")))
+            return minor
+        return _parse_decimal(text, currency)
+    return _parse_decimal(value, currency)
+
+
+def _parse_decimal(value: object, currency: str) -> int:
+    """parse_amount for every input that is not a plain digit string."""
     if isinstance(value, bool) or isinstance(value, float):
         raise MoneyError("invalid_amount", str(_('Amount must be a decimal string such as "12.50".')))
     if isinstance(value, int):
@@ -49,7 +106,7 @@ def parse_amount(value: object, currency: str) -> int:
     if not isinstance(value, str):
         raise MoneyError("invalid_amount", str(_('Amount must be a decimal string such as "12.50".')))
     text = value.strip()
-    if not text or len(text) > 32 or not all(c.isdigit() or c in ".-+" for c in text):
+    if not text or len(text) > MAX_AMOUNT_CHARS or not all(c.isdigit() or c in ".-+" for c in text):
         raise MoneyError("invalid_amount", str(_("Amount is not a number.")))
     try:
         amount = Decimal(text)
@@ -68,7 +125,7 @@ def parse_amount(value: object, currency: str) -> int:
             % {"currency": currency, "places": exponent},
         )
     minor = int(amount.scaleb(exponent))
-    if minor > 10**15:
+    if minor > MAX_MINOR:
         raise MoneyError("amount_too_large", str(_("Amount is too large.")))
     return minor
 

@@ -51,39 +51,45 @@ class PaymentInvalid(Exception):
         self.errors = errors
 
 
-def validate_payment_input(merchant: Merchant, data: dict) -> dict:
+# The text fields in the order they are checked: (name, maximum length or None, required).
+_TEXT_FIELDS = tuple(
+    (name, MAX_LENGTHS.get(name), name in REQUIRED_FIELDS)
+    for name in (*(f for f in REQUIRED_FIELDS if f not in ("amount", "currency")), *OPTIONAL_FIELDS)
+)
+
+
+def validate_payment_input(merchant: Merchant, data: dict, *, memo: dict | None = None) -> dict:
     """Return the cleaned fields of a payment (amount as `amount_minor`) or raise PaymentInvalid.
 
     Checks money (DESIGN section 3), currency allowed for the merchant,
     method, account and contact formats, and the merchant's per-payment
     limit. Uniqueness of `reference` is checked by the caller against the
     database.
+
+    `memo` is an optional dict kept by a caller that validates many inputs
+    of one merchant in one unit of work (a batch, under the same settings
+    and language): it remembers the gateway set-up check per method and
+    currency. Never share one across merchants.
     """
     errors: list[FieldError] = []
     clean: dict = {}
+    get = data.get
 
-    def text(name: str) -> str:
-        value = data.get(name)
+    for name, limit, required in _TEXT_FIELDS:
+        value = get(name)
         if value is None:
-            return ""
-        if not isinstance(value, str):
+            value = ""
+        elif isinstance(value, str):
+            value = value.strip()
+            if limit and len(value) > limit:
+                errors.append(FieldError(name, "too_long", _("At most %(n)d characters.") % {"n": limit}))
+        else:
             errors.append(FieldError(name, "invalid", _("Must be a string.")))
-            return ""
-        value = value.strip()
-        limit = MAX_LENGTHS.get(name)
-        if limit and len(value) > limit:
-            errors.append(FieldError(name, "too_long", _("At most %(n)d characters.") % {"n": limit}))
-        return value
-
-    for name in REQUIRED_FIELDS:
-        if name in ("amount", "currency"):
+            clean[name] = ""
             continue
-        value = text(name)
-        if not value and not any(e.field == name for e in errors):
+        if required and not value:
             errors.append(FieldError(name, "required", _("This field is required.")))
         clean[name] = value
-    for name in OPTIONAL_FIELDS:
-        clean[name] = text(name)
 
     if clean["reference"] and not REFERENCE_RE.match(clean["reference"]):
         errors.append(
@@ -112,7 +118,7 @@ def validate_payment_input(merchant: Merchant, data: dict) -> dict:
         errors.append(FieldError("beneficiary_phone", "invalid_phone", _("Not a valid phone number.")))
 
     currency = None
-    raw_currency = data.get("currency")
+    raw_currency = get("currency")
     if raw_currency in (None, ""):
         errors.append(FieldError("currency", "required", _("This field is required.")))
     else:
@@ -131,7 +137,7 @@ def validate_payment_input(merchant: Merchant, data: dict) -> dict:
                 )
     clean["currency"] = currency or ""
 
-    raw_amount = data.get("amount")
+    raw_amount = get("amount")
     if raw_amount in (None, ""):
         errors.append(FieldError("amount", "required", _("This field is required.")))
     elif currency:
@@ -152,16 +158,22 @@ def validate_payment_input(merchant: Merchant, data: dict) -> dict:
                 )
             clean["amount_minor"] = minor
 
-    metadata = data.get("metadata")
+    metadata = get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         errors.append(FieldError("metadata", "invalid", _("Must be an object.")))
     clean["metadata"] = metadata or {}
 
     if clean["method"] in METHODS:
         # The gateway routed for the method must be set up for this merchant (and take the currency).
-        from payments.gateways import setup_problem
+        key = ("setup_problem", clean["method"], clean["currency"])
+        if memo is not None and key in memo:
+            problem = memo[key]
+        else:
+            from payments.gateways import setup_problem
 
-        problem = setup_problem(merchant, clean["method"], clean["currency"])
+            problem = setup_problem(merchant, clean["method"], clean["currency"])
+            if memo is not None:
+                memo[key] = problem
         if problem is not None:
             errors.append(FieldError(*problem))
 

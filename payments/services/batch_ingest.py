@@ -132,6 +132,7 @@ def ingest_rows(batch: PaymentBatch, merchant: Merchant, reader, writer: Writer)
     block: list[tuple[int, dict[str, Any], str | None]] = []
     errors: list[ErrorRow] = []
     line, ref, pmt_inf_id = 0, "", ""
+    memo: dict = {}  # validate_payment_input's per-batch memo (same merchant, settings and language)
 
     def err(column: str, code: str, message: str) -> None:
         errors.append((line, column[:64], code[:64], message[:500], (ref or "")[:140], pmt_inf_id[:140]))
@@ -158,9 +159,11 @@ def ingest_rows(batch: PaymentBatch, merchant: Merchant, reader, writer: Writer)
         block.clear()
         errors.clear()
 
+    gateway = writer.gateway
+    rows = 0
     for row in reader:
-        tally.rows += 1
-        if tally.rows > max_rows:
+        rows += 1
+        if rows > max_rows:
             raise FileRejected(
                 "too_many_rows",
                 _("The file has more than %(n)d rows, the limit of one batch.") % {"n": max_rows},
@@ -186,13 +189,13 @@ def ingest_rows(batch: PaymentBatch, merchant: Merchant, reader, writer: Writer)
                 seen.add(ref)
         if not bad:
             try:
-                clean = validate_payment_input(merchant, values)
+                clean = validate_payment_input(merchant, values, memo=memo)
             except PaymentInvalid as exc:
                 for e in exc.errors:
                     err(e.field, e.code, str(e.message))
             else:
-                clean["gateway"] = writer.gateway(clean["method"])
-                meta = dict(clean.get("metadata") or {})
+                clean["gateway"] = gateway(clean["method"])
+                meta = dict(clean["metadata"])
                 meta["batch_line"] = line
                 if pmt_inf_id:
                     meta["pmt_inf_id"] = pmt_inf_id
@@ -202,6 +205,7 @@ def ingest_rows(batch: PaymentBatch, merchant: Merchant, reader, writer: Writer)
             flush()
     flush()
     writer.finish()
+    tally.rows = rows
     tally.errors = tally.rows - tally.valid
     return tally
 

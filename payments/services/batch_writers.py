@@ -4,6 +4,13 @@ Used by batch_ingest within its one transaction. `CopyWriter` streams the
 payments with `COPY FROM STDIN` (bulk_create tops out far below on
 PostgreSQL) and spools the row errors to a file copied at the end; other
 databases get `bulk_create` per block (`OrmWriter`).
+
+On a UTF-8 connection (Django's default) the COPY text of a block is built
+here, one string join per row, and sent with one `copy.write`: the fixed
+columns are adapted once by psycopg, the per-row ones are `str` (escaped as
+COPY's text format requires, exactly as psycopg escapes them), `int` or
+None; any other value, and any string needing more than a plain copy,
+still goes through psycopg's own adapters.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from typing import Any
 
 from django.db import connection
 from django.utils import timezone
+from psycopg.adapt import PyFormat, Transformer
 
 from payments.gateways import gateway_for_method
 from payments.models import BatchRowError, Payment, PaymentBatch, PaymentStatus
@@ -143,6 +151,9 @@ class CopyWriter(Writer):
             self._lookup = connection.get_new_connection(connection.get_connection_params())
             self._lookup.autocommit = True
             self._open_copy()
+        # Rows are formatted here on UTF-8 connections; others keep psycopg's write_row.
+        self._pg_cursor = self._cursor.cursor
+        self._text_rows = connection.connection.info.encoding == "utf-8"
 
     def _open_copy(self) -> None:
         self._copy_cm = self._cursor.copy(self._copy_sql)
@@ -155,12 +166,19 @@ class CopyWriter(Writer):
 
     def existing(self, references: list[str]) -> set[str]:
         sql = "SELECT reference FROM payments_payment WHERE merchant_id = %s AND reference = ANY(%s)"
+        param: str | list[str] = references
+        joined = ",".join(references)
+        if joined and joined.count(",") == len(references) - 1:
+            # No reference holds a comma (validated ones never do): send one string, not a
+            # list that psycopg would quote element by element.
+            sql = sql.replace("ANY(%s)", "ANY(string_to_array(%s, ','))")
+            param = joined
         if self._lookup is None:
             with connection.cursor() as cursor:
-                cursor.execute(sql, [self.batch.merchant_id, references])
+                cursor.execute(sql, [self.batch.merchant_id, param])
                 return {r[0] for r in cursor.fetchall()}
         with self._lookup.cursor() as cursor:
-            cursor.execute(sql, [self.batch.merchant_id, references])
+            cursor.execute(sql, [self.batch.merchant_id, param])
             return {r[0] for r in cursor.fetchall()}
 
     def beat(self) -> None:
@@ -174,30 +192,67 @@ class CopyWriter(Writer):
             )
         self._beat = time.monotonic()
 
-    def payments(self, rows: list[dict[str, Any]]) -> None:
-        ids = new_public_ids("pay", len(rows))
+    def _layout(self, first: dict[str, Any]) -> tuple[list[Any], list[tuple[int, str]], int, int]:
+        """The values of a COPY row before a payment's own: fixed values, the slots of `first`'s
+        fields (all rows of a block have the same), and the slots of public_id and metadata."""
         attnames = [f.attname for f in self.columns]
         template = [self.fixed.get(a) for a in attnames]
         for i, a in enumerate(attnames):
             if a in self._json_fields and template[i] is not None:
                 template[i] = json.dumps(template[i], separators=(",", ":"))
-        slots = [(attnames.index(name), name) for name in rows[0] if name in attnames and name != "metadata"]
-        id_slot = attnames.index("public_id")
-        meta_slot = attnames.index("metadata")
+        slots = [(attnames.index(name), name) for name in first if name in attnames and name != "metadata"]
+        return template, slots, attnames.index("public_id"), attnames.index("metadata")
+
+    def payments(self, rows: list[dict[str, Any]]) -> None:
+        ids = new_public_ids("pay", len(rows))
+        template, slots, id_slot, meta_slot = self._layout(rows[0])
         with connection.wrap_database_errors:
             per_block = self._copy is None
             if per_block:
                 self._open_copy()
-            write = self._copy.write_row
-            for public_id, row in zip(ids, rows, strict=True):
-                values = template.copy()
-                values[id_slot] = public_id
-                for slot, name in slots:
-                    values[slot] = row[name]
-                values[meta_slot] = _metadata_json(row["metadata"])
-                write(values)
+            if self._text_rows:
+                self._copy.write(self._copy_block(template, ids, rows, slots, id_slot, meta_slot))
+            else:
+                write = self._copy.write_row
+                for public_id, row in zip(ids, rows, strict=True):
+                    values = template.copy()
+                    values[id_slot] = public_id
+                    for slot, name in slots:
+                        values[slot] = row[name]
+                    values[meta_slot] = _metadata_json(row["metadata"])
+                    write(values)
             if per_block:
                 self._close_copy()
+
+    def _copy_block(
+        self,
+        template: list[Any],
+        ids: list[str],
+        rows: list[dict[str, Any]],
+        slots: list[tuple[int, str]],
+        id_slot: int,
+        meta_slot: int,
+    ) -> bytes:
+        """The COPY text (UTF-8) of one block of payments: what `write_row` would have sent."""
+        tx = Transformer.from_context(self._pg_cursor)
+        fixed = template.copy()
+        for slot in (id_slot, meta_slot, *(slot for slot, _ in slots)):
+            fixed[slot] = None  # set per row below
+        line = [_copy_escape_bytes(b) for b in tx.dump_sequence(fixed, [PyFormat.TEXT] * len(fixed))]
+        lines = []
+        for public_id, row in zip(ids, rows, strict=True):
+            line[id_slot] = _copy_field(tx, public_id)
+            for slot, name in slots:
+                value = row[name]
+                # Inlined fast case of _copy_field: plain printable text.
+                if type(value) is str and value.isprintable() and "\\" not in value:
+                    line[slot] = value
+                else:
+                    line[slot] = _copy_field(tx, value)
+            line[meta_slot] = _copy_field(tx, _metadata_json(row["metadata"]))
+            lines.append("\t".join(line))
+        lines.append("")
+        return "\n".join(lines).encode("utf-8")
 
     def errors(self, rows: list[ErrorRow]) -> None:
         for row in rows:
@@ -233,6 +288,38 @@ def _metadata_json(meta: dict) -> str:
     if len(meta) == 1 and type(meta.get("batch_line")) is int:
         return '{"batch_line":' + str(meta["batch_line"]) + "}"
     return json.dumps(meta, separators=(",", ":"))
+
+
+# What COPY's text format escapes, as psycopg's write_row does (backslash and six control characters).
+_COPY_ESCAPES = str.maketrans(
+    {"\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "\f": "\\f", "\r": "\\r"}
+)
+_COPY_NULL = "\\N"
+
+
+def _copy_escape_bytes(value: bytes | bytearray | memoryview | None) -> str:
+    """One field adapted by psycopg (UTF-8 bytes, or None for NULL) as COPY text."""
+    if value is None:
+        return _COPY_NULL
+    return bytes(value).decode("utf-8").translate(_COPY_ESCAPES)
+
+
+def _copy_field(tx: Transformer, value: Any) -> str:
+    """One value of a payment row as a COPY text field, as psycopg's `write_row` formats it.
+
+    Printable text without backslashes is sent as is and integers as digits;
+    anything else (control characters, NUL, lone surrogates, other types)
+    is adapted by psycopg, which also rejects what PostgreSQL cannot store.
+    """
+    kind = type(value)
+    if kind is str:
+        if value.isprintable() and "\\" not in value:
+            return value
+    elif kind is int:
+        return str(value)
+    elif value is None:
+        return _COPY_NULL
+    return _copy_escape_bytes(tx.dump_sequence([value], [PyFormat.TEXT])[0])
 
 
 def _copy_text(values: tuple) -> bytes:

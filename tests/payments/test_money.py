@@ -1,11 +1,12 @@
 """Money is exact: decimal strings in, integer minor units inside, never float."""
 
 import ast
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from payments.money import MoneyError, format_minor, parse_amount
+from payments.money import MoneyError, currency_exponent, format_minor, normalize_currency, parse_amount
 from payments.services.payments import payment_create
 from payments.validation import PaymentInvalid
 from tests.factories import payment_input
@@ -47,6 +48,70 @@ def test_bad_amounts_are_rejected_with_a_code(amount, currency, code):
         parse_amount(amount, currency)
     assert exc.value.code == code
     assert exc.value.message
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "minor"),
+    [
+        ("12.", "USD", 1200),
+        ("007.50", "USD", 750),
+        (" 12.50\t", "USD", 1250),
+        ("1.500", "KWD", 1500),
+        ("+5", "USD", 500),
+        (".5", "USD", 50),
+        ("\u0661\u0662", "USD", 1200),  # Arabic-Indic and fullwidth digits are digits to Decimal
+        ("\uff11", "USD", 100),
+        ("10000000000000", "USD", 10**15),
+        ("1000000000000000", "JPY", 10**15),
+        (Decimal("2.50"), "USD", 250),
+        (10, "JPY", 10),
+    ],
+)
+def test_plain_and_unusual_spellings_convert_exactly(amount, currency, minor):
+    assert parse_amount(amount, currency) == minor
+    assert parse_amount(amount, currency) == minor  # and again, with the currency's exponent remembered
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "code", "message"),
+    [
+        ("1.500", "USD", "too_many_decimals", "USD amounts allow at most 2 decimal places."),
+        ("1.", "XXX", "invalid_currency", "This currency cannot be paid."),
+        ("0.000", "USD", "amount_not_positive", "Amount must be greater than zero."),
+        ("0", "ZZZ", "amount_not_positive", "Amount must be greater than zero."),
+        ("1", "ZZZ", "invalid_currency", "Unknown currency code."),
+        ("1", "XAU", "invalid_currency", "This currency cannot be paid."),
+        ("10000000000000.01", "USD", "amount_too_large", "Amount is too large."),
+        ("9" * 32, "USD", "amount_too_large", "Amount is too large."),
+        ("1" * 33, "USD", "invalid_amount", "Amount is not a number."),
+        ("1.2.3", "USD", "invalid_amount", "Amount is not a number."),
+        ("1,50", "USD", "invalid_amount", "Amount is not a number."),
+        ("12 50", "USD", "invalid_amount", "Amount is not a number."),
+        ("1_000", "USD", "invalid_amount", "Amount is not a number."),
+        ("\u00b2", "USD", "invalid_amount", "Amount is not a number."),  # superscript two: Decimal refuses
+        ("-0", "USD", "amount_not_positive", "Amount must be greater than zero."),
+        (".", "USD", "invalid_amount", "Amount is not a number."),
+        (True, "USD", "invalid_amount", 'Amount must be a decimal string such as "12.50".'),
+        (None, "USD", "invalid_amount", 'Amount must be a decimal string such as "12.50".'),
+    ],
+)
+def test_every_rejection_keeps_its_code_message_and_precedence(amount, currency, code, message):
+    for _ in range(2):  # the second time with the currency's exponent remembered, if it has one
+        with pytest.raises(MoneyError) as exc:
+            parse_amount(amount, currency)
+        assert (exc.value.code, exc.value.message) == (code, message)
+
+
+def test_currencies_are_normalised_and_unknown_ones_refused_every_time():
+    assert normalize_currency(" usd ") == normalize_currency(" usd ") == "USD"
+    assert currency_exponent("KWD") == currency_exponent("KWD") == 3
+    for _ in range(2):
+        with pytest.raises(MoneyError, match="3-letter"):
+            normalize_currency("usdx")
+        with pytest.raises(MoneyError, match="Unknown currency code"):
+            normalize_currency("zzz")
+        with pytest.raises(MoneyError, match="cannot be paid"):
+            currency_exponent("XDR")
 
 
 def test_unknown_currency_is_rejected():
