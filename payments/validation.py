@@ -58,6 +58,17 @@ _TEXT_FIELDS = tuple(
 )
 
 
+def _has_nul(value) -> bool:
+    """Whether a JSON value holds a NUL character in any key or string, at any depth."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def validate_payment_input(merchant: Merchant, data: dict, *, memo: dict | None = None) -> dict:
     """Return the cleaned fields of a payment (amount as `amount_minor`) or raise PaymentInvalid.
 
@@ -83,6 +94,9 @@ def validate_payment_input(merchant: Merchant, data: dict, *, memo: dict | None 
             value = value.strip()
             if limit and len(value) > limit:
                 errors.append(FieldError(name, "too_long", _("At most %(n)d characters.") % {"n": limit}))
+            if "\x00" in value:
+                # PostgreSQL cannot store it: refused here as the row's error, not by the database.
+                errors.append(FieldError(name, "nul", _("May not contain NUL characters.")))
         else:
             errors.append(FieldError(name, "invalid", _("Must be a string.")))
             clean[name] = ""
@@ -161,6 +175,8 @@ def validate_payment_input(merchant: Merchant, data: dict, *, memo: dict | None 
     metadata = get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         errors.append(FieldError("metadata", "invalid", _("Must be an object.")))
+    elif metadata and _has_nul(metadata):
+        errors.append(FieldError("metadata", "nul", _("Keys and values may not contain NUL characters.")))
     clean["metadata"] = metadata or {}
 
     if clean["method"] in METHODS:

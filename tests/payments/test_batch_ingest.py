@@ -321,6 +321,14 @@ def test_the_same_file_at_another_merchant_is_not_a_duplicate(send, merchant_b, 
     assert send(data, merchant=merchant_b, user=mallory).status == "validated"
 
 
+def test_a_nul_character_is_a_row_error_and_the_other_rows_go_in(send):
+    data = csv_bytes(rows(2) + [("N-1", "1.00", "USD", "card", "Ann\x00Lee", "4000000000001234")])
+    batch = send(data)
+    assert batch.status == "validated"
+    assert batch.valid_count == 2
+    assert errors_of(batch) == [(4, "beneficiary_name", "nul")]
+
+
 # JSON items and re-runs -----------------------------------------------------------------------
 
 
@@ -383,3 +391,27 @@ def test_a_validation_that_keeps_killing_its_worker_is_rejected(merchant_a, alic
     batch = batch_ingest.batch_validate(batch_id=batch.pk)
     assert (batch.status, batch.rejection_code) == ("rejected", "validation_failed")
     assert_nothing_stored(batch)
+
+
+def test_json_items_with_a_nul_in_metadata_get_a_row_error(
+    merchant_a, key_a, django_capture_on_commit_callbacks
+):
+    from merchants.models import ApiKey
+
+    good = {
+        "reference": "JN-1",
+        "amount": "3.10",
+        "currency": "USD",
+        "method": "card",
+        "beneficiary_name": "A",
+        "beneficiary_account": "4000000000001234",
+    }
+    items = [good, {**good, "reference": "JN-2", "metadata": {"note": ["ok", {"deep": "a\x00b"}]}}]
+    with django_capture_on_commit_callbacks(execute=True):
+        batch = batch_create_from_items(
+            merchant=merchant_a, items=items, api_key=ApiKey.objects.get(merchant=merchant_a)
+        )
+    batch.refresh_from_db()
+    assert batch.status == "validated"
+    assert errors_of(batch) == [(2, "metadata", "nul")]
+    assert payments_of(batch).get().reference == "JN-1"

@@ -146,3 +146,15 @@ def test_the_memo_asks_for_the_gateway_set_up_once_per_method_and_currency(merch
     assert problems(merchant, GOOD, memo=memo) == [
         ("currency", "currency_not_supported", "sandbox accepts only USD.")
     ]
+
+
+def test_nul_characters_are_refused_in_text_and_in_metadata_at_any_depth(merchant):
+    data = {**GOOD, "description": "a\x00b", "metadata": {"k": [{"x\x00": "v"}]}}
+    assert problems(merchant, data) == [
+        ("description", "nul", "May not contain NUL characters."),
+        ("metadata", "nul", "Keys and values may not contain NUL characters."),
+    ]
+    # The six characters of a written-out escape are ordinary text.
+    assert validate_payment_input(merchant, {**GOOD, "metadata": {"k": "\\u0000"}})["metadata"] == {
+        "k": "\\u0000"
+    }
