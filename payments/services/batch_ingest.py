@@ -116,6 +116,11 @@ class _Tally:
         return {c: {"count": n, "amount_minor": s} for c, (n, s) in sorted(self.totals.items())}
 
 
+def _shown(text: str, limit: int) -> str:
+    """Cut file text quoted in a row error to its column; show a NUL (refused by the database) as U+FFFD."""
+    return text[:limit].replace("\x00", "\ufffd")
+
+
 def _duplicate_message() -> str:
     return _("This reference appears earlier in the file.")
 
@@ -135,7 +140,16 @@ def ingest_rows(batch: PaymentBatch, merchant: Merchant, reader, writer: Writer)
     memo: dict = {}  # validate_payment_input's per-batch memo (same merchant, settings and language)
 
     def err(column: str, code: str, message: str) -> None:
-        errors.append((line, column[:64], code[:64], message[:500], (ref or "")[:140], pmt_inf_id[:140]))
+        errors.append(
+            (
+                line,
+                _shown(column, 64),
+                code[:64],
+                _shown(message, 500),
+                _shown(ref or "", 140),
+                pmt_inf_id[:140],
+            )
+        )
 
     def flush() -> None:
         writer.beat()

@@ -329,6 +329,13 @@ def test_a_nul_character_is_a_row_error_and_the_other_rows_go_in(send):
     assert errors_of(batch) == [(4, "beneficiary_name", "nul")]
 
 
+def test_a_reference_with_a_nul_is_kept_in_its_row_error_shown_with_a_replacement_character(send):
+    batch = send(csv_bytes(rows(1) + [("R\x00X", "1.00", "USD", "card", "Ann", "4000000000001234")]))
+    assert batch.status == "validated"
+    shown = batch.row_errors.values_list("line", "column", "code", "reference")
+    assert sorted(shown) == [(3, "reference", "invalid", "R\ufffdX"), (3, "reference", "nul", "R\ufffdX")]
+
+
 # JSON items and re-runs -----------------------------------------------------------------------
 
 
