@@ -6,11 +6,34 @@ Every figure is printed beside a baseline measured in the same run, with their r
 the last line is a one-line summary. Only ratios count on shared, noisy machines.
 """
 
+import os
 import statistics
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit, urlunsplit
 
 NAMES = ("batch", "api", "notify", "dashboard")
+
+
+def server_url(given: str) -> str:
+    """The PostgreSQL server a benchmark creates its database on: `given`, DATABASE_URL's, or local."""
+    url = given or os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        url = "postgres://postgres@127.0.0.1:5432/postgres"
+    return url
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
+
+
+def server_execute(url: str, sql: str) -> None:
+    """Run one statement (CREATE or DROP DATABASE) on the server's maintenance database."""
+    import psycopg
+
+    with psycopg.connect(with_database(url, "postgres"), autocommit=True) as conn:
+        conn.execute(sql)
 
 
 def median_of(rounds: int, fn: Callable[[], float]) -> float:

@@ -26,11 +26,10 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 
-from payments.benchmarks import ratio_line
+from payments.benchmarks import ratio_line, server_execute, server_url, with_database
 
 TARGET_RATIO = 0.4
 TARGET_P99_MS = 100.0
@@ -62,25 +61,6 @@ class Round:
         if not ordered:
             return float("nan")
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def _server_url(given: str) -> str:
-    url = given or os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        url = "postgres://postgres@127.0.0.1:5432/postgres"
-    return url
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
-
-
-def _admin(url: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(_with_database(url, "postgres"), autocommit=True) as conn:
-        conn.execute(sql)
 
 
 def _env(database_url: str, port: int) -> dict[str, str]:
@@ -197,13 +177,13 @@ def run(cmd, options) -> None:
         options["seconds"],
         options["rounds"],
     )
-    server = _server_url(options["server"])
+    server = server_url(options["server"])
     name = f"paydesk_api_bench_{os.getpid()}"
-    database_url = _with_database(server, name)
+    database_url = with_database(server, name)
     env = _env(database_url, port)
     python = sys.executable
     gunicorn = str(Path(python).with_name("gunicorn"))
-    _admin(server, f'CREATE DATABASE "{name}"')
+    server_execute(server, f'CREATE DATABASE "{name}"')
     proc = None
     try:
         subprocess.run(  # noqa: S603 - our own interpreter and manage.py
@@ -272,7 +252,7 @@ def run(cmd, options) -> None:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        server_execute(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _report(cmd, results: dict[str, list[Round]], clients: int) -> None:

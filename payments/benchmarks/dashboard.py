@@ -33,9 +33,8 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-from payments.benchmarks import ratio_line
+from payments.benchmarks import ratio_line, server_execute, server_url, with_database
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 SLUG = "bench-dashboard"
@@ -91,10 +90,10 @@ def run(cmd, options) -> None:
     if options["step"] == "measure":
         _measure_step(cmd, options)
         return
-    server = _server_url(options["server"])
+    server = server_url(options["server"])
     name = options["db_name"] or f"paydesk_bench_dashboard_{os.getpid()}"
-    env = _env(_with_database(server, name))
-    _admin(server, f'CREATE DATABASE "{name}"')
+    env = _env(with_database(server, name))
+    server_execute(server, f'CREATE DATABASE "{name}"')
     child = None
     try:
         cmd.stdout.write(f"dashboard benchmark: database {name}; migrating…")
@@ -125,26 +124,7 @@ def run(cmd, options) -> None:
         if options["keep_db"]:
             cmd.stdout.write(f"Kept database {name}.")
         else:
-            _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _server_url(given: str) -> str:
-    url = given or os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        url = "postgres://postgres@127.0.0.1:5432/postgres"
-    return url
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
-
-
-def _admin(url: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(_with_database(url, "postgres"), autocommit=True) as conn:
-        conn.execute(sql)
+            server_execute(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _env(database_url: str) -> dict[str, str]:
