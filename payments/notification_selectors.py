@@ -50,5 +50,9 @@ def notification_feed(*, merchant: Merchant, user) -> QuerySet[Notification]:
     )
 
 
-def notification_unread_count(*, merchant: Merchant, user) -> int:
-    return notification_feed(merchant=merchant, user=user).filter(read_at=None).count()
+def notification_unread_count(*, merchant: Merchant, user, cap: int | None = None) -> int:
+    """Count the member's unread notifications; with `cap`, stop counting at cap + 1 (the bell's "99+")."""
+    unread = notification_feed(merchant=merchant, user=user).filter(read_at=None)
+    if cap is None:
+        return unread.count()
+    return unread.order_by().values("pk")[: cap + 1].count()

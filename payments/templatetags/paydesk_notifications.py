@@ -7,13 +7,18 @@ from payments.notification_selectors import notification_unread_count
 register = template.Library()
 
 
+# The bell shows "99+" beyond this: every page renders it, so it never counts a whole feed.
+BELL_CAP = 99
+
+
 @register.simple_tag(takes_context=True)
 def unread_notifications(context) -> int:
+    """The unread count for the bell, at most BELL_CAP + 1 (shown as "99+")."""
     request = context.get("request")
     merchant = getattr(request, "merchant", None)
     if merchant is None or not request.user.is_authenticated:
         return 0
-    return notification_unread_count(merchant=merchant, user=request.user)
+    return notification_unread_count(merchant=merchant, user=request.user, cap=BELL_CAP)
 
 
 @register.filter

@@ -9,6 +9,7 @@ from unittest import mock
 import pytest
 from django.core import mail
 from django.core.mail.backends.locmem import EmailBackend as LocmemEmailBackend
+from django.utils import timezone
 from werkzeug import Response
 
 from payments.channels import sms
@@ -206,3 +207,17 @@ def test_beneficiary_notices_go_in_bulk_over_one_connection_per_channel(
     assert f"Merchant A sent you 10.00 USD (reference {paid[0].reference})" in first.body
     assert sorted(m.to for m in sms.outbox) == sorted(f"+1415555{i + 100:04d}" for i in range(30))
     assert {d.status for d in deliveries(type="beneficiary.paid")} == {DeliveryStatus.SUCCEEDED}
+
+
+def test_the_bell_stops_counting_at_99_plus(merchant_a, alice, client):
+    notes = Notification.objects.bulk_create(
+        Notification(merchant=merchant_a, user=alice, title=f"Note {i}") for i in range(101)
+    )
+    assert notification_unread_count(merchant=merchant_a, user=alice) == 101
+    assert notification_unread_count(merchant=merchant_a, user=alice, cap=99) == 100
+    client.force_login(alice)
+    page = client.get("/").content.decode()
+    assert ">99+</span>" in page and "More than 99 unread notifications" in page
+    Notification.objects.filter(pk__in=[n.pk for n in notes[:2]]).update(read_at=timezone.now())
+    page = client.get("/").content.decode()
+    assert ">99</span>" in page and "99 unread notifications" in page
