@@ -15,7 +15,7 @@ def ensure_schedules(sender, **kwargs) -> None:
             "repeats": -1,
         },
     )
-    # Payments whose gateway outcome is overdue are queried there; expired QR codes cancelled.
+    # Payments and refunds whose gateway outcome is overdue are queried there; expired QR codes cancelled.
     Schedule.objects.update_or_create(
         name="paydesk-reconcile",
         defaults={

@@ -51,7 +51,7 @@ def idempotency_keys_purge_task() -> int:
 
 
 def reconcile_task() -> dict:
-    """Scheduled: enqueue a gateway query for every payment whose outcome is overdue."""
+    """Scheduled: enqueue a gateway query for every payment and refund whose outcome is overdue."""
     from payments.services.reconcile import reconcile_due
 
     return reconcile_due()
@@ -61,6 +61,12 @@ def payment_reconcile_task(payment_id: int, force: bool = False) -> str:
     from payments.services.reconcile import payment_reconcile
 
     return payment_reconcile(payment_id=payment_id, force=force)
+
+
+def refund_reconcile_task(refund_id: int, force: bool = False) -> str:
+    from payments.services.reconcile import refund_reconcile
+
+    return refund_reconcile(refund_id=refund_id, force=force)
 
 
 # Batches (payments/services/batches.py and its batch_* submodules).

@@ -159,6 +159,22 @@ class Gateway:
         Return the outcome as a notice, applied through ALLOWED_CALLBACKS like a
         callback, or None while the provider has nothing final (still awaiting
         the customer or processing). Raise GatewayError if it cannot be asked.
+        Only for attempts of kind PAYMENT: refund attempts go to `query_refund`.
+        """
+        raise NotImplementedError
+
+    def query_refund(self, attempt: GatewayAttempt) -> CallbackNotice | None:
+        """Ask the provider where a refund attempt (kind REFUND, `refund` set) stands.
+
+        A separate method rather than a branch in `query`: providers query
+        refunds at another endpoint with other keys (Alipay's out_request_no,
+        WeChat Pay's out_refund_no, PayPal's refund id), and a payment query
+        may act on the way (PayPal captures an approved order), which must
+        never happen for a refund. Same contract as `query`: return a
+        `refund.succeeded` / `refund.failed` notice (with `failure_code`),
+        applied through ALLOWED_CALLBACKS exactly as a refund callback is, or
+        None while the provider cannot tell yet; raise GatewayError if it
+        cannot be asked or its answer does not match the refund.
         """
         raise NotImplementedError
 

@@ -243,6 +243,37 @@ class AlipayGateway(Gateway):
             return CallbackNotice("payment.closed", attempt.idempotency_key, reference, "trade_closed")
         return None
 
+    def query_refund(self, attempt: GatewayAttempt) -> CallbackNotice | None:
+        """Ask `alipay.trade.fastpay.refund.query` (out_trade_no + out_request_no) about a refund.
+
+        Alipay reports only success (`refund_status` REFUND_SUCCESS); without
+        it the refund was not (yet) made and may still be asked again with the
+        same out_request_no, so there is nothing final to apply: None.
+        """
+        payment = attempt.payment
+        account = self.account_for(payment.merchant_id)
+        if account is None:
+            raise GatewayError("no enabled Alipay account")
+        node = self._call(
+            account,
+            "alipay.trade.fastpay.refund.query",
+            {"out_trade_no": _paid_attempt_key(payment), "out_request_no": attempt.idempotency_key},
+        )
+        if node.get("code") != SUCCESS:
+            raise GatewayError(f"Alipay refund query refused: {_failure_code(node)}")
+        if node.get("refund_status") != "REFUND_SUCCESS":
+            return None
+        if node.get("out_request_no") not in (None, "", attempt.idempotency_key):
+            raise GatewayError(f"Alipay answered for out_request_no {node.get('out_request_no')!r}")
+        refund = attempt.refund
+        try:
+            minor = parse_amount(str(node.get("refund_amount")), payment.currency)
+        except MoneyError:
+            raise GatewayError(f"malformed refund_amount {node.get('refund_amount')!r}") from None
+        if refund is None or minor != refund.amount_minor:
+            raise GatewayError(f"refund_amount {node.get('refund_amount')} does not match the refund")
+        return CallbackNotice("refund.succeeded", attempt.idempotency_key, str(node.get("trade_no") or ""))
+
     # Callbacks -------------------------------------------------------------
     def verify_callback(self, request: HttpRequest) -> VerifiedCallback:
         """Verify an async notify: RSA2 over the sorted parameters without sign and sign_type.

@@ -318,6 +318,33 @@ class PayPalGateway(Gateway):
             raw=data,
         )
 
+    def query_refund(self, attempt: GatewayAttempt) -> CallbackNotice | None:
+        """Ask `GET /v2/payments/refunds/{refund_id}` (the id PayPal answered) where a refund stands.
+
+        COMPLETED succeeds; FAILED and CANCELLED fail (`refund_failed`,
+        `refund_cancelled`, as in the refund's own answer); PENDING is None, as
+        is a refund whose id PayPal never gave.
+        """
+        payment = attempt.payment
+        account = self._account(payment.merchant_id)
+        refund_id = attempt.gateway_reference or (attempt.refund.gateway_reference if attempt.refund else "")
+        if not refund_id:
+            return None
+        status, data = self._api(account, "GET", f"/v2/payments/refunds/{quote(refund_id, safe='')}")
+        if status >= 400:
+            raise GatewayError(f"PayPal refund query refused: {_issue(data)}")
+        if attempt.refund is None:
+            raise GatewayError("refund attempt without its refund")
+        _check_money(data.get("amount"), attempt.refund.amount_minor, payment.currency, GatewayError)
+        refund_status = str(data.get("status") or "")
+        if refund_status == "COMPLETED":
+            return CallbackNotice("refund.succeeded", attempt.idempotency_key, refund_id)
+        if refund_status in ("FAILED", "CANCELLED"):
+            return CallbackNotice(
+                "refund.failed", attempt.idempotency_key, refund_id, f"refund_{refund_status.lower()}"
+            )
+        return None  # PENDING
+
     # Payouts ---------------------------------------------------------------
     def submit_batch(self, items: list[tuple[Payment, GatewayAttempt]]) -> list[GatewayResult | None]:
         """Send a batch's payments as PayPal Payouts, one payout batch per merchant; answer per item.

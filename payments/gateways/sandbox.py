@@ -220,6 +220,31 @@ class SandboxGateway(Gateway):
             raw=answer,
         )
 
+    # Reconciliation -------------------------------------------------------
+    def query_refund(self, attempt: GatewayAttempt) -> CallbackNotice | None:
+        """Answer from the sandbox's own record: the refund's outcome once its callback is due.
+
+        The outcome of a refund is decided when it is executed (stored as the
+        operation's notice); until that notice is due, the sandbox, like a
+        provider still processing, cannot tell yet and answers None.
+        """
+        op = SandboxOperation.objects.filter(key=attempt.idempotency_key, kind="refund").first()
+        if op is None:
+            return None  # never executed here: nothing to report
+        notice = (
+            op.notices.filter(type__startswith="refund.", due_at__lte=timezone.now()).order_by("seq").first()
+        )
+        if notice is None:
+            return None
+        data = notice.data or {}
+        return CallbackNotice(
+            type=notice.type,
+            attempt_key=attempt.idempotency_key,
+            gateway_reference=str(data.get("gateway_reference") or op.gateway_reference),
+            failure_code=str(data.get("failure_code") or ""),
+            failure_message=str(data.get("failure_message") or ""),
+        )
+
     # Callbacks ------------------------------------------------------------
     def verify_callback(self, request: HttpRequest) -> VerifiedCallback:
         header = request.headers.get(SIGNATURE_HEADER, "")

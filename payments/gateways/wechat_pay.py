@@ -265,6 +265,37 @@ class WeChatPayGateway(Gateway):
         _check_transaction(data, account, payment, GatewayError)
         return _transaction_notice(data)
 
+    def query_refund(self, attempt: GatewayAttempt) -> CallbackNotice | None:
+        """Ask `GET /v3/refund/domestic/refunds/{out_refund_no}` where a refund stands.
+
+        `status` SUCCESS succeeds; CLOSED and ABNORMAL fail with the same codes
+        as their REFUND.* notifications; PROCESSING (or a refund WeChat Pay does
+        not know yet) is None.
+        """
+        payment = attempt.payment
+        account = self.account_for(payment.merchant_id)
+        if account is None:
+            raise GatewayError("no enabled WeChat Pay account")
+        path = f"/v3/refund/domestic/refunds/{quote(attempt.idempotency_key, safe='')}"
+        status, data = self._request(account, "GET", path)
+        if status == 404 or data.get("code") == "RESOURCE_NOT_EXISTS":
+            return None
+        if status >= 400:
+            raise GatewayError(f"WeChat Pay refund query refused: {data.get('code')}")
+        if data.get("out_refund_no") != attempt.idempotency_key:
+            raise GatewayError(f"WeChat Pay answered for out_refund_no {data.get('out_refund_no')!r}")
+        refunded = (data.get("amount") or {}).get("refund")
+        if attempt.refund is None or refunded != attempt.refund.amount_minor:
+            raise GatewayError(f"refund amount {refunded!r} does not match the refund")
+        reference = str(data.get("refund_id") or "")
+        refund_status = data.get("status")
+        if refund_status == "SUCCESS":
+            return CallbackNotice("refund.succeeded", attempt.idempotency_key, reference)
+        if f"REFUND.{refund_status}" in REFUND_FAILURES:
+            code = REFUND_FAILURES[f"REFUND.{refund_status}"]
+            return CallbackNotice("refund.failed", attempt.idempotency_key, reference, code)
+        return None  # PROCESSING
+
     # Callbacks -------------------------------------------------------------
     def verify_callback(self, request: HttpRequest) -> VerifiedCallback:
         """Verify the signature with the key named by Wechatpay-Serial, then decrypt and check.

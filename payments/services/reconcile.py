@@ -5,7 +5,11 @@ called (submitted or queried) for the gateway's `query_after` seconds is
 queried at the gateway; the answer is applied through the same allow-list as
 a callback. A requires_action whose QR code / approval link has expired, and
 that the gateway does not report as paid, is cancelled with the cancel
-service. Timings per gateway: settings.PAYDESK_RECONCILE.
+service. A refund still pending whose latest refund attempt was answered and
+not called for `query_after` seconds is queried the same way (the gateway's
+`query_refund`), and its final answer is applied exactly as a refund callback
+is, which settles or releases the refunded amount. Timings per gateway:
+settings.PAYDESK_RECONCILE.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from payments.gateways import GatewayError, get_gateway
-from payments.models import Event, GatewayAttempt, Payment, PaymentStatus
+from payments.models import Event, GatewayAttempt, Payment, PaymentStatus, Refund, RefundStatus
 from payments.queue import enqueue
 from payments.services.callbacks import notice_apply
 from payments.services.payments import PaymentStateError, payment_cancel
@@ -31,7 +35,11 @@ PENDING_STATES = (PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_ACTION)
 
 
 def reconcile_due(*, now: datetime | None = None) -> dict[str, int]:
-    """Enqueue a reconciliation for every payment overdue at its gateway; return counts per gateway."""
+    """Enqueue a reconciliation for every payment and refund overdue at its gateway.
+
+    Return, per gateway, how many reconciliations were enqueued (payments and
+    refunds together).
+    """
     now = now or timezone.now()
     counts: dict[str, int] = {}
     for slug, timing in settings.PAYDESK_RECONCILE.items():
@@ -57,7 +65,21 @@ def reconcile_due(*, now: datetime | None = None) -> dict[str, int]:
         )
         for payment_id in payment_ids:
             enqueue("payments.tasks.payment_reconcile_task", payment_id)
-        counts[slug] = len(payment_ids)
+        refund_ids = list(
+            GatewayAttempt.objects.filter(
+                gateway=slug,
+                kind=GatewayAttempt.Kind.REFUND,
+                status=GatewayAttempt.Status.ANSWERED,
+                refund__status=RefundStatus.PENDING,
+                last_call_at__lt=stale,
+            )
+            .order_by("last_call_at")
+            .values_list("refund_id", flat=True)
+            .distinct()[:RECONCILE_LIMIT]
+        )
+        for refund_id in refund_ids:
+            enqueue("payments.tasks.refund_reconcile_task", refund_id)
+        counts[slug] = len(payment_ids) + len(refund_ids)
     return counts
 
 
@@ -112,6 +134,54 @@ def payment_reconcile(*, payment_id: int, force: bool = False, now: datetime | N
     except PaymentStateError:
         return "settled meanwhile"
     return "cancelled"
+
+
+def refund_reconcile(*, refund_id: int, force: bool = False, now: datetime | None = None) -> str:
+    """Query the gateway about one pending refund and settle it; return what happened.
+
+    The final answer (`refund.succeeded` / `refund.failed`) goes through
+    `notice_apply`, the path a refund callback takes (allow-list, then
+    `refund_settle` on the locked payment and refund), so success adds to the
+    payment's refunded amount and failure releases what the refund held.
+    Safe to run twice and concurrently: the latest refund attempt is claimed
+    with a conditional update of its `last_call_at`, so one worker asks at a
+    time and the next query waits `query_after` seconds (unless `force`). A
+    GatewayError leaves everything as it was for the next run.
+    """
+    now = now or timezone.now()
+    refund = Refund.objects.select_related("payment").get(pk=refund_id)
+    if refund.status != RefundStatus.PENDING:
+        return "settled"
+    attempt = (
+        GatewayAttempt.objects.select_related("payment", "refund")
+        .filter(refund=refund, kind=GatewayAttempt.Kind.REFUND)
+        .order_by("-number")
+        .first()
+    )
+    if attempt is None or attempt.status != GatewayAttempt.Status.ANSWERED:
+        return "attempt pending"  # the sweeper resumes unanswered attempts
+    timing = settings.PAYDESK_RECONCILE.get(attempt.gateway)
+    if timing is None:
+        return "not reconciled"
+    claim = GatewayAttempt.objects.filter(pk=attempt.pk, last_call_at=attempt.last_call_at)
+    if not force:
+        claim = claim.filter(last_call_at__lt=now - timedelta(seconds=timing["query_after"]))
+    if not claim.update(last_call_at=now):
+        return "not due"
+    gateway = get_gateway(attempt.gateway)
+    try:
+        notice = gateway.query_refund(attempt)
+    except GatewayError as exc:
+        logger.warning("refund reconciliation query for %s failed: %s", attempt.idempotency_key, exc)
+        return "query failed"
+    if notice is None:
+        return "pending"
+    with transaction.atomic():
+        reason = notice_apply(gateway=gateway, notice=notice)
+    if reason is None:
+        return f"applied {notice.type}"
+    logger.info("refund reconciliation of %s ignored: %s", attempt.idempotency_key, reason)
+    return f"ignored: {reason}"
 
 
 def _action_expired(payment: Payment, lifetime: int, now: datetime) -> bool:

@@ -225,6 +225,7 @@ class FakeWeChatPay:
             ("native", "/v3/pay/transactions/native", "POST"),
             ("query", re.compile(r"^/v3/pay/transactions/out-trade-no/[^/]+$"), "GET"),
             ("refund", "/v3/refund/domestic/refunds", "POST"),
+            ("refund_query", re.compile(r"^/v3/refund/domestic/refunds/[^/]+$"), "GET"),
         ]
         for name, uri, method in routes:
             self.httpserver.expect_request(uri, method=method).respond_with_handler(
@@ -303,6 +304,7 @@ class FakePayPal:
             ("get_order", re.compile(r"^/v2/checkout/orders/[^/]+$"), "GET"),
             ("capture", re.compile(r"^/v2/checkout/orders/[^/]+/capture$"), "POST"),
             ("refund", re.compile(r"^/v2/payments/captures/[^/]+/refund$"), "POST"),
+            ("get_refund", re.compile(r"^/v2/payments/refunds/[^/]+$"), "GET"),
             ("payouts", "/v1/payments/payouts", "POST"),
             ("get_payouts", re.compile(r"^/v1/payments/payouts/[^/]+$"), "GET"),
             ("verify", "/v1/notifications/verify-webhook-signature", "POST"),
