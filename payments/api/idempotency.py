@@ -44,8 +44,8 @@ from django.utils.translation import gettext as _
 
 from merchants.models import ApiKey
 from payments.api.problems import BadRequest, Conflict, Unprocessable
+from payments.inserts import insert_rows
 from payments.models import IdempotencyKey
-from payments.services.events import insert_rows
 
 logger = logging.getLogger(__name__)
 
