@@ -4,8 +4,12 @@ r is a score built from the payment: how far its amount sits above the
 merchant's usual amounts, whether the beneficiary is new, and how many
 payments the merchant made in the last hour, all taken from the merchant's
 most recent payments (one bounded, indexed query on the hot path, its SQL
-built once). k and theta default to values that hold only clearly unusual
-payments.
+built once). k and theta are the latest RiskModel row, fitted by
+`manage.py fit_risk_model` (payments/services/risk_model.py); with none, the
+defaults below, which hold only clearly unusual payments. The parameters are
+read through Django's cache (PARAMETERS_TTL seconds), so scoring a payment
+adds no SQL statement; a fit replaces the cached entry on commit, and every
+other process picks it up when its entry expires.
 """
 
 from __future__ import annotations
@@ -15,11 +19,16 @@ from datetime import timedelta
 from decimal import Decimal
 from functools import cache
 
+from django.core.cache import cache as shared_cache
 from django.db import connection
 from django.utils import timezone
 
 DEFAULT_K = 1.8
 DEFAULT_THETA = 6.0
+
+# Versioned: bump it if what is stored under it changes shape.
+PARAMETERS_CACHE_KEY = "payments:risk-model:v1"
+PARAMETERS_TTL = 60  # seconds: the longest a new fit waits to be used by every process
 
 
 HISTORY = 200  # the merchant's most recent payments the score looks at
@@ -72,6 +81,22 @@ def _history_sql(exclude: bool) -> str:
     )
 
 
-def hold_probability(score: float, k: float = DEFAULT_K, theta: float = DEFAULT_THETA) -> Decimal:
-    probability = 1.0 / (1.0 + math.exp(-k * (score - theta)))
+def risk_parameters() -> tuple[float, float]:
+    """(k, theta) of the model in force: the latest RiskModel, else the defaults; cached."""
+    parameters = shared_cache.get(PARAMETERS_CACHE_KEY)
+    if parameters is None:
+        from payments.models import RiskModel
+
+        latest = RiskModel.objects.order_by("-fitted_at", "-id").values_list("k", "theta").first()
+        parameters = (DEFAULT_K, DEFAULT_THETA) if latest is None else (float(latest[0]), float(latest[1]))
+        shared_cache.set(PARAMETERS_CACHE_KEY, parameters, PARAMETERS_TTL)
+    return parameters
+
+
+def hold_probability(score: float, k: float | None = None, theta: float | None = None) -> Decimal:
+    """P(score) to four decimals, with the model in force unless k and theta are given."""
+    if k is None or theta is None:
+        k, theta = risk_parameters()
+    exponent = -k * (score - theta)
+    probability = 0.0 if exponent > 700 else 1.0 / (1.0 + math.exp(exponent))  # exp overflows past ~709
     return Decimal(f"{probability:.4f}")

@@ -10,6 +10,7 @@ from payments.models.payment import (
     Refund,
     RefundStatus,
 )
+from payments.models.risk import RiskModel
 from payments.models.sandbox import SandboxNotice, SandboxOperation
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "PaymentStatus",
     "Refund",
     "RefundStatus",
+    "RiskModel",
     "SandboxNotice",
     "SandboxOperation",
 ]

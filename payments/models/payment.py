@@ -73,6 +73,8 @@ class Payment(FSMModelMixin, models.Model):
     gateway = models.CharField(max_length=32, blank=True)
     gateway_reference = models.CharField(max_length=128, blank=True)
     risk_probability = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
+    # The score r the probability was computed from: the input of the next fit (payments/risk.py).
+    risk_score = models.DecimalField(max_digits=8, decimal_places=4, null=True, blank=True)
 
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 from functools import cache
 
 from django.db import IntegrityError, connection, transaction
@@ -94,7 +95,9 @@ def payment_create(
         gateway=gateway_for_method(clean["method"]).slug,
         **clean,
     )
-    payment.risk_probability = hold_probability(risk_score(payment))
+    score = risk_score(payment)
+    payment.risk_score = Decimal(f"{score:.4f}")  # kept for the next fit (fit_risk_model)
+    payment.risk_probability = hold_probability(score)
     # The first transition (hold, or the claim for submission) is applied before the insert, so
     # the row is written once, already in its state; its Events still say created, then that.
     first, next_actor = None, actor
