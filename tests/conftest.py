@@ -1,6 +1,7 @@
 """Shared fixtures: named personas (alice, bob, carol at merchant A; mallory at B) and the sandbox wiring."""
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import Client
@@ -106,3 +107,18 @@ def _postgres_marker_is_honoured(request):
 
     if connection.vendor != "postgresql":
         pytest.fail("This test needs PostgreSQL: run it with DATABASE_URL=postgres://...")
+
+
+# Where `clock` starts: a fixed instant, so that reconciliation timings are exact.
+CLOCK_START = datetime(2026, 1, 5, 2, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock(time_machine):
+    """Stop time at CLOCK_START; `clock(seconds=90)` moves it to that long after the start."""
+    time_machine.move_to(CLOCK_START, tick=False)
+
+    def at(**delta):
+        time_machine.move_to(CLOCK_START + timedelta(**delta), tick=False)
+
+    return at

@@ -108,10 +108,7 @@ def payment_reconcile(*, payment_id: int, force: bool = False, now: datetime | N
     if attempt is None or attempt.status != GatewayAttempt.Status.ANSWERED:
         return "attempt pending"  # the sweeper resumes unanswered attempts
     expired = _action_expired(payment, timing["action_expires"], now)
-    claim = GatewayAttempt.objects.filter(pk=attempt.pk, last_call_at=attempt.last_call_at)
-    if not (force or expired):
-        claim = claim.filter(last_call_at__lt=now - timedelta(seconds=timing["query_after"]))
-    if not claim.update(last_call_at=now):
+    if not _claim_query(attempt, now=now, query_after=timing["query_after"], force=force or expired):
         return "not due"
     gateway = get_gateway(payment.gateway)
     try:
@@ -163,10 +160,7 @@ def refund_reconcile(*, refund_id: int, force: bool = False, now: datetime | Non
     timing = settings.PAYDESK_RECONCILE.get(attempt.gateway)
     if timing is None:
         return "not reconciled"
-    claim = GatewayAttempt.objects.filter(pk=attempt.pk, last_call_at=attempt.last_call_at)
-    if not force:
-        claim = claim.filter(last_call_at__lt=now - timedelta(seconds=timing["query_after"]))
-    if not claim.update(last_call_at=now):
+    if not _claim_query(attempt, now=now, query_after=timing["query_after"], force=force):
         return "not due"
     gateway = get_gateway(attempt.gateway)
     try:
@@ -182,6 +176,15 @@ def refund_reconcile(*, refund_id: int, force: bool = False, now: datetime | Non
         return f"applied {notice.type}"
     logger.info("refund reconciliation of %s ignored: %s", attempt.idempotency_key, reason)
     return f"ignored: {reason}"
+
+
+def _claim_query(attempt: GatewayAttempt, *, now: datetime, query_after: int, force: bool) -> bool:
+    """Take the right to query the gateway about `attempt` now: a conditional update of its
+    `last_call_at`, so one worker asks at a time and, unless forced, only once it is overdue."""
+    claim = GatewayAttempt.objects.filter(pk=attempt.pk, last_call_at=attempt.last_call_at)
+    if not force:
+        claim = claim.filter(last_call_at__lt=now - timedelta(seconds=query_after))
+    return bool(claim.update(last_call_at=now))
 
 
 def _action_expired(payment: Payment, lifetime: int, now: datetime) -> bool:

@@ -5,8 +5,6 @@ Time is moved with time-machine, never waited for.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 from django.db import transaction
 
@@ -14,6 +12,7 @@ from payments.models import Event, GatewayAttempt, PaymentStatus
 from payments.services.payments import locked, payment_create, transition_apply
 from payments.services.reconcile import payment_reconcile, reconcile_due
 from payments.tasks import reconcile_task
+from tests.conftest import CLOCK_START
 from tests.factories import PaymentFactory, payment_input
 from tests.gateways.conftest import WECHAT_APPID, WECHAT_MCHID
 from tests.gateways.test_alipay import precreate_ok
@@ -21,17 +20,7 @@ from tests.gateways.test_paypal import capture, order
 
 pytestmark = [pytest.mark.usefixtures("routes"), pytest.mark.django_db(transaction=True)]
 
-T0 = datetime(2026, 1, 5, 2, 0, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock(time_machine):
-    time_machine.move_to(T0, tick=False)
-
-    def at(**delta):
-        time_machine.move_to(T0 + timedelta(**delta), tick=False)
-
-    return at
+T0 = CLOCK_START
 
 
 def alipay_payment(merchant, fake):

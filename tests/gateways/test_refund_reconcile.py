@@ -7,8 +7,6 @@ time-machine, never waited for.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 from django.test import Client
 
@@ -25,20 +23,9 @@ from tests.gateways.vendors import alipay_notify_body, paypal_transmission, wech
 
 pytestmark = [pytest.mark.usefixtures("routes"), pytest.mark.django_db(transaction=True)]
 
-T0 = datetime(2026, 1, 5, 2, 0, 0, tzinfo=UTC)
 WX_REFUND_ID = "50000000382019052709732678859"
 PP_REFUND_ID = "1JU08902781691411"
 NONE_DUE = {"alipay": 0, "wechat_pay": 0, "paypal": 0}
-
-
-@pytest.fixture
-def clock(time_machine):
-    time_machine.move_to(T0, tick=False)
-
-    def at(**delta):
-        time_machine.move_to(T0 + timedelta(**delta), tick=False)
-
-    return at
 
 
 def events(refund, type_):

@@ -9,7 +9,6 @@ Time is moved with time-machine, never waited for.
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -24,18 +23,7 @@ from tests.factories import payment_input
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-T0 = datetime(2026, 1, 5, 2, 0, 0, tzinfo=UTC)
 QUERY_AFTER = 60
-
-
-@pytest.fixture
-def clock(time_machine):
-    time_machine.move_to(T0, tick=False)
-
-    def at(**delta):
-        time_machine.move_to(T0 + timedelta(**delta), tick=False)
-
-    return at
 
 
 @pytest.fixture
