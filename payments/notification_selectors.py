@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404
 
 from merchants.models import Merchant, NotificationPreference, WebhookEndpoint
 from payments.models import Delivery, Notification
+from payments.selectors import count_at_most
 
 
 def webhook_endpoint_list(*, merchant: Merchant) -> QuerySet[WebhookEndpoint]:
@@ -55,4 +56,4 @@ def notification_unread_count(*, merchant: Merchant, user, cap: int | None = Non
     unread = notification_feed(merchant=merchant, user=user).filter(read_at=None)
     if cap is None:
         return unread.count()
-    return unread.order_by().values("pk")[: cap + 1].count()
+    return count_at_most(unread, cap + 1)

@@ -59,3 +59,8 @@ def batch_get(*, merchant: Merchant, public_id: str) -> PaymentBatch:
     return get_object_or_404(
         PaymentBatch.objects.select_related(*related), merchant=merchant, public_id=public_id
     )
+
+
+def count_at_most(qs: QuerySet, limit: int) -> int:
+    """`qs.count()`, but reading at most `limit` rows (an index-only walk on a merchant's lists)."""
+    return qs.order_by().values("pk")[:limit].count()

@@ -117,12 +117,7 @@ def payment_reconcile(*, payment_id: int, force: bool = False, now: datetime | N
         logger.warning("reconciliation query for %s failed: %s", attempt.idempotency_key, exc)
         return "query failed"
     if notice is not None:
-        with transaction.atomic():
-            reason = notice_apply(gateway=gateway, notice=notice)
-        if reason is None:
-            return f"applied {notice.type}"
-        logger.info("reconciliation of %s ignored: %s", attempt.idempotency_key, reason)
-        return f"ignored: {reason}"
+        return _apply(gateway, notice, attempt)
     if not expired:
         return "pending"
     # The gateway has nothing final and the QR code / approval link is dead: cancel.
@@ -170,11 +165,16 @@ def refund_reconcile(*, refund_id: int, force: bool = False, now: datetime | Non
         return "query failed"
     if notice is None:
         return "pending"
+    return _apply(gateway, notice, attempt)
+
+
+def _apply(gateway, notice, attempt: GatewayAttempt) -> str:
+    """Apply a queried answer through the callbacks' allow-list; say what happened."""
     with transaction.atomic():
         reason = notice_apply(gateway=gateway, notice=notice)
     if reason is None:
         return f"applied {notice.type}"
-    logger.info("refund reconciliation of %s ignored: %s", attempt.idempotency_key, reason)
+    logger.info("reconciliation of %s ignored: %s", attempt.idempotency_key, reason)
     return f"ignored: {reason}"
 
 

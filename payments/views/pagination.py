@@ -22,6 +22,8 @@ from __future__ import annotations
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 
+from payments.selectors import count_at_most
+
 
 class WindowPaginator(Paginator):
     """A Paginator (of an ordered QuerySet) whose count stops `count_ahead` rows past the requested page."""
@@ -46,7 +48,7 @@ class WindowPaginator(Paginator):
     def count(self) -> int:
         window = (self._requested - 1) * self.per_page + max(self.count_ahead, self.per_page + self.orphans)
         # COUNT(*) over `SELECT id ... LIMIT window + 1`: at most window + 1 index entries are read.
-        found = self.object_list.order_by().values("pk")[: window + 1].count()
+        found = count_at_most(self.object_list, window + 1)
         # window + 1 found: there are at least that many, so the page after the requested one exists.
         self.count_is_exact = found <= window
         return found
