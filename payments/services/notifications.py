@@ -19,20 +19,20 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from merchants.models import Membership, Merchant, NotificationPreference, WebhookEndpoint
+from merchants.models import Membership, Merchant, WebhookEndpoint
 from payments.channels import SendResult, Transport, TransportError, get_transport
 from payments.channels.messages import BENEFICIARY_PAID, ENDPOINT_DISABLED
 from payments.channels.sms import is_phone_number
 from payments.models import Channel, Delivery, DeliveryStatus, Event, Payment, PaymentStatus
 from payments.queue import enqueue, enqueue_on_commit
+from payments.services.fanout_targets import fanout_targets
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def deliveries_for_events(events: Sequence[Event]) -> list[Delivery]:
     if any(e.pk is None for e in events):
         raise ValueError("deliveries_for_events needs saved events (with primary keys).")
     merchant_ids = sorted({e.merchant_id for e in events})
-    endpoints, prefs = _fanout_targets(merchant_ids)
+    endpoints, prefs = fanout_targets(merchant_ids)
     needs_owners = {
         p.merchant_id for ps in prefs.values() for p in ps if p.channel == Channel.EMAIL and not p.recipients
     }
@@ -157,77 +157,6 @@ def deliveries_for_events(events: Sequence[Event]) -> list[Delivery]:
     created = Delivery.objects.bulk_create(rows, batch_size=1000)
     enqueue_sending([d.pk for d in created])
     return created
-
-
-@dataclass(frozen=True)
-class _Endpoint:
-    """What the fan-out needs of an enabled WebhookEndpoint."""
-
-    pk: int
-    merchant_id: int
-    url: str
-    events: list
-
-    subscribes_to = WebhookEndpoint.subscribes_to
-
-
-@dataclass(frozen=True)
-class _Preference:
-    """What the fan-out needs of an enabled NotificationPreference."""
-
-    merchant_id: int
-    channel: str
-    events: list
-    recipients: list
-    enabled: bool = True
-
-    subscribes_to = NotificationPreference.subscribes_to
-
-
-def _fanout_targets(
-    merchant_ids: list[int],
-) -> tuple[dict[int, list[_Endpoint]], dict[int, list[_Preference]]]:
-    """The merchants' enabled webhook endpoints (by pk) and enabled preferences, in one query."""
-    endpoints: dict[int, list[_Endpoint]] = defaultdict(list)
-    prefs: dict[int, list[_Preference]] = defaultdict(list)
-    params = [*merchant_ids, WebhookEndpoint.Status.ENABLED, *merchant_ids, True]
-    decode = WebhookEndpoint._meta.get_field("events").from_db_value
-    with connection.cursor() as cursor:
-        cursor.execute(_fanout_sql(len(merchant_ids)), params)
-        for kind, pk, merchant_id, url, events, recipients in cursor.fetchall():
-            events = decode(events, None, connection) or []
-            if kind == "":
-                endpoints[merchant_id].append(_Endpoint(pk, merchant_id, url, events))
-            else:
-                recipients = decode(recipients, None, connection) or []
-                prefs[merchant_id].append(_Preference(merchant_id, kind, events, recipients))
-    return endpoints, prefs
-
-
-# Endpoints first, then preferences, each by pk; a row's kind is '' (endpoint) or the preference's channel.
-_FANOUT_SQL = """
-SELECT kind, pk, merchant_id, url, events, recipients FROM (
-    SELECT '' AS kind, {e_id} AS pk, {e_merchant} AS merchant_id, {e_url} AS url, {e_events} AS events,
-           NULL AS recipients, 0 AS part
-    FROM {endpoints} WHERE {e_merchant} IN ({ids}) AND {e_status} = %s
-    UNION ALL
-    SELECT {p_channel}, {p_id}, {p_merchant}, '', {p_events}, {p_recipients}, 1
-    FROM {prefs} WHERE {p_merchant} IN ({ids}) AND {p_enabled} = %s
-) AS targets ORDER BY part, pk
-"""
-
-
-@lru_cache(maxsize=64)
-def _fanout_sql(n_merchants: int) -> str:
-    q = connection.ops.quote_name
-    endpoint, pref = WebhookEndpoint._meta, NotificationPreference._meta
-    return _FANOUT_SQL.format(
-        ids=", ".join(["%s"] * n_merchants),
-        endpoints=q(endpoint.db_table),
-        prefs=q(pref.db_table),
-        **{f"e_{f.name}": q(f.column) for f in endpoint.concrete_fields},
-        **{f"p_{f.name}": q(f.column) for f in pref.concrete_fields},
-    )
 
 
 def enqueue_sending(delivery_ids: list[int]) -> None:
