@@ -10,6 +10,8 @@ PORT ?= 8000
 
 # DEBUG is off unless set (config/settings.py): the demo and the suite turn it on.
 run migrate seed: export DEBUG := 1
+# Where the sandbox sends callbacks and its authentication page lives: this server, unless set.
+run migrate seed: export PAYDESK_PUBLIC_URL ?= http://127.0.0.1:$(PORT)
 test: export DEBUG := 1
 
 $(VENV)/bin/activate:

@@ -18,6 +18,8 @@ PAYMENT_ID = "pay_4kQ9xv2LmN8sTb3RcW7yZpHd"
 BATCH_ID = "bat_7Hc2Vn5QpLx8RtZ3kMw9Ys1D"
 REFUND_ID = "ref_2Jd8Wq4NzKc6Pv1TxRb5Lm3H"
 ENDPOINT_ID = "whe_9Fs3Kx7BvQn2Mc5Lw8Rt4Zy1"
+KEY_ID = "key_5Tz8Qm2Wc7Lx1Nv4Rb9Hd3Kp"
+APPROVER_KEY_ID = "key_8Gm4Pw1Zr6Nc3Vx9Ks2Lb7Qd"
 EVENT_IDS = ("evt_1Qa7Zx3Nc9Vb5Mk2Lp8Rt4Sd", "evt_6Wd2Yh8Jn4Kf1Ps7Gq3Xc9Bv", "evt_3Lm9Tc5Rw1Hx7Nb2Qz8Vk4Jp")
 T0 = "2026-11-28T09:15:02.418305+00:00"
 T1 = "2026-11-28T09:15:03.102771+00:00"
@@ -311,7 +313,7 @@ def batch(**changes) -> dict:
         "rejection": None,
         "cancel_requested": False,
         "uploaded_by": None,
-        "uploaded_by_key": "Demo key",
+        "uploaded_by_key": KEY_ID,
         "approved_by": None,
         "approved_by_key": None,
         "approved_at": None,
@@ -343,16 +345,21 @@ BATCH_CREATE = [
         media_type="multipart/form-data",
     ),
     request("JSON items", BATCH_ITEMS, "Payments with the fields of POST /payments"),
-    response("CSV file", batch(**VALIDATING), 201, "Accepted; a worker validates it"),
+    response(
+        "CSV file",
+        batch(**VALIDATING, format=None),
+        201,
+        "Accepted; a worker detects the format and validates every row",
+    ),
     response(
         "JSON items",
         batch(
             **VALIDATING,
             name="Supplier payouts December",
             format="json",
-            file_name=None,
-            file_size=0,
-            file_sha256=None,
+            file_name="items.json",
+            file_size=337,
+            file_sha256="ade97ca01b39c177ad03b60dcccdef9db32c753db5cc95fb814b2008fa56fcad",
         ),
         201,
         "Accepted; a worker validates it",
@@ -376,7 +383,7 @@ BATCH_DETAIL = [response("Validated batch", batch(), summary="Validated, waiting
 BATCH_APPROVE = [
     response(
         "Approved batch",
-        batch(status="approved", approved_by_key="Approver key", approved_at=T2, updated_at=T2),
+        batch(status="approved", approved_by_key=APPROVER_KEY_ID, approved_at=T2, updated_at=T2),
         summary="Approved: workers execute it in chunks",
     )
 ]

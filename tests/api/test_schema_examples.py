@@ -10,6 +10,7 @@ documented example's shape.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -112,6 +113,17 @@ def test_every_request_example_gets_its_documented_answer(
     for field in ("status", "code", "currency", "amount", "method", "object"):
         if field in documented:
             assert received[field] == documented[field], (field, received, documented)
+    for field, value in documented.items():
+        assert kind(received[field]) == kind(value), (name, field, received[field], value, json.dumps(received))
+
+
+def kind(value) -> str:
+    """A value's JSON type, and for a public id its prefix (`pay_...` is "id:pay")."""
+    if isinstance(value, str) and (
+        match := re.fullmatch(r"(pay|bat|ref|evt|whe|key)_[A-Za-z0-9]{24}", value)
+    ):
+        return "id:" + match.group(1)
+    return type(value).__name__
 
 
 def test_every_body_in_the_schema_has_examples():
