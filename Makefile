@@ -38,7 +38,7 @@ migrate: install
 
 seed: migrate
 	@printf '\n==> %s\n' "Seeding the demo merchant: logins, an API key, a few days of payments and batches"
-	@$(PY) manage.py seed_demo -v 0
+	@LOG_LEVEL=WARNING $(PY) manage.py seed_demo -v 0
 
 # Web server and one django-q2 worker together; Ctrl-C (or SIGTERM) stops both.
 run: seed

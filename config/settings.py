@@ -411,6 +411,8 @@ LOGGING = {
     "filters": {"task_chatter": {"()": "config.logs.TaskChatterToDebug"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Through the root handler only: Django's own console handler printed each line twice.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         "django-q": {"filters": ["task_chatter"]},
     },
