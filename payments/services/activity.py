@@ -1,6 +1,6 @@
 """PayDesk's own work in the log: every committed Event at INFO, on the `payments.activity` logger.
 
-One line per Event (`pay_... payment.succeeded (system:callback)`), or, for the
+One line per Event (`pay_... payment.succeeded (gateway:sandbox)`), or, for the
 set-based writes of a batch, one line per batch and type
 (`bat_... 1000 x payment.processing (system:batch)`). Logged once the
 transaction commits, so a rolled-back change is never reported.
