@@ -3,40 +3,51 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
+# Each step prints what it is doing ("==> ..."), so that a first run (a minute or two of
+# installing) never looks hung.
 
 .PHONY: run test install install-dev migrate seed lint ci clean
 
+# DEBUG is off unless set (config/settings.py): the demo and the suite turn it on.
+run migrate seed: export DEBUG := 1
+# Where the sandbox sends callbacks and its authentication page lives: this server, unless set.
+run migrate seed: export PAYDESK_PUBLIC_URL ?= http://127.0.0.1:$(PORT)
+test: export DEBUG := 1
+
 $(VENV)/bin/activate:
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	@printf '\n==> %s\n' "Creating the Python environment in $(VENV) ($(PYTHON))"
+	@$(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 
 $(VENV)/.installed: requirements.txt $(VENV)/bin/activate
-	$(PY) -m pip install --quiet -r requirements.txt
-	touch $@
+	@printf '\n==> %s\n' "Installing PayDesk's requirements into $(VENV) (the first time takes a minute or two)"
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
 
 $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
-	$(PY) -m pip install --quiet -r requirements-dev.txt
-	touch $@
+	@printf '\n==> %s\n' "Installing the test tools"
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 migrate: install
-	$(PY) manage.py migrate --noinput
+	@printf '\n==> %s\n' "Migrating the database"
+	@$(PY) manage.py migrate --noinput -v 0
 
 seed: migrate
-	$(PY) manage.py seed_demo
+	@printf '\n==> %s\n' "Seeding the demo merchant: logins, an API key, a few days of payments and batches"
+	@LOG_LEVEL=WARNING $(PY) manage.py seed_demo -v 0
 
-# Web server and one django-q2 worker together; Ctrl-C stops both.
+# Web server and one django-q2 worker together; Ctrl-C (or SIGTERM) stops both.
 run: seed
-	@echo "PayDesk on http://127.0.0.1:$(PORT)/ (Ctrl-C stops the web server and the worker)"
-	@trap 'kill 0' INT TERM EXIT; \
-	$(PY) manage.py qcluster & \
-	$(PY) manage.py runserver 127.0.0.1:$(PORT) --noreload & \
-	wait
+	@printf '\n==> %s\n' "Starting the web server on port $(PORT) and one worker"
+	@$(PY) manage.py run_demo --port $(PORT)
 
 test: install-dev
-	$(PY) -m pytest -q -m "not e2e and not slow and not postgres"
+	@printf '\n==> %s\n' "Running the test suite on SQLite"
+	@$(PY) -m pytest -q -m "not e2e and not slow and not postgres"
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

@@ -3,72 +3,98 @@
 import base64
 import hashlib
 import os
+import re
+import zoneinfo
 from pathlib import Path
 
 import dj_database_url
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_float, env_int, env_is_set, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+# Off unless set: `make run`, `make test` (pytest's `env`) and CI turn it on. With DEBUG off
+# PayDesk refuses to start on any development default (docs/configuration.md).
+DEBUG = env_bool("DEBUG", False)
 
-def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value else default
+# Development defaults, used only while DEBUG is on and refused with DEBUG off even when set explicitly.
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"  # noqa: S105
+DEV_SANDBOX_GATEWAY_SECRET = "sandbox-dev-secret"  # noqa: S105
 
 
-DEBUG = env_bool("DEBUG", True)
+def dev_field_encryption_key(secret_key: str) -> str:
+    """The Fernet key derived from SECRET_KEY that stands in for FIELD_ENCRYPTION_KEY while DEBUG."""
+    return base64.urlsafe_b64encode(
+        hashlib.sha256(b"paydesk-field-encryption:" + secret_key.encode()).digest()
+    ).decode()
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = "dev-only-insecure-secret-key-change-me"  # noqa: S105
 
-ALLOWED_HOSTS = [
-    h.strip()
-    for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",")
-    if h.strip()
-]
-CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+def production_value(name: str, value: str, dev_value: str) -> str:
+    """Return `value`, or the development default while DEBUG; refuse a missing or dev value otherwise."""
+    if DEBUG:
+        return value or dev_value
+    if not value:
+        raise ImproperlyConfigured(
+            f"{name} must be set when DEBUG is off (set DEBUG=1 for local development)."
+        )
+    if value == dev_value:
+        raise ImproperlyConfigured(
+            f"{name} is the public development default; set a secret value of your own."
+        )
+    return value
 
-PAYDESK_PUBLIC_URL = os.environ.get("PAYDESK_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
-SANDBOX_GATEWAY_SECRET = os.environ.get("SANDBOX_GATEWAY_SECRET", "")
-if not SANDBOX_GATEWAY_SECRET:
-    if not DEBUG:
-        raise ImproperlyConfigured("SANDBOX_GATEWAY_SECRET must be set when DEBUG is off.")
-    SANDBOX_GATEWAY_SECRET = "sandbox-dev-secret"  # noqa: S105
+
+SECRET_KEY = production_value("SECRET_KEY", env_str("SECRET_KEY"), DEV_SECRET_KEY)
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# Where gateways send callbacks; a system check refuses a malformed one (payments/checks.py).
+PAYDESK_PUBLIC_URL = env_str("PAYDESK_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+SANDBOX_GATEWAY_SECRET = production_value(
+    "SANDBOX_GATEWAY_SECRET", env_str("SANDBOX_GATEWAY_SECRET"), DEV_SANDBOX_GATEWAY_SECRET
+)
 # Seconds after which a sandbox callback signature counts as a replay.
 SANDBOX_CALLBACK_TOLERANCE = 300
 # Seconds the sandbox waits before delivering an outcome (0 = at once).
-SANDBOX_CALLBACK_DELAY = float(os.environ.get("SANDBOX_CALLBACK_DELAY", "0.5"))
+SANDBOX_CALLBACK_DELAY = env_float("SANDBOX_CALLBACK_DELAY", 0.5, minimum=0)
 # Seconds between an outcome and its follow-up (3155's success, 0077's reversal).
-SANDBOX_FOLLOWUP_DELAY = float(os.environ.get("SANDBOX_FOLLOWUP_DELAY", "2"))
+SANDBOX_FOLLOWUP_DELAY = env_float("SANDBOX_FOLLOWUP_DELAY", 2, minimum=0)
 
+# Webhooks to loopback/private addresses: on by default only while DEBUG; with DEBUG off it
+# must be chosen explicitly (0 in production, 1 when the receivers are on a private network).
+if not DEBUG and not env_is_set("PAYDESK_WEBHOOK_ALLOW_PRIVATE"):
+    raise ImproperlyConfigured(
+        "PAYDESK_WEBHOOK_ALLOW_PRIVATE must be set to 0 or 1 when DEBUG is off: may webhook endpoints "
+        "point at loopback and private addresses?"
+    )
 PAYDESK_WEBHOOK_ALLOW_PRIVATE = env_bool("PAYDESK_WEBHOOK_ALLOW_PRIVATE", DEBUG)
 
 # Fernet key(s) for secrets at rest, comma-separated: the first encrypts, all decrypt.
-FIELD_ENCRYPTION_KEY = os.environ.get("FIELD_ENCRYPTION_KEY", "")
-if not FIELD_ENCRYPTION_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEY must be set when DEBUG is off.")
-    FIELD_ENCRYPTION_KEY = base64.urlsafe_b64encode(
-        hashlib.sha256(b"paydesk-field-encryption:" + SECRET_KEY.encode()).digest()
-    ).decode()
+FIELD_ENCRYPTION_KEY = production_value(
+    "FIELD_ENCRYPTION_KEY", env_str("FIELD_ENCRYPTION_KEY"), dev_field_encryption_key(SECRET_KEY)
+)
+for _key in FIELD_ENCRYPTION_KEY.split(","):
+    try:
+        Fernet(_key.strip())
+    except ValueError:
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEY must be Fernet keys (32 url-safe base64-encoded bytes), comma-separated; "
+            "generate one with: python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())'"
+        ) from None
+    if not DEBUG and _key.strip() == dev_field_encryption_key(DEV_SECRET_KEY):
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEY is the public development default; generate your own."
+        )
 
 # Which gateway serves each payment method; the sandbox serves all by default.
+# PAYDESK_GATEWAY_<METHOD>; a system check refuses a route to an unknown or unconfigured gateway.
 PAYDESK_GATEWAY_ROUTES = {
-    "card": os.environ.get("PAYDESK_GATEWAY_CARD", "sandbox"),
-    "alipay": os.environ.get("PAYDESK_GATEWAY_ALIPAY", "sandbox"),
-    "wechat_pay": os.environ.get("PAYDESK_GATEWAY_WECHAT_PAY", "sandbox"),
-    "paypal": os.environ.get("PAYDESK_GATEWAY_PAYPAL", "sandbox"),
-    "bank_transfer": os.environ.get("PAYDESK_GATEWAY_BANK_TRANSFER", "sandbox"),
+    method: env_str(f"PAYDESK_GATEWAY_{method.upper()}", "sandbox").strip()
+    for method in ("card", "alipay", "wechat_pay", "paypal", "bank_transfer")
 }
 PAYDESK_GATEWAYS = {
     "sandbox": "payments.gateways.sandbox.SandboxGateway",
@@ -87,13 +113,11 @@ _GATEWAY_URL_DEFAULTS = {
     "paypal": {"live": "https://api-m.paypal.com", "sandbox": "https://api-m.sandbox.paypal.com"},
 }
 PAYDESK_GATEWAY_URLS = {
-    gateway: {
-        env: os.environ.get(f"PAYDESK_{gateway.upper()}_{env.upper()}_URL", url) for env, url in urls.items()
-    }
+    gateway: {env: env_str(f"PAYDESK_{gateway.upper()}_{env.upper()}_URL", url) for env, url in urls.items()}
     for gateway, urls in _GATEWAY_URL_DEFAULTS.items()
 }
 # Seconds to connect to / wait for a provider's answer.
-PAYDESK_GATEWAY_TIMEOUT = (5.0, float(os.environ.get("PAYDESK_GATEWAY_TIMEOUT", "20")))
+PAYDESK_GATEWAY_TIMEOUT = (5.0, env_float("PAYDESK_GATEWAY_TIMEOUT", 20, minimum=0.1))
 # Reconciliation per gateway: a payment processing or awaiting the customer for `query_after`
 # seconds is queried at the gateway (again every `query_after`); a QR code / approval link
 # lives `action_expires` seconds, after which (plus PAYDESK_RECONCILE_GRACE) it is cancelled.
@@ -104,26 +128,26 @@ PAYDESK_RECONCILE = {
 }
 PAYDESK_RECONCILE_GRACE = 120
 # Where PayPal sends the buyer after approving or cancelling an order.
-PAYDESK_PAYPAL_RETURN_URL = os.environ.get("PAYDESK_PAYPAL_RETURN_URL", PAYDESK_PUBLIC_URL + "/")
+PAYDESK_PAYPAL_RETURN_URL = env_str("PAYDESK_PAYPAL_RETURN_URL", PAYDESK_PUBLIC_URL + "/")
 # Work that has not progressed for this many seconds is re-enqueued by the sweeper.
-PAYDESK_SWEEP_AFTER = env_int("PAYDESK_SWEEP_AFTER", 60)
+PAYDESK_SWEEP_AFTER = env_int("PAYDESK_SWEEP_AFTER", 60, minimum=1)
 # Attempts before a unit of work is dead-lettered.
-PAYDESK_MAX_ATTEMPTS = env_int("PAYDESK_MAX_ATTEMPTS", 8)
+PAYDESK_MAX_ATTEMPTS = env_int("PAYDESK_MAX_ATTEMPTS", 8, minimum=1)
 # Batches (README "Batches"): upload limits, chunking, leases.
-PAYDESK_BATCH_MAX_BYTES = env_int("PAYDESK_BATCH_MAX_BYTES", 100 * 1024 * 1024)
-PAYDESK_BATCH_JSON_MAX_BYTES = env_int("PAYDESK_BATCH_JSON_MAX_BYTES", 10 * 1024 * 1024)
-PAYDESK_BATCH_MAX_ROWS = env_int("PAYDESK_BATCH_MAX_ROWS", 1_000_000)
-PAYDESK_BATCH_DUPLICATE_DAYS = env_int("PAYDESK_BATCH_DUPLICATE_DAYS", 30)
-PAYDESK_BATCH_CHUNK_SIZE = env_int("PAYDESK_BATCH_CHUNK_SIZE", 1000)
+PAYDESK_BATCH_MAX_BYTES = env_int("PAYDESK_BATCH_MAX_BYTES", 100 * 1024 * 1024, minimum=1)
+PAYDESK_BATCH_JSON_MAX_BYTES = env_int("PAYDESK_BATCH_JSON_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
+PAYDESK_BATCH_MAX_ROWS = env_int("PAYDESK_BATCH_MAX_ROWS", 1_000_000, minimum=1)
+PAYDESK_BATCH_DUPLICATE_DAYS = env_int("PAYDESK_BATCH_DUPLICATE_DAYS", 30, minimum=0)
+PAYDESK_BATCH_CHUNK_SIZE = env_int("PAYDESK_BATCH_CHUNK_SIZE", 1000, minimum=1)
 # Seconds a chunk claim holds before the sweeper gives the chunk to another worker
 # (above Q_CLUSTER's timeout, so a live task is never taken over).
-PAYDESK_BATCH_CHUNK_LEASE = env_int("PAYDESK_BATCH_CHUNK_LEASE", 150)
+PAYDESK_BATCH_CHUNK_LEASE = env_int("PAYDESK_BATCH_CHUNK_LEASE", 150, minimum=1)
 # A validation beats every few seconds (PostgreSQL); silent this long, it is run again.
-PAYDESK_BATCH_VALIDATION_LEASE = env_int("PAYDESK_BATCH_VALIDATION_LEASE", 120)
+PAYDESK_BATCH_VALIDATION_LEASE = env_int("PAYDESK_BATCH_VALIDATION_LEASE", 120, minimum=1)
 # Timeout of the validation task alone (a million rows take longer than Q_CLUSTER's timeout).
-PAYDESK_BATCH_TASK_TIMEOUT = env_int("PAYDESK_BATCH_TASK_TIMEOUT", 1800)
+PAYDESK_BATCH_TASK_TIMEOUT = env_int("PAYDESK_BATCH_TASK_TIMEOUT", 1800, minimum=1)
 # Names this node in chunk claims ("<node>:<pid>"), to see which worker did what.
-PAYDESK_NODE_NAME = os.environ.get("PAYDESK_NODE", "") or os.uname().nodename
+PAYDESK_NODE_NAME = env_str("PAYDESK_NODE") or os.uname().nodename
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -177,8 +201,13 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "config.wsgi.application"
 
-DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+try:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+except (ValueError, KeyError) as exc:
+    raise ImproperlyConfigured(
+        f"DATABASE_URL is not a database URL such as postgres://user@host:5432/name ({exc})."
+    ) from None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server read while the worker writes; IMMEDIATE makes a
     # write transaction take the lock up front instead of failing at commit.
@@ -192,7 +221,7 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -205,8 +234,8 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 Q_CLUSTER = {
-    "name": os.environ.get("Q_CLUSTER_NAME", "paydesk"),
-    "workers": env_int("Q_WORKERS", 2),
+    "name": env_str("Q_CLUSTER_NAME", "paydesk"),
+    "workers": env_int("Q_WORKERS", 2, minimum=1),
     # timeout must stay below retry, or a slow task is handed out twice.
     "timeout": 120,
     "retry": 180,
@@ -235,7 +264,13 @@ LOGOUT_REDIRECT_URL = "login"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
-TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+try:
+    zoneinfo.ZoneInfo(TIME_ZONE)
+except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+    raise ImproperlyConfigured(
+        f"TIME_ZONE must be an IANA time zone such as Europe/Paris, not {TIME_ZONE!r}."
+    ) from None
 USE_I18N = True
 USE_TZ = True
 
@@ -247,7 +282,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
-MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
@@ -257,6 +292,37 @@ SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# TLS is usually terminated in front of PayDesk, so these are off unless set; the production
+# environment of docs/operations.md sets them (and `manage.py check --deploy` is clean with it).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # a load balancer's health check may speak plain HTTP
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+
+
+def proxy_ssl_header(name: str) -> tuple[str, str] | None:
+    """`X-Forwarded-Proto,https` (or `HTTP_X_FORWARDED_PROTO,https`) -> Django's (META key, value)."""
+    value = env_str(name)
+    if not value:
+        return None
+    header, _, expected = (part.strip() for part in value.partition(","))
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", header) or not expected:
+        raise ImproperlyConfigured(f"{name} must be '<header>,<value>' such as 'X-Forwarded-Proto,https'.")
+    key = header.upper().replace("-", "_")
+    return (key if key.startswith("HTTP_") else "HTTP_" + key), expected
+
+
+# Set it only behind a proxy that always sets (or strips) this header.
+SECURE_PROXY_SSL_HEADER = proxy_ssl_header("SECURE_PROXY_SSL_HEADER")
+# Check ids to silence, comma-separated, e.g. paydesk.W001 to accept the sandbox with DEBUG off.
+SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS")
+
+PAYDESK_API_RATE = env_str("PAYDESK_API_RATE", "6000/min")
+if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", PAYDESK_API_RATE):
+    raise ImproperlyConfigured(
+        f"PAYDESK_API_RATE must be requests per period such as 6000/min, not {PAYDESK_API_RATE!r}."
+    )
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["merchants.auth.ApiKeyAuthentication"],
@@ -270,7 +336,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "payments.api.schema.PayDeskAutoSchema",
     "EXCEPTION_HANDLER": "payments.api.problems.problem_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["merchants.auth.ApiKeyRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"api_key": os.environ.get("PAYDESK_API_RATE", "6000/min")},
+    "DEFAULT_THROTTLE_RATES": {"api_key": PAYDESK_API_RATE},
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -283,17 +349,29 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # Enums whose field name is shared by several choice sets get names of their own
+    # (otherwise drf-spectacular makes up ObjectF31Enum, Status7aeEnum).
+    "ENUM_NAME_OVERRIDES": {
+        "ListObjectEnum": ["list"],
+        "PaymentStatusEnum": "payments.models.PaymentStatus",
+        "RefundStatusEnum": "payments.models.RefundStatus",
+        "WebhookEndpointStatusEnum": ["enabled", "disabled"],
+    },
 }
 
-EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "PayDesk <noreply@paydesk.local>")
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "PayDesk <noreply@paydesk.local>")
 # EMAIL_URL overrides EMAIL_BACKEND: smtp://user:password@host:587?tls=1, smtps://...:465,
 # console://, locmem://, file:///var/mail/paydesk, dummy://.
-EMAIL_URL = os.environ.get("EMAIL_URL", "")
+EMAIL_URL = env_str("EMAIL_URL")
 if EMAIL_URL:
     from urllib.parse import parse_qs, unquote, urlsplit
 
     _email = urlsplit(EMAIL_URL)
+    try:
+        _email_port = _email.port
+    except ValueError:
+        raise ImproperlyConfigured("EMAIL_URL has a port that is not a number from 0 to 65535.") from None
     _email_backends = {"smtp": "smtp", "smtps": "smtp", "console": "console", "locmem": "locmem"}
     _email_backends.update({"file": "filebased", "dummy": "dummy"})
     if _email.scheme not in _email_backends:
@@ -302,27 +380,40 @@ if EMAIL_URL:
     _email_query = {k: v[-1].lower() for k, v in parse_qs(_email.query).items()}
     if _email.scheme in ("smtp", "smtps"):
         EMAIL_HOST = _email.hostname or "localhost"
-        EMAIL_PORT = _email.port or (465 if _email.scheme == "smtps" else 25)
+        EMAIL_PORT = _email_port or (465 if _email.scheme == "smtps" else 25)
         EMAIL_HOST_USER = unquote(_email.username or "")
         EMAIL_HOST_PASSWORD = unquote(_email.password or "")
         EMAIL_USE_SSL = _email.scheme == "smtps" or _email_query.get("ssl") in ("1", "true")
         EMAIL_USE_TLS = not EMAIL_USE_SSL and _email_query.get("tls") in ("1", "true")
     elif _email.scheme == "file":
         EMAIL_FILE_PATH = _email.path
-EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 15)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 15, minimum=1)
 
 # SMS backend (payments/channels/sms.py): ConsoleBackend, LocmemBackend or TwilioBackend.
-SMS_BACKEND = os.environ.get("SMS_BACKEND", "payments.channels.sms.ConsoleBackend")
-SMS_FROM = os.environ.get("SMS_FROM", "PayDesk")
-TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
-TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
-TWILIO_API_BASE = os.environ.get("TWILIO_API_BASE", "https://api.twilio.com")
+SMS_BACKEND = env_str("SMS_BACKEND", "payments.channels.sms.ConsoleBackend")
+SMS_FROM = env_str("SMS_FROM", "PayDesk")
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
+TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
+TWILIO_API_BASE = env_str("TWILIO_API_BASE", "https://api.twilio.com")
 
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}."
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # django-q2 logs every task it enqueues, runs and records at INFO; that chatter is shown at
+    # DEBUG only, so that INFO shows PayDesk's own work (config/logs.py).
+    "filters": {"task_chatter": {"()": "config.logs.TaskChatterToDebug"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Through the root handler only: Django's own console handler printed each line twice.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.db.backends": {"level": "WARNING"},
+        "django-q": {"filters": ["task_chatter"]},
+    },
 }

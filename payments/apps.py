@@ -1,5 +1,8 @@
 from django.apps import AppConfig
+from django.core import checks
 from django.db.models.signals import post_migrate
+
+from payments.checks import check_gateway_routes, check_urls
 
 
 def ensure_schedules(sender, **kwargs) -> None:
@@ -42,3 +45,5 @@ class PaymentsConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(ensure_schedules, sender=self)
+        checks.register(check_gateway_routes)
+        checks.register(check_urls)

@@ -9,6 +9,11 @@ from payments.gateways import sandbox
 from payments.services import callbacks, payments, sweeper
 
 
+def worker_ping_task() -> str:
+    """Answer "pong": how run_demo knows a worker takes tasks."""
+    return "pong"
+
+
 def payment_submit_task(payment_id: int) -> None:
     payments.payment_submit(payment_id=payment_id, actor="system:worker")
 

@@ -109,6 +109,11 @@ def _postgres_marker_is_honoured(request):
         pytest.fail("This test needs PostgreSQL: run it with DATABASE_URL=postgres://...")
 
 
+def work_callbacks(callbacks: list) -> list:
+    """The on-commit callbacks that do work: all but the activity log's (payments/services/activity.py)."""
+    return [c for c in callbacks if c.__module__ != "payments.services.activity"]
+
+
 # Where `clock` starts: a fixed instant, so that reconciliation timings are exact.
 CLOCK_START = datetime(2026, 1, 5, 2, 0, 0, tzinfo=UTC)
 

@@ -24,6 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from payments import selectors
+from payments.api import examples
 from payments.api.fields import StrictCharField
 from payments.api.filters import PaymentListQuery, parse_query
 from payments.api.idempotency import IdempotencyMixin
@@ -190,6 +191,7 @@ class BatchListCreateView(IdempotencyMixin, APIView):
             413: "`payload_too_large`: over the upload limit.",
         }
     }
+    problem_examples = {"POST": examples.BATCH_CREATE_PROBLEMS}
 
     def initial(self, request, *args, **kwargs):
         if request.method == "POST":
@@ -226,6 +228,7 @@ class BatchListCreateView(IdempotencyMixin, APIView):
         summary="List batches",
         parameters=[BatchListQuery],
         responses={200: BatchList},
+        examples=examples.BATCH_LIST,
     )
     def get(self, request):
         query = parse_query(BatchListQuery, request).validated_data
@@ -257,6 +260,7 @@ class BatchListCreateView(IdempotencyMixin, APIView):
             "application/json": BatchItemsSerializer,
         },
         responses={201: OpenApiResponse(BatchSerializer, description="Created; `Location` is its URL.")},
+        examples=examples.BATCH_CREATE,
     )
     def post(self, request):
         merchant = request.auth.merchant
@@ -294,6 +298,7 @@ class BatchDetailView(APIView):
         summary="Get a batch",
         parameters=[BATCH_ID],
         responses={200: BatchSerializer},
+        examples=examples.BATCH_DETAIL,
     )
     def get(self, request, batch_id: str):
         return Response(batch_reports.batch_data(scoped_batch(request, batch_id)))
@@ -307,6 +312,7 @@ class BatchPaymentsView(APIView):
         description="Filtered like GET /payments; oldest first unless `ordering=-created_at`.",
         parameters=[BATCH_ID, PaymentListQuery],
         responses={200: BatchPaymentList},
+        examples=examples.BATCH_PAYMENTS,
     )
     def get(self, request, batch_id: str):
         batch = scoped_batch(request, batch_id)
@@ -333,6 +339,7 @@ class BatchErrorsView(APIView):
             (200, "application/json"): RowErrorList,
             (200, "text/csv"): OpenApiResponse(str, description="With `format=csv`: every error."),
         },
+        examples=examples.BATCH_ERRORS,
     )
     def get(self, request, batch_id: str):
         batch = scoped_batch(request, batch_id)
@@ -402,6 +409,7 @@ class BatchApproveView(BatchActionView):
             409: "`invalid_state`: only a validated batch can be approved.",
         }
     }
+    problem_examples = {"POST": examples.BATCH_APPROVE_PROBLEM}
 
     @extend_schema(
         operation_id="batches_approve",
@@ -414,6 +422,7 @@ class BatchApproveView(BatchActionView):
         parameters=[BATCH_ID],
         request=None,
         responses={200: BatchSerializer},
+        examples=examples.BATCH_APPROVE,
     )
     def post(self, request, batch_id: str):
         return super().post(request, batch_id)
@@ -426,6 +435,7 @@ class BatchCancelView(BatchActionView):
     problem_statuses = {
         "POST": {409: "`invalid_state`: a validating, rejected, completed or cancelled batch."}
     }
+    problem_examples = {"POST": examples.BATCH_CANCEL_PROBLEM}
 
     @extend_schema(
         operation_id="batches_cancel",
@@ -438,6 +448,7 @@ class BatchCancelView(BatchActionView):
         parameters=[BATCH_ID],
         request=None,
         responses={200: BatchSerializer},
+        examples=examples.BATCH_CANCEL,
     )
     def post(self, request, batch_id: str):
         return super().post(request, batch_id)
@@ -466,6 +477,7 @@ class BatchReportView(APIView):
             (200, "text/csv"): OpenApiResponse(str),
             (200, "application/xml"): OpenApiResponse(str),
         },
+        examples=examples.BATCH_REPORT,
     )
     def get(self, request, batch_id: str):
         batch = scoped_batch(request, batch_id)

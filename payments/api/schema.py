@@ -5,7 +5,9 @@
   (RFC 9457): 401, 403, 406, 429 and 500 everywhere, 404 where the path has an
   id, 400 where there are query parameters or a body, 413/415 for bodies,
   409/422 on idempotent unsafe operations, plus what a view declares in
-  `problem_statuses` (`{"POST": {409: "why"}}`).
+  `problem_statuses` (`{"POST": {409: "why"}}`), each with examples: the view's
+  `problem_examples` (`{"POST": {409: {"Name": body}}}`) and the common ones
+  of payments/api/examples.py.
 - Unsafe operations of IdempotencyMixin views take the `Idempotency-Key`
   header and may answer with `Idempotent-Replayed: true`.
 """
@@ -14,9 +16,11 @@ from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.plumbing import build_examples_list
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter
 from rest_framework import serializers
 
+from payments.api.examples import COMMON_PROBLEMS
 from payments.api.idempotency import HEADER, KEY_SCHEMA, REPLAYED_HEADER, IdempotencyMixin
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -114,13 +118,28 @@ class PayDeskAutoSchema(AutoSchema):
             described[code] = f"{ERROR_DESCRIPTIONS.get(code, '')} {text}".strip()
         return described
 
+    def _problem_examples(self, code: int) -> dict:
+        """Examples of the problem answered with `code`: the view's own, then the common ones that apply."""
+        declared = getattr(self.view, "problem_examples", {}).get(self.method, {}).get(code, {})
+        common = dict(COMMON_PROBLEMS.get(code, {}))
+        if code in (409, 422) and not self._is_idempotent():
+            common = {}
+        if code == 400:
+            kind = "Malformed JSON" if self.method in UNSAFE else "Invalid query parameter"
+            common = {kind: common[kind]}
+        examples = [
+            OpenApiExample(name, value=body, summary=body["code"])
+            for name, body in {**declared, **common}.items()
+        ]
+        return build_examples_list(examples)
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         problem = self.resolve_serializer(ProblemSerializer, "response").ref
         for code, description in sorted(self._error_statuses().items()):
+            media = {"schema": problem, "examples": self._problem_examples(code)}
             responses.setdefault(
-                str(code),
-                {"description": description, "content": {PROBLEM_MEDIA_TYPE: {"schema": problem}}},
+                str(code), {"description": description, "content": {PROBLEM_MEDIA_TYPE: media}}
             )
         return responses
 

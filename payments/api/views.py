@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from payments import selectors
+from payments.api import examples
 from payments.api.filters import EventListQuery, PaymentListQuery, parse_query
 from payments.api.idempotency import IdempotencyMixin
 from payments.api.pagination import KeysetPagination, PageQuerySerializer, list_envelope, page_body
@@ -91,6 +92,7 @@ class PaymentListCreateView(IdempotencyMixin, ApiView):
             422: "Business rules: `currency_not_allowed`, `over_limit`.",
         }
     }
+    problem_examples = {"POST": examples.PAYMENT_CREATE_PROBLEMS}
 
     @extend_schema(
         operation_id="payments_list",
@@ -99,6 +101,7 @@ class PaymentListCreateView(IdempotencyMixin, ApiView):
         description="Newest first (or `ordering=created_at`), filtered, with cursor pagination.",
         parameters=[PaymentListQuery],
         responses={200: PaymentList},
+        examples=examples.PAYMENT_LIST,
     )
     def get(self, request):
         query = parse_query(PaymentListQuery, request)
@@ -118,6 +121,7 @@ class PaymentListCreateView(IdempotencyMixin, ApiView):
             "`on_hold` (held for risk review)."
         ),
         request=PaymentCreateSerializer,
+        examples=examples.PAYMENT_CREATE,
         responses={
             201: OpenApiResponse(
                 PaymentSerializer,
@@ -149,6 +153,7 @@ class PaymentDetailView(ApiView):
         summary="Get a payment",
         parameters=[PAYMENT_ID],
         responses={200: PaymentSerializer},
+        examples=examples.PAYMENT_DETAIL,
     )
     def get(self, request, payment_id: str):
         return Response(payment_data(scoped_payment(request, payment_id)))
@@ -156,6 +161,7 @@ class PaymentDetailView(ApiView):
 
 class PaymentCancelView(IdempotencyMixin, ApiView):
     problem_statuses = {"POST": {409: "Only created, on_hold and requires_action payments can be cancelled."}}
+    problem_examples = {"POST": examples.PAYMENT_STATE_PROBLEM}
 
     @extend_schema(
         operation_id="payments_cancel",
@@ -165,6 +171,7 @@ class PaymentCancelView(IdempotencyMixin, ApiView):
         parameters=[PAYMENT_ID],
         request=None,
         responses={200: PaymentSerializer},
+        examples=examples.PAYMENT_CANCEL,
     )
     def post(self, request, payment_id: str):
         payment = payment_cancel(payment=scoped_payment(request, payment_id), api_key=request.auth)
@@ -178,6 +185,7 @@ class PaymentRefundsView(IdempotencyMixin, ApiView):
             422: "`exceeds_refundable`: more than what can still be refunded.",
         }
     }
+    problem_examples = {"POST": examples.REFUND_PROBLEMS}
 
     @extend_schema(
         operation_id="payments_refunds_list",
@@ -185,6 +193,7 @@ class PaymentRefundsView(IdempotencyMixin, ApiView):
         summary="List a payment's refunds",
         parameters=[PAYMENT_ID, PageQuerySerializer],
         responses={200: RefundList},
+        examples=examples.REFUND_LIST,
     )
     def get(self, request, payment_id: str):
         payment = scoped_payment(request, payment_id)
@@ -205,6 +214,7 @@ class PaymentRefundsView(IdempotencyMixin, ApiView):
         parameters=[PAYMENT_ID],
         request=RefundCreateSerializer,
         responses={201: RefundSerializer},
+        examples=examples.REFUND_CREATE,
     )
     def post(self, request, payment_id: str):
         payment = scoped_payment(request, payment_id)
@@ -223,6 +233,7 @@ class PaymentEventsView(ApiView):
         description="The payment's events, oldest first.",
         parameters=[PAYMENT_ID, PageQuerySerializer],
         responses={200: EventList},
+        examples=examples.PAYMENT_EVENTS,
     )
     def get(self, request, payment_id: str):
         payment = scoped_payment(request, payment_id)
@@ -242,6 +253,7 @@ class EventListView(ApiView):
         description="Everything that happened to the merchant's objects, newest first.",
         parameters=[EventListQuery],
         responses={200: EventList},
+        examples=examples.EVENT_LIST,
     )
     def get(self, request):
         query = parse_query(EventListQuery, request).validated_data
@@ -261,6 +273,7 @@ class EventDetailView(ApiView):
         summary="Get an event",
         parameters=[EVENT_ID],
         responses={200: EventSerializer},
+        examples=examples.EVENT_DETAIL,
     )
     def get(self, request, event_id: str):
         event = scoped_event(request, event_id)

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from merchants.models import WebhookEndpoint
 from payments import notification_selectors as selectors
+from payments.api import examples
 from payments.api.filters import parse_query
 from payments.api.idempotency import IdempotencyMixin
 from payments.api.pagination import KeysetPagination, PageQuerySerializer, list_envelope, page_body
@@ -122,10 +123,12 @@ class WebhookEndpointListView(IdempotencyMixin, APIView):
     pagination = KeysetPagination()
 
     @extend_schema(
+        operation_id="webhook_endpoints_list",
         tags=TAG,
         summary="List webhook endpoints",
         parameters=[PageQuerySerializer],
         responses=list_envelope("WebhookEndpointList", WebhookEndpointSerializer),
+        examples=examples.ENDPOINT_LIST,
     )
     def get(self, request):
         query = parse_query(PageQuerySerializer, request)
@@ -137,10 +140,12 @@ class WebhookEndpointListView(IdempotencyMixin, APIView):
         return Response(page_body(page, [endpoint_data(e) for e in page.items], request))
 
     @extend_schema(
+        operation_id="webhook_endpoints_create",
         tags=TAG,
         summary="Create a webhook endpoint",
         request=WebhookEndpointCreateSerializer,
         responses={201: WebhookEndpointWithSecretSerializer},
+        examples=examples.ENDPOINT_CREATE,
     )
     def post(self, request):
         data = _validated(WebhookEndpointCreateSerializer, request.data)
@@ -157,15 +162,23 @@ class WebhookEndpointDetailView(IdempotencyMixin, APIView):
     def _endpoint(self, request, endpoint_id: str) -> WebhookEndpoint:
         return selectors.webhook_endpoint_get(merchant=request.merchant, public_id=endpoint_id)
 
-    @extend_schema(tags=TAG, summary="Get a webhook endpoint", responses=WebhookEndpointSerializer)
+    @extend_schema(
+        operation_id="webhook_endpoints_retrieve",
+        tags=TAG,
+        summary="Get a webhook endpoint",
+        responses=WebhookEndpointSerializer,
+        examples=examples.ENDPOINT_DETAIL,
+    )
     def get(self, request, endpoint_id: str):
         return Response(endpoint_data(self._endpoint(request, endpoint_id)))
 
     @extend_schema(
+        operation_id="webhook_endpoints_update",
         tags=TAG,
         summary="Change a webhook endpoint",
         request=WebhookEndpointUpdateSerializer,
         responses=WebhookEndpointSerializer,
+        examples=examples.ENDPOINT_UPDATE,
     )
     def patch(self, request, endpoint_id: str):
         endpoint = self._endpoint(request, endpoint_id)
@@ -176,7 +189,12 @@ class WebhookEndpointDetailView(IdempotencyMixin, APIView):
             raise _invalid(exc) from None
         return Response(endpoint_data(endpoint))
 
-    @extend_schema(tags=TAG, summary="Delete a webhook endpoint", responses={204: OpenApiResponse()})
+    @extend_schema(
+        operation_id="webhook_endpoints_delete",
+        tags=TAG,
+        summary="Delete a webhook endpoint",
+        responses={204: OpenApiResponse(description="Deleted; nothing more is sent to it.")},
+    )
     def delete(self, request, endpoint_id: str):
         services.webhook_endpoint_delete(endpoint=self._endpoint(request, endpoint_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -186,11 +204,13 @@ class WebhookEndpointRotateSecretView(IdempotencyMixin, APIView):
     parser_classes = [StrictJSONParser]
 
     @extend_schema(
+        operation_id="webhook_endpoints_rotate_secret",
         tags=TAG,
         summary="Rotate the signing secret",
         description="The new secret signs at once; the old one keeps signing beside it for 24 hours.",
         request=None,
         responses=WebhookEndpointWithSecretSerializer,
+        examples=examples.ENDPOINT_ROTATE,
     )
     def post(self, request, endpoint_id: str):
         endpoint = selectors.webhook_endpoint_get(merchant=request.merchant, public_id=endpoint_id)

@@ -68,6 +68,8 @@ def _env(database_url: str, port: int) -> dict[str, str]:
     env.update(
         DATABASE_URL=database_url,
         DEBUG="0",
+        PAYDESK_WEBHOOK_ALLOW_PRIVATE="0",
+        SILENCED_SYSTEM_CHECKS="paydesk.W001",  # the benchmarks measure the sandbox on purpose
         SECRET_KEY="benchmark-api-" + uuid.uuid4().hex,
         SANDBOX_GATEWAY_SECRET="benchmark-sandbox",  # noqa: S106 - a throw-away benchmark server
         FIELD_ENCRYPTION_KEY=base64.urlsafe_b64encode(os.urandom(32)).decode(),

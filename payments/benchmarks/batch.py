@@ -145,6 +145,8 @@ class _Bench:
         self.env.update(
             DATABASE_URL=url,
             DEBUG="0",
+            PAYDESK_WEBHOOK_ALLOW_PRIVATE="0",
+            SILENCED_SYSTEM_CHECKS="paydesk.W001",  # the benchmarks measure the sandbox on purpose
             SECRET_KEY=secrets.token_urlsafe(40),
             SANDBOX_GATEWAY_SECRET=secrets.token_urlsafe(20),
             FIELD_ENCRYPTION_KEY=base64.urlsafe_b64encode(os.urandom(32)).decode(),

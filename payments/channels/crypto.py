@@ -2,13 +2,10 @@
 
 FIELD_ENCRYPTION_KEY holds one or more Fernet keys separated by commas; the
 first encrypts, every one decrypts, so keys can be rotated. While DEBUG is on
-and no key is configured, a key derived from SECRET_KEY is used.
+and no key is configured, settings derive one from SECRET_KEY.
 """
 
 from __future__ import annotations
-
-import base64
-import hashlib
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -22,12 +19,9 @@ class SecretUnreadable(Exception):
 def _keys() -> list[bytes]:
     raw = getattr(settings, "FIELD_ENCRYPTION_KEY", "") or ""
     keys = [k.strip().encode() for k in str(raw).split(",") if k.strip()]
-    if keys:
-        return keys
-    if not settings.DEBUG:
-        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEY must be set when DEBUG is off.")
-    digest = hashlib.sha256(b"paydesk-field-encryption:" + settings.SECRET_KEY.encode()).digest()
-    return [base64.urlsafe_b64encode(digest)]
+    if not keys:
+        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEY must be set.")
+    return keys
 
 
 def _fernet() -> MultiFernet:

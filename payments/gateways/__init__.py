@@ -7,10 +7,12 @@ changes a model's state (services do, through an allow-list).
 from __future__ import annotations
 
 import base64
+import ipaddress
 import logging
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -179,6 +181,34 @@ class Gateway:
         raise NotImplementedError
 
     # Accounts ---------------------------------------------------------------
+    # Settings ---------------------------------------------------------------
+    def settings_problems(self) -> list[tuple[str, str]]:
+        """Return (variable, problem) for each setting this gateway needs that is missing or unusable.
+
+        Checked at start-up for every gateway a payment method is routed to
+        (payments/checks.py), so a route to an unconfigured gateway stops the
+        process instead of failing payments later. The base class checks what
+        every provider adapter needs: its endpoints, its reconciliation timings
+        and, with DEBUG off, a public URL the provider can send callbacks to.
+        """
+        if not self.requires_account:
+            return []
+        problems = []
+        urls = settings.PAYDESK_GATEWAY_URLS.get(self.slug, {})
+        for environment in ("live", "sandbox"):
+            if not urls.get(environment):
+                name = f"PAYDESK_{self.slug.upper()}_{environment.upper()}_URL"
+                problems.append((name, "is not set"))
+        timings = settings.PAYDESK_RECONCILE.get(self.slug, {})
+        if not {"query_after", "action_expires"} <= set(timings):
+            problems.append(("PAYDESK_RECONCILE", f"has no query_after and action_expires for {self.slug}"))
+        host = urlsplit(settings.PAYDESK_PUBLIC_URL).hostname or ""
+        if not settings.DEBUG and (host == "localhost" or _is_loopback(host)):
+            where = f"points at this machine ({host}), where {self.slug} cannot send callbacks"
+            problems.append(("PAYDESK_PUBLIC_URL", where))
+        return problems
+
+    # Accounts ---------------------------------------------------------------
     def account_for(self, merchant_id: int) -> GatewayAccount | None:
         """Return the merchant's enabled, complete account at this gateway, or None."""
         from merchants.models import GatewayAccount
@@ -255,6 +285,27 @@ def setup_problem(merchant: Merchant, method: str, currency: str) -> tuple[str, 
 
 
 # HTTP and keys shared by the provider adapters -------------------------------------------
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def url_problem(url: str, schemes: tuple[str, ...] = ("http", "https")) -> str | None:
+    """Return what is wrong with `url` as an address to send requests to, or None if it is usable."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        return f"is not a URL ({exc})"
+    if parts.scheme not in schemes:
+        return f"must start with {' or '.join(s + '://' for s in schemes)}"
+    if not parts.hostname or any(c.isspace() for c in url):
+        return "must name a host and contain no spaces"
+    return None
 
 
 def http_call(method: str, url: str, **kwargs: Any) -> requests.Response:

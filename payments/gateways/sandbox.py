@@ -95,6 +95,11 @@ class SandboxGateway(Gateway):
         "refund.failed": "refund_fail",
     }
 
+    def settings_problems(self) -> list[tuple[str, str]]:
+        if not settings.SANDBOX_GATEWAY_SECRET:
+            return [("SANDBOX_GATEWAY_SECRET", "is not set: the sandbox signs its callbacks with it")]
+        return []
+
     # Submission -----------------------------------------------------------
     def submit_payment(self, payment: Payment, attempt: GatewayAttempt) -> GatewayResult:
         return self._execute(

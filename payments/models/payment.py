@@ -5,6 +5,7 @@ from django_fsm import FSMField, FSMModelMixin, transition
 
 from merchants.ids import PublicIdField
 from merchants.models import ApiKey, Merchant
+from payments.models.indexes import CoveringIndex
 from payments.money import format_minor
 
 
@@ -98,7 +99,7 @@ class Payment(FSMModelMixin, models.Model):
             models.Index(fields=["merchant", "status"], name="payment_merchant_status"),
             models.Index(fields=["batch", "status"], name="payment_batch_status"),
             # A batch's payments in file order (its pages, reports), filtered by status from the index.
-            models.Index(fields=["batch", "id"], include=["status"], name="payment_batch_line"),
+            CoveringIndex(fields=["batch", "id"], covering=["status"], name="payment_batch_line"),
             # Platform-wide status views (the admin's failed and held payments, the sweeper).
             models.Index(fields=["status"], name="payment_status"),
         ]

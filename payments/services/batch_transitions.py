@@ -23,6 +23,7 @@ from django.utils import timezone
 from merchants.ids import ALPHABET, ID_LENGTH
 from payments.models import FINAL_STATES, Event, Payment, PaymentBatch
 from payments.representations import payment_data
+from payments.services.activity import log_on_commit
 
 # Bytes 0..247 map evenly onto the 62 characters (4 each); 248..255 are dropped.
 _ACCEPTED = 248
@@ -243,6 +244,7 @@ def _fan_out(events: list[Event]) -> None:
     from payments.services.notifications import deliveries_for_events
 
     deliveries_for_events(events)
+    log_on_commit(events)
 
 
 def values_update(model, rows: dict[int, dict[str, Any]], fields: Sequence[str]) -> int:

@@ -5,6 +5,7 @@ from django.db import transaction
 from payments.inserts import insert_rows
 from payments.models import Event, Payment, Refund
 from payments.representations import payment_data, refund_data
+from payments.services.activity import log_on_commit
 from payments.services.notifications import deliveries_for_events
 
 
@@ -45,6 +46,7 @@ def events_write(events: list[Event]) -> list[Event]:
     insert_rows(events)
     # Deliveries (webhook, email, SMS, in-app) commit with the Events or not at all.
     deliveries_for_events(events)
+    log_on_commit(events)
     return events
 
 

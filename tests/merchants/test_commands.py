@@ -14,7 +14,8 @@ def run(*args) -> list[str]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_seed_demo_is_idempotent_and_prints_a_working_key(sandbox_wire):
+def test_seed_demo_is_idempotent_and_prints_a_working_key(sandbox_wire, settings):
+    settings.DEBUG = True  # as `make run` runs it
     first = run("seed_demo")
     payments = Payment.objects.count()
     second = run("seed_demo")

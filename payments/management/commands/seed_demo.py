@@ -1,24 +1,22 @@
-import hashlib
-import hmac
+import secrets
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
 from merchants.models import ApiKey, Membership, Merchant, hash_api_key
-from payments.models import Event, Payment
+from payments.demo import ADMIN_USERNAME, DEMO_PASSWORD, DEMO_SLUG, USERS, demo_api_key
+from payments.models import Event, Payment, PaymentBatch
+from payments.services.batch_execute import batch_chunk_execute
+from payments.services.batch_ingest import batch_validate
+from payments.services.batch_upload import store_bytes
+from payments.services.batches import BatchError, batch_approve, batch_start, batch_upload
 from payments.services.payments import payment_create
 from payments.validation import PaymentInvalid
 
-DEMO_PASSWORD = "paydesk-demo"  # noqa: S105 - printed for the local demo only
-USERS = [
-    ("owner@demo.paydesk.local", Membership.Role.OWNER),
-    ("operator@demo.paydesk.local", Membership.Role.OPERATOR),
-    ("approver@demo.paydesk.local", Membership.Role.APPROVER),
-]
 # (reference, amount, currency, method, name, account, days ago)
 PAYMENTS = [
     ("INV-1001", "1250.00", "USD", "card", "Acme Supplies", "4000000000001234", 3),
@@ -35,32 +33,48 @@ PAYMENTS = [
 ]
 
 
-def demo_api_key() -> tuple[str, str]:
-    """Derive the demo key from SECRET_KEY so that running the seed twice prints the same key."""
-    digest = hmac.new(settings.SECRET_KEY.encode(), b"paydesk-demo-key", hashlib.sha256).hexdigest()
-    prefix = digest[:12]
-    return f"pdk_{prefix}_{digest[12:56]}", prefix
-
-
 class Command(BaseCommand):
-    help = "Create a demo merchant, its team, an API key and a few days of payments (idempotent)."
+    help = (
+        "Create a demo merchant, its team, an API key and a few days of payments (safe to run twice). "
+        "Prints the logins and, last, the API key. Refuses with DEBUG off unless --demo-in-production."
+    )
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--demo-in-production",
+            action="store_true",
+            help="Seed even with DEBUG off (a public demo): new logins get random passwords, printed once.",
+        )
+
+    def handle(self, *args, **options) -> None:
+        if not settings.DEBUG and not options["demo_in_production"]:
+            raise CommandError(
+                "seed_demo creates demo logins and an API key; with DEBUG off it refuses unless "
+                "given --demo-in-production."
+            )
         User = get_user_model()
+        passwords: dict[str, str] = {}
+
+        def new_password(username: str) -> str:
+            # A fixed, published password only while DEBUG; otherwise a random one, printed once.
+            passwords[username] = DEMO_PASSWORD if settings.DEBUG else secrets.token_urlsafe(12)
+            return passwords[username]
+
         with transaction.atomic():
             merchant, _ = Merchant.objects.get_or_create(
-                slug="demo", defaults={"name": "Demo Trading Co.", "four_eyes": True}
+                slug=DEMO_SLUG, defaults={"name": "Demo Trading Co.", "four_eyes": True}
             )
             owner = None
             for email, role in USERS:
                 user = User.objects.filter(username=email).first()
                 if user is None:
-                    user = User.objects.create_user(username=email, email=email, password=DEMO_PASSWORD)
+                    user = User.objects.create_user(username=email, email=email, password=new_password(email))
                 Membership.objects.get_or_create(user=user, merchant=merchant, defaults={"role": role})
                 owner = owner or user
-            admin = User.objects.filter(username="admin").first()
-            if admin is None:
-                User.objects.create_superuser("admin", "admin@paydesk.local", DEMO_PASSWORD)
+            if not User.objects.filter(username=ADMIN_USERNAME).exists():
+                User.objects.create_superuser(
+                    ADMIN_USERNAME, "admin@paydesk.local", new_password(ADMIN_USERNAME)
+                )
             raw, prefix = demo_api_key()
             ApiKey.objects.get_or_create(
                 prefix=prefix,
@@ -72,40 +86,50 @@ class Command(BaseCommand):
                     "created_by": owner,
                 },
             )
-        created = 0
-        for ref, amount, currency, method, name, account, days in PAYMENTS:
-            if Payment.objects.filter(merchant=merchant, reference=ref).exists():
-                continue
-            data = {
-                "reference": ref,
-                "amount": amount,
-                "currency": currency,
-                "method": method,
-                "beneficiary_name": name,
-                "beneficiary_account": account,
-                "description": "Demo payment",
-            }
-            try:
-                payment = payment_create(merchant=merchant, data=data, user=owner)
-            except PaymentInvalid as exc:
-                self.stderr.write(f"skipped {ref}: {exc}")
-                continue
-            when = timezone.now() - timedelta(days=days, hours=created)
-            Payment.objects.filter(pk=payment.pk).update(created_at=when)
-            Event.objects.filter(payment=payment, type="payment.created").update(created_at=when)
-            created += 1
+        created = seed_payments(merchant, owner, self.stderr)
         batches = seed_batches(merchant)
+        if options["verbosity"] == 0:
+            return
         self.stdout.write(
             self.style.SUCCESS(f"Demo merchant '{merchant.name}' ready ({created} new payments).")
         )
         if batches:
             self.stdout.write(f"Demo batches: {', '.join(batches)}")
-        self.stdout.write(f"Dashboard: http://127.0.0.1:8000/  (password for every login: {DEMO_PASSWORD})")
-        for email, role in USERS:
-            self.stdout.write(f"  {role:<9} {email}")
-        self.stdout.write("Admin: http://127.0.0.1:8000/admin/  login: admin")
+        self.stdout.write(
+            f"Dashboard: {settings.PAYDESK_PUBLIC_URL}/   Admin: {settings.PAYDESK_PUBLIC_URL}/admin/"
+        )
+        for username, role in [*USERS, (ADMIN_USERNAME, "platform admin")]:
+            password = passwords.get(username, "(unchanged)")
+            self.stdout.write(f"  {role:<14} {username:<28} password: {password}")
         self.stdout.write("API key (read, write, approve):")
         self.stdout.write(raw)
+
+
+def seed_payments(merchant: Merchant, owner, stderr) -> int:
+    """A few days of real-time payments, one of each sandbox outcome; existing references are skipped."""
+    created = 0
+    for ref, amount, currency, method, name, account, days in PAYMENTS:
+        if Payment.objects.filter(merchant=merchant, reference=ref).exists():
+            continue
+        data = {
+            "reference": ref,
+            "amount": amount,
+            "currency": currency,
+            "method": method,
+            "beneficiary_name": name,
+            "beneficiary_account": account,
+            "description": "Demo payment",
+        }
+        try:
+            payment = payment_create(merchant=merchant, data=data, user=owner)
+        except PaymentInvalid as exc:
+            stderr.write(f"skipped {ref}: {exc}")
+            continue
+        when = timezone.now() - timedelta(days=days, hours=created)
+        Payment.objects.filter(pk=payment.pk).update(created_at=when)
+        Event.objects.filter(payment=payment, type="payment.created").update(created_at=when)
+        created += 1
+    return created
 
 
 # Demo batches (payments/services/batches.py) -------------------------------------------------
@@ -139,12 +163,6 @@ def seed_batches(merchant: Merchant) -> list[str]:
     The operator uploads; the approver approves (the demo merchant has four-eyes on).
     Safe to run twice: existing demo batches are left alone.
     """
-    from payments.models import PaymentBatch
-    from payments.services.batch_execute import batch_chunk_execute
-    from payments.services.batch_ingest import batch_validate
-    from payments.services.batch_upload import store_bytes
-    from payments.services.batches import BatchError, batch_approve, batch_start, batch_upload
-
     User = get_user_model()
     operator = User.objects.get(username="operator@demo.paydesk.local")
     approver = User.objects.get(username="approver@demo.paydesk.local")
