@@ -131,7 +131,10 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         return False
 
     def _set(self, request, queryset, enabled: bool) -> None:
-        from payments.services.webhook_endpoints import NotificationsInvalid, webhook_endpoint_set_enabled
+        from payments.services.notifications.endpoints import (
+            NotificationsInvalid,
+            webhook_endpoint_set_enabled,
+        )
 
         done = 0
         for endpoint in queryset:

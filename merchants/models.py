@@ -187,7 +187,7 @@ class WebhookEndpoint(models.Model):
 
     def signing_secrets(self, now=None) -> list[str]:
         """Return the secrets signing now: the current one, then the previous one during the overlap."""
-        from payments.channels.crypto import decrypt
+        from merchants.crypto import decrypt
 
         now = now or timezone.now()
         secrets_ = [decrypt(self.secret_encrypted)]

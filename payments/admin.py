@@ -195,7 +195,7 @@ class SandboxNoticeAdmin(ReadOnlyAdmin):
     list_display = ["event_id", "type", "due_at", "attempts", "sent_at", "last_error"]
 
 
-# Notification deliveries and the in-app feed (payments/services/notifications.py) ---------------
+# Notification deliveries and the in-app feed (payments/services/notifications/sending.py) ---------------
 from payments.models import Delivery, DeliveryStatus, Notification  # noqa: E402
 
 
@@ -220,7 +220,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Redeliver selected (new delivery, same message id)")
     def redeliver(self, request, queryset):
-        from payments.services.webhook_endpoints import EndpointStateError, delivery_redeliver
+        from payments.services.notifications.endpoints import EndpointStateError, delivery_redeliver
 
         done = 0
         for delivery in queryset.exclude(status=DeliveryStatus.PENDING):

@@ -32,13 +32,13 @@ def sweep_task() -> dict:
 
 
 def delivery_send_task(delivery_id: int) -> None:
-    from payments.services.notifications import delivery_send
+    from payments.services.notifications.sending import delivery_send
 
     delivery_send(delivery_id=delivery_id)
 
 
 def deliveries_send_task(delivery_ids: list[int]) -> None:
-    from payments.services.notifications import deliveries_send
+    from payments.services.notifications.sending import deliveries_send
 
     deliveries_send(delivery_ids=delivery_ids)
 
@@ -69,35 +69,35 @@ def refund_reconcile_task(refund_id: int, force: bool = False) -> str:
     return refund_reconcile(refund_id=refund_id, force=force)
 
 
-# Batches (payments/services/batches.py and its batch_* submodules).
+# Batches (payments/services/batches/lifecycle.py and its batch_* submodules).
 
 
 def batch_validate_task(batch_id: int, **_broker_options) -> None:
     """Validate an uploaded batch; `q_options` (its longer timeout) matter only to the broker."""
-    from payments.services.batch_ingest import batch_validate
+    from payments.services.batches.ingest import batch_validate
 
     batch_validate(batch_id=batch_id)
 
 
 def batch_start_task(batch_id: int) -> None:
-    from payments.services.batches import batch_start
+    from payments.services.batches.lifecycle import batch_start
 
     batch_start(batch_id=batch_id)
 
 
 def batch_chunk_task(chunk_id: int) -> None:
-    from payments.services.batch_execute import batch_chunk_execute
+    from payments.services.batches.execute import batch_chunk_execute
 
     batch_chunk_execute(chunk_id=chunk_id)
 
 
 def batch_check_task(batch_id: int) -> None:
-    from payments.services.batches import batch_check_complete
+    from payments.services.batches.lifecycle import batch_check_complete
 
     batch_check_complete(batch_id=batch_id)
 
 
 def batch_cancel_rest_task(batch_id: int) -> None:
-    from payments.services.batches import batch_cancel_rest
+    from payments.services.batches.lifecycle import batch_cancel_rest
 
     batch_cancel_rest(batch_id=batch_id)

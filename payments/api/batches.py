@@ -33,20 +33,20 @@ from payments.api.problems import PROBLEM_CONTENT_TYPE, BodyInvalid, problem_bod
 from payments.api.serializers import PaymentSerializer
 from payments.models import BatchRowError, BatchStatus, PaymentBatch
 from payments.representations import payment_data
-from payments.services import batch_reports
-from payments.services.batch_upload import (
-    MULTIPART_SLACK,
-    BatchUploadHandler,
-    StoredUpload,
-    UploadTooLarge,
-    check_content_length,
-)
-from payments.services.batches import (
+from payments.services.batches import reports as batch_reports
+from payments.services.batches.lifecycle import (
     BatchError,
     batch_approve,
     batch_cancel,
     batch_create_from_items,
     batch_upload,
+)
+from payments.services.batches.upload import (
+    MULTIPART_SLACK,
+    BatchUploadHandler,
+    StoredUpload,
+    UploadTooLarge,
+    check_content_length,
 )
 
 ID_PATTERN = r"^bat_[A-Za-z0-9]{1,36}$"
@@ -102,7 +102,7 @@ class MoneySerializer(serializers.Serializer):
 
 
 class BatchSerializer(serializers.Serializer):
-    """A batch as the API shows it (payments.services.batch_reports.batch_data)."""
+    """A batch as the API shows it (payments.services.batches.reports.batch_data)."""
 
     id = serializers.CharField(help_text="bat_...")
     object = serializers.CharField(help_text='Always "batch".')

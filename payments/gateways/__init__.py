@@ -6,10 +6,9 @@ changes a model's state (services do, through an allow-list).
 
 from __future__ import annotations
 
-import base64
 import logging
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -19,8 +18,6 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
-
     from merchants.models import GatewayAccount, Merchant
     from payments.models import GatewayAttempt, Payment, Refund
 
@@ -181,8 +178,8 @@ class Gateway:
     # Accounts ---------------------------------------------------------------
     def account_for(self, merchant_id: int) -> GatewayAccount | None:
         """Return the merchant's enabled, complete account at this gateway, or None."""
+        from merchants.crypto import SecretUnreadable
         from merchants.models import GatewayAccount
-        from payments.channels.crypto import SecretUnreadable
 
         try:
             account = GatewayAccount.objects.filter(
@@ -268,75 +265,3 @@ def http_call(method: str, url: str, **kwargs: Any) -> requests.Response:
         return requests.request(method, url, timeout=timeout, **kwargs)
     except requests.RequestException as exc:
         raise GatewayError(f"{method} {url} failed: {exc.__class__.__name__}") from exc
-
-
-def _pem_or_der(text: str) -> tuple[bool, bytes]:
-    text = text.strip()
-    if text.startswith("-----BEGIN"):
-        return True, text.encode()
-    try:
-        return False, base64.b64decode("".join(text.split()), validate=True)
-    except ValueError:
-        raise ValueError("not PEM and not base64") from None
-
-
-@lru_cache(maxsize=64)
-def load_private_key(text: str) -> RSAPrivateKey:
-    """Parse an RSA private key given as PEM (PKCS#1 or PKCS#8) or bare base64 DER; raise ValueError."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-
-    is_pem, data = _pem_or_der(text)
-    loader = serialization.load_pem_private_key if is_pem else serialization.load_der_private_key
-    try:
-        key = loader(data, password=None)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"unreadable private key: {exc}") from None
-    if not isinstance(key, RSAPrivateKey):
-        raise ValueError("not an RSA private key")
-    return key
-
-
-@lru_cache(maxsize=256)
-def load_public_key(text: str) -> RSAPublicKey:
-    """Parse an RSA public key (PEM, bare base64 SubjectPublicKeyInfo, or an X.509 certificate)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-
-    is_pem, data = _pem_or_der(text)
-    try:
-        if is_pem and b"CERTIFICATE" in data.split(b"\n", 1)[0]:
-            key = x509.load_pem_x509_certificate(data).public_key()
-        elif is_pem:
-            key = serialization.load_pem_public_key(data)
-        else:
-            key = serialization.load_der_public_key(data)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"unreadable public key: {exc}") from None
-    if not isinstance(key, RSAPublicKey):
-        raise ValueError("not an RSA public key")
-    return key
-
-
-def rsa_sha256_sign(private_key_text: str, message: bytes) -> str:
-    """Return the base64 SHA256withRSA (PKCS#1 v1.5) signature of `message`."""
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import padding
-
-    signature = load_private_key(private_key_text).sign(message, padding.PKCS1v15(), hashes.SHA256())
-    return base64.b64encode(signature).decode()
-
-
-def rsa_sha256_verify(public_key_text: str, message: bytes, signature_b64: str) -> bool:
-    """Return whether `signature_b64` is a valid SHA256withRSA signature of `message`."""
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import padding
-
-    try:
-        signature = base64.b64decode(signature_b64, validate=True)
-        load_public_key(public_key_text).verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
-    except (InvalidSignature, ValueError):
-        return False
-    return True

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from merchants.crypto import rsa_sha256_sign, rsa_sha256_verify
 from payments.gateways import (
     CallbackNotice,
     CallbackRejected,
@@ -31,8 +32,6 @@ from payments.gateways import (
     Outcome,
     VerifiedCallback,
     http_call,
-    rsa_sha256_sign,
-    rsa_sha256_verify,
 )
 from payments.models import GatewayAttempt, Payment, Refund
 from payments.money import MoneyError, format_minor, parse_amount

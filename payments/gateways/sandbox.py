@@ -160,7 +160,7 @@ class SandboxGateway(Gateway):
                 )
             )
         if ops:
-            from payments.services.batch_transitions import fast_insert
+            from payments.services.lifecycle.transitions import fast_insert
 
             with transaction.atomic():
                 try:

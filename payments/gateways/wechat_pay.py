@@ -27,6 +27,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
+from merchants.crypto import rsa_sha256_sign, rsa_sha256_verify
 from payments.gateways import (
     CallbackNotice,
     CallbackRejected,
@@ -37,8 +38,6 @@ from payments.gateways import (
     VerifiedCallback,
     http_call,
     refund_result,
-    rsa_sha256_sign,
-    rsa_sha256_verify,
 )
 from payments.models import GatewayAttempt, Payment, Refund
 
@@ -304,8 +303,8 @@ class WeChatPayGateway(Gateway):
         the resource must open with that account's APIv3 key and name that
         account's mchid/appid, a payment of that merchant and its exact amount.
         """
+        from merchants.crypto import SecretUnreadable
         from merchants.models import GatewayAccount
-        from payments.channels.crypto import SecretUnreadable
 
         serial = request.headers.get("Wechatpay-Serial", "")
         try:

@@ -221,7 +221,7 @@ def callback_results_apply(*, gateway: Gateway, callback: GatewayCallback) -> bo
     data = (callback.payload or {}).get("data")
     if not isinstance(data, dict) or not isinstance(data.get("results"), list):
         return False
-    from payments.services.batch_transitions import (
+    from payments.services.lifecycle.transitions import (
         bulk_transition,
         lock_payments,
         transition_info,

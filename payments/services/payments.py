@@ -13,14 +13,14 @@ from django.utils.translation import gettext as _
 from django_fsm import TransitionNotAllowed, can_proceed
 
 from merchants.models import ApiKey, Merchant
+from payments.db import insert_rows
 from payments.gateways import GatewayError, GatewayResult, Outcome, gateway_for_method, get_gateway
-from payments.inserts import insert_rows
 from payments.models import GatewayAttempt, Payment, PaymentStatus
 from payments.models.payment import TRANSITION_EVENT_TYPES
 from payments.queue import enqueue_on_commit
 from payments.representations import payment_data
 from payments.risk import hold_probability, risk_score
-from payments.services.events import event_build, event_record, events_write
+from payments.services.lifecycle.events import event_build, event_record, events_write
 from payments.validation import FieldError, PaymentInvalid, validate_payment_input
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from payments.gateways import GatewayResult, Outcome, gateway_for_method
 from payments.models import GatewayAttempt, Payment, Refund, RefundStatus
 from payments.models.payment import REFUNDABLE
 from payments.money import MoneyError, format_minor, parse_amount
-from payments.services.events import event_record
+from payments.services.lifecycle.events import event_record
 from payments.services.payments import (
     PaymentStateError,
     actor_for,

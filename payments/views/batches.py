@@ -1,6 +1,6 @@
 """Dashboard pages of batches: upload, validation result, approval, live progress, results.
 
-Thin views: they parse input, call one service (payments.services.batches)
+Thin views: they parse input, call one service (payments.services.batches.lifecycle)
 or a selector, and render. The service enforces roles and four-eyes; the
 pages only hide the buttons a user could not use.
 """
@@ -19,21 +19,21 @@ from django.views.decorators.http import require_POST
 from merchants.models import Membership
 from payments import selectors
 from payments.models import BatchStatus, PaymentStatus
-from payments.services import batch_reports
-from payments.services.batch_upload import (
-    MULTIPART_SLACK,
-    BatchUploadHandler,
-    StoredUpload,
-    UploadTooLarge,
-    check_content_length,
-)
-from payments.services.batches import (
+from payments.services.batches import reports as batch_reports
+from payments.services.batches.lifecycle import (
     BatchError,
     batch_approve,
     batch_cancel,
     batch_over_threshold,
     batch_upload,
     batch_uploader_id,
+)
+from payments.services.batches.upload import (
+    MULTIPART_SLACK,
+    BatchUploadHandler,
+    StoredUpload,
+    UploadTooLarge,
+    check_content_length,
 )
 from payments.views.dashboard import merchant_required
 from payments.views.pagination import WindowPaginator

@@ -11,8 +11,8 @@ from werkzeug import Response
 
 from payments.channels import sms as sms_module
 from payments.models import Delivery
-from payments.services.events import event_record
-from payments.services.webhook_endpoints import webhook_endpoint_create
+from payments.services.lifecycle.events import event_record
+from payments.services.notifications.endpoints import webhook_endpoint_create
 from tests.factories import PaymentFactory
 
 

@@ -10,8 +10,9 @@ import pytest
 from django.db import connection
 
 from payments.models import Delivery, DeliveryStatus
-from payments.services import notifications, sweeper
-from payments.services.notifications import (
+from payments.services import sweeper
+from payments.services.notifications import sending as notifications
+from payments.services.notifications.sending import (
     deliveries_send,
     delivery_claim,
     delivery_send,

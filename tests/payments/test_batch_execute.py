@@ -18,10 +18,9 @@ from payments.models import (
     SandboxNotice,
     SandboxOperation,
 )
-from payments.services import batch_execute
-from payments.services.batch_execute import batch_chunk_execute, batch_sweep, chunk_claim
-from payments.services.batch_transitions import bulk_transition, lock_payments, transition_info
-from payments.services.batches import (
+from payments.services.batches import execute as batch_execute
+from payments.services.batches.execute import batch_chunk_execute, batch_sweep, chunk_claim
+from payments.services.batches.lifecycle import (
     BatchStateError,
     batch_approve,
     batch_cancel,
@@ -29,6 +28,7 @@ from payments.services.batches import (
     batch_check_complete,
     batch_start,
 )
+from payments.services.lifecycle.transitions import bulk_transition, lock_payments, transition_info
 from tests.payments.test_batch_support import csv_bytes, media, rows, upload  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
@@ -259,7 +259,7 @@ def test_cancelling_before_execution_cancels_the_batch_and_its_payments(
 
 def test_a_viewer_cannot_cancel(validated, merchant_a):
     from merchants.models import Membership
-    from payments.services.batches import BatchForbidden
+    from payments.services.batches.lifecycle import BatchForbidden
     from tests.factories import MembershipFactory, UserFactory
 
     batch = validated(csv_bytes(rows(1)))
@@ -299,8 +299,8 @@ def test_the_sweeper_requeues_lost_batch_work(settings, started, monkeypatch):
 
 
 def test_the_sweeper_restarts_stuck_validations_and_starts(settings, merchant_a, alice, carol, monkeypatch):
-    from payments.services.batch_upload import store_bytes
-    from payments.services.batches import batch_upload
+    from payments.services.batches.lifecycle import batch_upload
+    from payments.services.batches.upload import store_bytes
 
     settings.PAYDESK_RUN_TASKS_INLINE = False
     sent = []

@@ -108,7 +108,7 @@ class Command(BaseCommand):
         self.stdout.write(raw)
 
 
-# Demo batches (payments/services/batches.py) -------------------------------------------------
+# Demo batches (payments/services/batches/lifecycle.py) -------------------------------------------------
 
 DEMO_BATCHES = ("Payroll November (demo)", "Supplier payouts (demo)")
 
@@ -140,10 +140,10 @@ def seed_batches(merchant: Merchant) -> list[str]:
     Safe to run twice: existing demo batches are left alone.
     """
     from payments.models import PaymentBatch
-    from payments.services.batch_execute import batch_chunk_execute
-    from payments.services.batch_ingest import batch_validate
-    from payments.services.batch_upload import store_bytes
-    from payments.services.batches import BatchError, batch_approve, batch_start, batch_upload
+    from payments.services.batches.execute import batch_chunk_execute
+    from payments.services.batches.ingest import batch_validate
+    from payments.services.batches.lifecycle import BatchError, batch_approve, batch_start, batch_upload
+    from payments.services.batches.upload import store_bytes
 
     User = get_user_model()
     operator = User.objects.get(username="operator@demo.paydesk.local")

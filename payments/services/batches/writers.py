@@ -25,9 +25,9 @@ from django.db import connection
 from django.utils import timezone
 from psycopg.adapt import PyFormat, Transformer
 
+from merchants.ids import new_public_ids
 from payments.gateways import gateway_for_method
 from payments.models import BatchRowError, Payment, PaymentBatch, PaymentStatus
-from payments.services.batch_transitions import new_public_ids
 
 logger = logging.getLogger(__name__)
 

@@ -33,8 +33,8 @@ from django.utils.translation import gettext as _
 from merchants.models import Merchant
 from payments.formats import FormatError, RawRow, open_reader
 from payments.models import BatchStatus, PaymentBatch
-from payments.services.batch_transitions import batch_event_record
-from payments.services.batch_writers import CopyWriter, ErrorRow, OrmWriter, Writer
+from payments.services.batches.writers import CopyWriter, ErrorRow, OrmWriter, Writer
+from payments.services.lifecycle.transitions import batch_event_record
 from payments.validation import PaymentInvalid, validate_payment_input
 
 logger = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 import pytest
 from django.db import IntegrityError, transaction
 
-from payments.inserts import insert_rows
+from payments.db import insert_rows
 from payments.models import Event, Payment
 from tests.factories import PaymentFactory
 

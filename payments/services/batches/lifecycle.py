@@ -16,12 +16,13 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from merchants.ids import new_public_ids
 from merchants.models import ApiKey, Membership, Merchant
 from payments.models import BatchChunk, BatchStatus, Payment, PaymentBatch, PaymentStatus
 from payments.queue import enqueue_on_commit
-from payments.services.batch_ingest import JSON_FORMAT, batch_duplicate_of, enqueue_validation_on_commit
-from payments.services.batch_transitions import batch_event_record, new_public_ids
-from payments.services.batch_upload import StoredUpload, store_bytes
+from payments.services.batches.ingest import JSON_FORMAT, batch_duplicate_of, enqueue_validation_on_commit
+from payments.services.batches.upload import StoredUpload, store_bytes
+from payments.services.lifecycle.transitions import batch_event_record
 from payments.services.payments import actor_for
 
 logger = logging.getLogger(__name__)
@@ -270,7 +271,7 @@ def batch_cancel_rest(*, batch_id: int, slice_size: int = 2000) -> int:
     Safe to run twice and beside chunk workers: every slice locks its rows in
     primary-key order and moves only those still `created`.
     """
-    from payments.services.batch_transitions import bulk_transition, lock_payments, transition_info
+    from payments.services.lifecycle.transitions import bulk_transition, lock_payments, transition_info
 
     batch = PaymentBatch.objects.get(pk=batch_id)
     if batch.status != BatchStatus.CANCELLED and batch.cancel_requested_at is None:
@@ -300,7 +301,7 @@ def batch_cancel_rest(*, batch_id: int, slice_size: int = 2000) -> int:
 
 def unsubmitted_states() -> frozenset[str]:
     """States a cancel may still catch before submission: those `cancel` and `submit`/`release` leave."""
-    from payments.services.batch_transitions import transition_info
+    from payments.services.lifecycle.transitions import transition_info
 
     before = transition_info("submit").sources | transition_info("release").sources
     return transition_info("cancel").sources & before

@@ -32,7 +32,7 @@ from payments.channels.messages import BENEFICIARY_PAID, ENDPOINT_DISABLED
 from payments.channels.sms import is_phone_number
 from payments.models import Channel, Delivery, DeliveryStatus, Event, Payment, PaymentStatus
 from payments.queue import enqueue, enqueue_on_commit
-from payments.services.fanout_targets import fanout_targets
+from payments.services.notifications.targets import fanout_targets
 
 logger = logging.getLogger(__name__)
 

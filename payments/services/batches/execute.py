@@ -28,8 +28,8 @@ from django.utils import timezone
 from payments.gateways import GatewayError, GatewayResult, get_gateway
 from payments.models import BatchChunk, BatchStatus, GatewayAttempt, Payment, PaymentBatch
 from payments.queue import enqueue, enqueue_on_commit
-from payments.services.batch_ingest import enqueue_validation, validation_lease_seconds
-from payments.services.batch_transitions import (
+from payments.services.batches.ingest import enqueue_validation, validation_lease_seconds
+from payments.services.lifecycle.transitions import (
     bulk_transition,
     fast_insert,
     lock_payments,

@@ -2,10 +2,10 @@
 
 from django.db import transaction
 
-from payments.inserts import insert_rows
+from payments.db import insert_rows
 from payments.models import Event, Payment, Refund
 from payments.representations import payment_data, refund_data
-from payments.services.notifications import deliveries_for_events
+from payments.services.notifications.sending import deliveries_for_events
 
 
 def event_build(
