@@ -42,6 +42,27 @@ class Merchant(models.Model):
         blank=True,
         help_text=_("ISO 4217 codes; empty allows every currency."),
     )
+
+    class LateSuccessRefund(models.TextChoices):
+        OFF = "off", _("Never: review each case")
+        CANCELLED = "cancelled", _("Payments I cancelled")
+        CANCELLED_AND_FAILED = "cancelled_and_failed", _("Payments I cancelled and failed attempts")
+
+    late_success_refund = models.CharField(
+        _("refund late payments automatically"),
+        max_length=24,
+        choices=LateSuccessRefund.choices,
+        default=LateSuccessRefund.CANCELLED,
+        help_text=_(
+            "When a gateway takes a customer's money for a payment PayDesk had already cancelled "
+            "(or given up after a failure), refund it without waiting for a review."
+        ),
+    )
+    notify_beneficiaries = models.BooleanField(
+        _("tell beneficiaries when a batch pays them"),
+        default=False,
+        help_text=_("E-mail and SMS each paid beneficiary who has an address or phone number in the batch."),
+    )
     risk_threshold = models.DecimalField(
         _("risk hold threshold"),
         max_digits=4,

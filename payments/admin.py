@@ -18,6 +18,7 @@ from payments.models import (
 )
 from payments.services import payments as payment_services
 from payments.services.callbacks import callback_reapply
+from payments.services.lifecycle.guards import MerchantSuspended
 from payments.services.payments import PaymentStateError
 
 
@@ -61,7 +62,7 @@ def _run(modeladmin, request, queryset, service, verb):
         try:
             service(payment=payment, user=request.user)
             done += 1
-        except PaymentStateError as exc:
+        except (PaymentStateError, MerchantSuspended) as exc:
             modeladmin.message_user(request, f"{payment.public_id}: {exc}", messages.WARNING)
     modeladmin.message_user(request, f"{done} payment(s) {verb}.")
 

@@ -32,7 +32,7 @@ from payments.api.parsers import StrictJSONParser
 from payments.api.problems import PROBLEM_CONTENT_TYPE, BodyInvalid, problem_body
 from payments.api.serializers import PaymentSerializer
 from payments.models import BatchRowError, BatchStatus, PaymentBatch
-from payments.representations import payment_data
+from payments.representations import batch_data, payment_data
 from payments.services.batches import reports as batch_reports
 from payments.services.batches.lifecycle import (
     BatchError,
@@ -102,7 +102,7 @@ class MoneySerializer(serializers.Serializer):
 
 
 class BatchSerializer(serializers.Serializer):
-    """A batch as the API shows it (payments.services.batches.reports.batch_data)."""
+    """A batch as the API shows it (payments.representations.batch_data)."""
 
     id = serializers.CharField(help_text="bat_...")
     object = serializers.CharField(help_text='Always "batch".')
@@ -235,7 +235,7 @@ class BatchListCreateView(IdempotencyMixin, APIView):
         if query.get("status"):
             qs = qs.filter(status=query["status"])
         page = KeysetPagination().paginate(qs, cursor=query.get("cursor"), limit=query["limit"])
-        return Response(page_body(page, [batch_reports.batch_data(b) for b in page.items], request))
+        return Response(page_body(page, [batch_data(b) for b in page.items], request))
 
     @extend_schema(
         operation_id="batches_create",
@@ -280,9 +280,7 @@ class BatchListCreateView(IdempotencyMixin, APIView):
             batch = batch_create_from_items(
                 merchant=merchant, items=data["items"], api_key=request.auth, name=data.get("name", "")
             )
-        return Response(
-            batch_reports.batch_data(batch), status=201, headers={"Location": batch_url(request, batch)}
-        )
+        return Response(batch_data(batch), status=201, headers={"Location": batch_url(request, batch)})
 
 
 class BatchDetailView(APIView):
@@ -296,7 +294,7 @@ class BatchDetailView(APIView):
         responses={200: BatchSerializer},
     )
     def get(self, request, batch_id: str):
-        return Response(batch_reports.batch_data(scoped_batch(request, batch_id)))
+        return Response(batch_data(scoped_batch(request, batch_id)))
 
 
 class BatchPaymentsView(APIView):
@@ -391,7 +389,7 @@ class BatchActionView(IdempotencyMixin, APIView):
     def post(self, request, batch_id: str):
         batch = self.run(request, scoped_batch(request, batch_id))
         batch.refresh_from_db()
-        return Response(batch_reports.batch_data(batch))
+        return Response(batch_data(batch))
 
 
 class BatchApproveView(BatchActionView):

@@ -24,13 +24,14 @@ from django.db import IntegrityError, connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from payments.db import copy_rows
 from payments.gateways import (
-    CallbackNotice,
     CallbackRejected,
     Gateway,
     GatewayResult,
     Outcome,
     VerifiedCallback,
+    notice,
 )
 from payments.models import GatewayAttempt, Payment, Refund, SandboxNotice, SandboxOperation
 
@@ -86,14 +87,16 @@ def post_callback(url: str, body: bytes, headers: dict[str, str]) -> int:
 
 class SandboxGateway(Gateway):
     slug = "sandbox"
-    ALLOWED_CALLBACKS = {
-        "payment.succeeded": "succeed",
-        "payment.failed": "fail",
-        "payment.requires_action": "require_action",
-        "payment.reversed": "reverse",
-        "refund.succeeded": "refund_succeed",
-        "refund.failed": "refund_fail",
-    }
+    CALLBACK_TYPES = frozenset(
+        {
+            "payment.succeeded",
+            "payment.failed",
+            "payment.requires_action",
+            "payment.reversed",
+            "refund.succeeded",
+            "refund.failed",
+        }
+    )
 
     # Submission -----------------------------------------------------------
     def submit_payment(self, payment: Payment, attempt: GatewayAttempt) -> GatewayResult:
@@ -160,12 +163,10 @@ class SandboxGateway(Gateway):
                 )
             )
         if ops:
-            from payments.services.lifecycle.transitions import fast_insert
-
             with transaction.atomic():
                 try:
                     with transaction.atomic():
-                        fast_insert(SandboxOperation, ops)
+                        copy_rows(SandboxOperation, ops)
                     stored = {op.key: op for op in ops}
                 except IntegrityError:
                     # Another caller with some of the same keys got in first: keep its record.
@@ -220,8 +221,24 @@ class SandboxGateway(Gateway):
             raw=answer,
         )
 
+    def close(self, attempt: GatewayAttempt) -> GatewayResult:
+        """Close an operation awaiting the customer: its pending outcomes are dropped from the record.
+
+        An operation whose success was already sent is paid: that is answered.
+        """
+        with transaction.atomic():
+            op = SandboxOperation.objects.select_for_update().filter(key=attempt.idempotency_key).first()
+            if op is None:
+                return GatewayResult(outcome=Outcome.CLOSED)
+            if op.notices.filter(type="payment.succeeded", sent_at__isnull=False).exists():
+                return GatewayResult(outcome=Outcome.SUCCEEDED, gateway_reference=op.gateway_reference)
+            op.notices.filter(sent_at=None).delete()
+            op.answer = {**op.answer, "closed": True}
+            op.save(update_fields=["answer"])
+        return GatewayResult(outcome=Outcome.CLOSED, gateway_reference=op.gateway_reference)
+
     # Reconciliation -------------------------------------------------------
-    def query_refund(self, attempt: GatewayAttempt) -> CallbackNotice | None:
+    def query_refund(self, attempt: GatewayAttempt) -> GatewayResult | None:
         """Answer from the sandbox's own record: the refund's outcome once its callback is due.
 
         The outcome of a refund is decided when it is executed (stored as the
@@ -231,14 +248,14 @@ class SandboxGateway(Gateway):
         op = SandboxOperation.objects.filter(key=attempt.idempotency_key, kind="refund").first()
         if op is None:
             return None  # never executed here: nothing to report
-        notice = (
+        decided = (
             op.notices.filter(type__startswith="refund.", due_at__lte=timezone.now()).order_by("seq").first()
         )
-        if notice is None:
+        if decided is None:
             return None
-        data = notice.data or {}
-        return CallbackNotice(
-            type=notice.type,
+        data = decided.data or {}
+        return notice(
+            type=decided.type,
             attempt_key=attempt.idempotency_key,
             gateway_reference=str(data.get("gateway_reference") or op.gateway_reference),
             failure_code=str(data.get("failure_code") or ""),
@@ -276,7 +293,7 @@ class SandboxGateway(Gateway):
             if not isinstance(item, dict) or not item.get("attempt_key"):
                 raise CallbackRejected("result without attempt_key")
             notices.append(
-                CallbackNotice(
+                notice(
                     type=str(item.get("type", event_type)),
                     attempt_key=str(item["attempt_key"]),
                     gateway_reference=str(item.get("gateway_reference") or ""),
@@ -415,23 +432,23 @@ def deliver_notices(operation_id: int) -> int:
     """
     sent = 0
     url = f"{settings.PAYDESK_PUBLIC_URL}/callbacks/sandbox/"
-    for notice in SandboxNotice.objects.filter(operation_id=operation_id, sent_at=None):
-        wait = (notice.due_at - timezone.now()).total_seconds()
+    for pending in SandboxNotice.objects.filter(operation_id=operation_id, sent_at=None):
+        wait = (pending.due_at - timezone.now()).total_seconds()
         if wait > 5:
             break
         if wait > 0:
             time.sleep(wait)
-        claimed = SandboxNotice.objects.filter(pk=notice.pk, sent_at=None, attempts=notice.attempts).update(
-            attempts=notice.attempts + 1, last_attempt_at=timezone.now()
+        claimed = SandboxNotice.objects.filter(pk=pending.pk, sent_at=None, attempts=pending.attempts).update(
+            attempts=pending.attempts + 1, last_attempt_at=timezone.now()
         )
         if not claimed:
             break  # another worker is sending this operation's notices
         body = json.dumps(
             {
-                "id": notice.event_id,
-                "type": notice.type,
-                "created": int(notice.due_at.timestamp()),
-                "data": notice.data,
+                "id": pending.event_id,
+                "type": pending.type,
+                "created": int(pending.due_at.timestamp()),
+                "data": pending.data,
             },
             separators=(",", ":"),
         ).encode()
@@ -439,11 +456,11 @@ def deliver_notices(operation_id: int) -> int:
         try:
             status = post_callback(url, body, headers)
         except requests.RequestException as exc:
-            SandboxNotice.objects.filter(pk=notice.pk).update(last_error=str(exc)[:500])
+            SandboxNotice.objects.filter(pk=pending.pk).update(last_error=str(exc)[:500])
             break
         if not 200 <= status < 300:
-            SandboxNotice.objects.filter(pk=notice.pk).update(last_error=f"HTTP {status}")
+            SandboxNotice.objects.filter(pk=pending.pk).update(last_error=f"HTTP {status}")
             break
-        SandboxNotice.objects.filter(pk=notice.pk).update(sent_at=timezone.now(), last_error="")
+        SandboxNotice.objects.filter(pk=pending.pk).update(sent_at=timezone.now(), last_error="")
         sent += 1
     return sent

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 from merchants.models import Membership
 from payments import selectors
 from payments.models import BatchStatus, PaymentStatus
+from payments.representations import batch_data, totals_data
 from payments.services.batches import reports as batch_reports
 from payments.services.batches.lifecycle import (
     BatchError,
@@ -54,7 +55,7 @@ def batch_list(request: HttpRequest) -> HttpResponse:
         qs = qs.filter(status=status)
     page = Paginator(qs, 25).get_page(request.GET.get("page"))
     for batch in page:
-        batch.totals_display = batch_reports.totals_data(batch.totals)
+        batch.totals_display = totals_data(batch.totals)
     return render(
         request,
         "batches/batch_list.html",
@@ -136,7 +137,7 @@ def batch_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     errors = list(batch.row_errors.order_by("line", "pk")[:FIRST_ERRORS])
     context = {
         "batch": batch,
-        "data": batch_reports.batch_data(batch),
+        "data": batch_data(batch),
         "progress": batch_reports.batch_progress(batch),
         "errors": errors,
         "approval_hint": _approval_hint(request, batch) if batch.status == BatchStatus.VALIDATED else "",

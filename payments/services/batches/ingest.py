@@ -34,7 +34,8 @@ from merchants.models import Merchant
 from payments.formats import FormatError, RawRow, open_reader
 from payments.models import BatchStatus, PaymentBatch
 from payments.services.batches.writers import CopyWriter, ErrorRow, OrmWriter, Writer
-from payments.services.lifecycle.transitions import batch_event_record
+from payments.services.lifecycle.events import batch_event_record
+from payments.services.lifecycle.locks import lock_batch, lock_merchant
 from payments.validation import PaymentInvalid, validate_payment_input
 
 logger = logging.getLogger(__name__)
@@ -334,7 +335,7 @@ def _check_message_id(batch: PaymentBatch, reader) -> None:
             "ctrl_sum": format(reader.ctrl_sum, "f") if reader.ctrl_sum is not None else None,
         }
     with transaction.atomic():
-        Merchant.objects.select_for_update().filter(pk=batch.merchant_id).first()  # serialise the check
+        lock_merchant(batch.merchant_id)  # serialise the check
         if msg_id:
             first = batch_duplicate_of(merchant_id=batch.merchant_id, message_id=msg_id, exclude=batch.pk)
             if first is not None:
@@ -373,7 +374,7 @@ def batch_duplicate_of(
 
 
 def _finish(batch: PaymentBatch, reader, tally: _Tally) -> None:
-    locked = PaymentBatch.objects.select_for_update().get(pk=batch.pk)
+    locked = lock_batch(batch.pk)
     locked.row_count = tally.rows
     locked.valid_count = tally.valid
     locked.error_count = tally.errors
@@ -397,8 +398,8 @@ def _finish(batch: PaymentBatch, reader, tally: _Tally) -> None:
 
 def _reject(batch_id: int, exc: FileRejected) -> None:
     with transaction.atomic():
-        batch = PaymentBatch.objects.select_for_update().get(pk=batch_id)
-        if batch.status not in (BatchStatus.UPLOADED, BatchStatus.VALIDATING):
+        batch = lock_batch(batch_id)
+        if batch is None or batch.status not in (BatchStatus.UPLOADED, BatchStatus.VALIDATING):
             return
         batch.rejection_code = exc.code[:64]
         batch.rejection_line = exc.line

@@ -1,27 +1,45 @@
-"""Set-based payment transitions for the bulk paths (batch chunks, multi-result callbacks).
+"""Applying the model's transitions: to one locked payment, or set-based to many.
 
-The bulk paths change many payments at once with one UPDATE filtered by the
-source states the model's transition graph allows, plus one `bulk_create` of
-the Events, instead of a `save()` per row. What a transition changes besides
-the status is learnt from the transition method itself (run on a probe
-instance), so the graph and its side effects stay declared once, on the model.
+The transition graph is declared once, on the model (payments/models/payment.py).
+`transition_apply` runs a transition on one locked payment, saves it and writes
+its Event. `bulk_transition` does the same for many payments with one UPDATE
+filtered by the source states the graph allows, plus one insert of their Events;
+what a transition changes besides the status is learnt from the transition
+method itself (run on a probe instance), so the bulk path never restates it.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from django.db import connection, transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 
-from merchants.ids import new_public_ids
+from payments.db import values_update
 from payments.models import FINAL_STATES, Event, Payment, PaymentBatch
-from payments.representations import payment_data
+from payments.models.payment import TRANSITION_EVENT_TYPES
+from payments.services.lifecycle.events import events_record
+from payments.services.lifecycle.locks import require_transaction
+
+
+def event_type_for(name: str, target: str) -> str:
+    """The Event type a transition writes: `payment.<new status>` unless that would hide what happened."""
+    return TRANSITION_EVENT_TYPES.get(name, f"payment.{target}")
+
+
+def transition_apply(payment: Payment, name: str, *args, actor: str, **kwargs) -> Event:
+    """Apply transition `name` to a locked payment, save it and write its Event; return the Event.
+
+    Raise django_fsm.TransitionNotAllowed (nothing changed) if the state does not allow it.
+    """
+    require_transaction()
+    getattr(payment, name)(*args, **kwargs)
+    if payment.is_final:
+        payment.completed_at = timezone.now()
+    payment.save()
+    return events_record(payment, event_type_for(name, payment.status), actor=actor)[0]
 
 
 @dataclass(frozen=True)
@@ -70,19 +88,6 @@ def transition_changes(name: str, kwargs: dict[str, Any] | None = None) -> dict[
     return {a: probe.__dict__[a] for a in names if probe.__dict__[a] is not _Unset}
 
 
-def lock_payments(queryset: QuerySet[Payment]) -> list[Payment]:
-    """Return the payments of `queryset`, locked FOR UPDATE in primary-key order.
-
-    Every bulk path locks in this one order, so two of them never deadlock.
-    """
-    qs = queryset.order_by("pk")
-    if connection.vendor == "postgresql":
-        qs = qs.select_for_update(of=("self",))
-    else:
-        qs = qs.select_for_update()
-    return list(qs)
-
-
 def bulk_transition(
     payments: Sequence[Payment],
     name: str,
@@ -90,35 +95,33 @@ def bulk_transition(
     actor: str,
     kwargs: dict[str, Any] | None = None,
     batches: dict[int, PaymentBatch] | None = None,
-    extra_fields: dict[str, Any] | None = None,
     per_row: dict[int, dict[str, Any]] | None = None,
 ) -> list[Payment]:
     """Apply transition `name` to the locked `payments` that allow it; return those changed.
 
-    One UPDATE (filtered again by the allowed sources), one `bulk_create` of
-    `payment.<target>` Events and their notification deliveries, all in the
-    caller's transaction. The returned instances carry the new values.
-    `per_row` gives values that differ per payment (e.g. each `next_action`),
-    written with one more statement.
+    One UPDATE (filtered again by the allowed sources), one insert of their
+    Events and notification deliveries, all in the caller's transaction. The
+    returned instances carry the new values. `per_row` gives values that
+    differ per payment (each `next_action`, a gateway reference), written with
+    one more statement.
     """
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("bulk_transition must run inside the transaction that locked the payments.")
+    require_transaction()
     info = transition_info(name)
     movable = [p for p in payments if p.status in info.sources]
     if not movable:
         return []
     now = timezone.now()
     changes = transition_changes(name, kwargs)
-    changes.update(extra_fields or {})
     changes["updated_at"] = now
     if info.target in FINAL_STATES:
         changes["completed_at"] = now
     ids = [p.pk for p in movable]
     for i in range(0, len(ids), 5000):
-        updated = Payment.objects.filter(pk__in=ids[i : i + 5000], status__in=info.sources).update(
+        part = ids[i : i + 5000]
+        updated = Payment.objects.filter(pk__in=part, status__in=info.sources).update(
             status=info.target, **changes
         )
-        if updated != len(ids[i : i + 5000]):
+        if updated != len(part):
             raise RuntimeError("payments changed under a lock; the bulk transition is rolled back")
     for p in movable:
         p.__dict__.update(changes)
@@ -129,137 +132,5 @@ def bulk_transition(
         values_update(Payment, rows, fields)
         for p in movable:
             p.__dict__.update(rows.get(p.pk, {}))
-    events_record(movable, f"payment.{info.target}", actor=actor, batches=batches)
+    events_record(movable, event_type_for(name, info.target), actor=actor, batches=batches)
     return movable
-
-
-def events_record(
-    payments: Iterable[Payment],
-    type: str,
-    *,
-    actor: str,
-    batches: dict[int, PaymentBatch] | None = None,
-) -> list[Event]:
-    """Write one Event per payment (its current snapshot) with `bulk_create`, and fan them out."""
-    payments = list(payments)
-    if not payments:
-        return []
-    batches = dict(batches or {})
-    missing = {p.batch_id for p in payments if p.batch_id and p.batch_id not in batches}
-    if missing:
-        batches.update(PaymentBatch.objects.in_bulk(missing))
-    for p in payments:
-        if p.batch_id:
-            p.batch = batches[p.batch_id]  # the snapshot names the batch without a query per row
-    ids = new_public_ids("evt", len(payments))
-    events = [
-        Event(
-            public_id=ids[i],
-            merchant_id=p.merchant_id,
-            type=type,
-            payment=p,
-            batch_id=p.batch_id,
-            data={"object": payment_data(p)},
-            actor=actor[:80],
-        )
-        for i, p in enumerate(payments)
-    ]
-    if fast_insert(Event, events):
-        # COPY returns no keys: fetch them by the public ids we minted (the fan-out needs them).
-        keys = dict(Event.objects.filter(public_id__in=ids).values_list("public_id", "pk"))
-        for event in events:
-            event.pk = keys[event.public_id]
-    _fan_out(events)
-    return events
-
-
-def fast_insert(model, objs: Sequence) -> bool:
-    """Insert many new rows: COPY on PostgreSQL (returns True, no primary keys set), else bulk_create.
-
-    Django's bulk_create binds every value client-side, which costs more than
-    the insert itself for wide rows with JSON; COPY streams them.
-    """
-    if not objs:
-        return False
-    if connection.vendor != "postgresql":
-        model.objects.bulk_create(objs, batch_size=1000)
-        return False
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    table = connection.ops.quote_name(model._meta.db_table)
-    names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    json_fields = {f.attname for f in fields if f.get_internal_type() == "JSONField"}
-    with connection.cursor() as cursor, connection.wrap_database_errors:
-        with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:  # noqa: S608
-            for obj in objs:
-                row = []
-                for f in fields:
-                    value = f.pre_save(obj, True)
-                    if f.attname in json_fields and value is not None:
-                        value = json.dumps(value, cls=f.encoder, separators=(",", ":"))
-                    row.append(value)
-                copy.write_row(row)
-    return True
-
-
-def batch_event_record(*, batch: PaymentBatch, type: str, actor: str, extra: dict | None = None) -> Event:
-    """Write one batch-level Event (no payment) inside the changing transaction, and fan it out."""
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("An Event must be written inside the transaction of its change.")
-    from payments.services.batches.reports import batch_data
-
-    data = {"object": batch_data(batch)}
-    if extra:
-        data.update(extra)
-    event = Event.objects.create(
-        merchant_id=batch.merchant_id, type=type, batch=batch, data=data, actor=actor[:80]
-    )
-    _fan_out([event])
-    return event
-
-
-def _fan_out(events: list[Event]) -> None:
-    from payments.services.notifications.sending import deliveries_for_events
-
-    deliveries_for_events(events)
-
-
-def values_update(model, rows: dict[int, dict[str, Any]], fields: Sequence[str]) -> int:
-    """Set per-row values of `fields` on many rows in one statement; return the rows matched.
-
-    PostgreSQL: `UPDATE ... FROM (VALUES ...)`; elsewhere Django's bulk_update.
-    """
-    if not rows:
-        return 0
-    if connection.vendor != "postgresql":
-        objs = []
-        for pk, values in rows.items():
-            obj = model(pk=pk)
-            for f in fields:
-                obj.__dict__[model._meta.get_field(f).attname] = values[f]
-            objs.append(obj)
-        return model.objects.bulk_update(objs, fields, batch_size=500)
-    opts = model._meta
-    columns = [opts.get_field(f) for f in fields]
-    casts = ", ".join(f"%s::{c.db_type(connection)}" for c in columns)
-    table = connection.ops.quote_name(opts.db_table)
-    sets = ", ".join(
-        f"{connection.ops.quote_name(c.column)} = v.{connection.ops.quote_name(c.column)}" for c in columns
-    )
-    names = ", ".join(connection.ops.quote_name(c.column) for c in columns)
-    total = 0
-    items = list(rows.items())
-    with connection.cursor() as cursor:
-        for i in range(0, len(items), 1000):
-            part = items[i : i + 1000]
-            params: list[Any] = []
-            for pk, values in part:
-                params.append(pk)
-                params.extend(c.get_db_prep_save(values[c.name], connection) for c in columns)
-            placeholders = ", ".join(f"(%s::bigint, {casts})" for _ in part)
-            cursor.execute(
-                f"UPDATE {table} AS t SET {sets} FROM (VALUES {placeholders}) AS v(id, {names}) "  # noqa: S608
-                "WHERE t.id = v.id",
-                params,
-            )
-            total += cursor.rowcount
-    return total
