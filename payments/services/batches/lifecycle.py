@@ -22,11 +22,11 @@ from payments.models import BatchChunk, BatchStatus, Payment, PaymentBatch, Paym
 from payments.queue import enqueue_on_commit
 from payments.services.batches.ingest import JSON_FORMAT, batch_duplicate_of, enqueue_validation_on_commit
 from payments.services.batches.upload import StoredUpload, store_bytes
-from payments.services.notifications.fanout import beneficiary_notices
 from payments.services.lifecycle.events import actor_for, batch_event_record
 from payments.services.lifecycle.guards import MerchantSuspended, ensure_may_move_money
 from payments.services.lifecycle.locks import lock_batch, lock_merchant, lock_payments
 from payments.services.lifecycle.transitions import bulk_transition, transition_info
+from payments.services.notifications.fanout import beneficiary_notices
 
 logger = logging.getLogger(__name__)
 
