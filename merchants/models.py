@@ -8,6 +8,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from merchants.crypto import decrypt
 from merchants.fields import EncryptedTextField
 from merchants.ids import PublicIdField
 
@@ -208,8 +209,6 @@ class WebhookEndpoint(models.Model):
 
     def signing_secrets(self, now=None) -> list[str]:
         """Return the secrets signing now: the current one, then the previous one during the overlap."""
-        from merchants.crypto import decrypt
-
         now = now or timezone.now()
         secrets_ = [decrypt(self.secret_encrypted)]
         if (

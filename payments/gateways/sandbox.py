@@ -14,13 +14,11 @@ import json
 import logging
 import secrets
 import time
-from contextlib import nullcontext
 from datetime import timedelta
-from functools import cache
 
 import requests
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -34,6 +32,7 @@ from payments.gateways import (
     notice,
 )
 from payments.models import GatewayAttempt, Payment, Refund, SandboxNotice, SandboxOperation
+from payments.queue import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -313,58 +312,14 @@ class SandboxGateway(Gateway):
 def _insert_operation(op: SandboxOperation, notices: list[SandboxNotice]) -> None:
     """Insert an operation and its notices atomically, and enqueue their delivery on commit.
 
-    On PostgreSQL one statement does it (the notices are inserted from the operation's
-    RETURNING), which commits on its own outside a transaction; elsewhere a transaction.
     Raise IntegrityError, with nothing written, if the key was executed before.
     """
-    if connection.vendor != "postgresql" or not notices:
-        with transaction.atomic():
-            op.save(force_insert=True)
-            for notice in notices:
-                notice.operation = op
-            SandboxNotice.objects.bulk_create(notices)
-            transaction.on_commit(lambda: enqueue_delivery(op.pk))
-        return
-    op_fields, notice_fields = _insert_fields()
-    sql = _insert_sql(len(notices))
-    params = [f.get_db_prep_save(f.pre_save(op, True), connection) for f in op_fields]
-    for notice in notices:
-        params.extend(f.get_db_prep_save(f.pre_save(notice, True), connection) for f in notice_fields)
-    with transaction.atomic() if connection.in_atomic_block else nullcontext():
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            op.pk = cursor.fetchone()[0]
-    for notice in notices:
-        notice.operation = op
-    transaction.on_commit(lambda: enqueue_delivery(op.pk))
-
-
-@cache
-def _insert_fields() -> tuple[list, list]:
-    op_fields = [f for f in SandboxOperation._meta.concrete_fields if not f.primary_key]
-    notice_fields = [
-        f for f in SandboxNotice._meta.concrete_fields if not f.primary_key and f.name != "operation"
-    ]
-    return op_fields, notice_fields
-
-
-@cache
-def _insert_sql(n_notices: int) -> str:
-    q = connection.ops.quote_name
-    op_fields, notice_fields = _insert_fields()
-    op_columns = ", ".join(q(f.column) for f in op_fields)
-    op_values = ", ".join(f"%s::{f.db_type(connection)}" for f in op_fields)
-    row = "(" + ", ".join(f"%s::{f.db_type(connection)}" for f in notice_fields) + ")"
-    aliases = ", ".join(f"c{i}" for i in range(len(notice_fields)))
-    operation = SandboxNotice._meta.get_field("operation")
-    return (
-        f"WITH op AS (INSERT INTO {q(SandboxOperation._meta.db_table)} ({op_columns}) "  # noqa: S608
-        f"VALUES ({op_values}) RETURNING {q('id')}), "
-        f"notices AS (INSERT INTO {q(SandboxNotice._meta.db_table)} "
-        f"({q(operation.column)}, {', '.join(q(f.column) for f in notice_fields)}) "
-        f"SELECT op.{q('id')}, {aliases} FROM op, (VALUES {', '.join([row] * n_notices)}) AS v({aliases})) "
-        f"SELECT {q('id')} FROM op"
-    )
+    with transaction.atomic():
+        op.save(force_insert=True)
+        for notice in notices:
+            notice.operation = op
+        SandboxNotice.objects.bulk_create(notices)
+        transaction.on_commit(lambda: enqueue_delivery(op.pk))
 
 
 BATCH_NOTICE_RESULTS = 1000
@@ -418,8 +373,6 @@ def _batch_notices(ops: list[SandboxOperation], plans: dict[str, tuple[str, list
 
 
 def enqueue_delivery(operation_id: int) -> None:
-    from payments.queue import enqueue
-
     enqueue("payments.tasks.sandbox_deliver_task", operation_id)
 
 

@@ -33,6 +33,7 @@ from django.utils.translation import gettext as _
 from merchants.models import Merchant
 from payments.formats import FormatError, RawRow, open_reader
 from payments.models import BatchStatus, PaymentBatch
+from payments.queue import enqueue
 from payments.services.batches.writers import CopyWriter, ErrorRow, OrmWriter, Writer
 from payments.services.lifecycle.events import batch_event_record
 from payments.services.lifecycle.locks import lock_batch, lock_merchant
@@ -232,8 +233,6 @@ VALIDATE_TASK = "payments.tasks.batch_validate_task"
 
 def enqueue_validation(batch_id: int) -> None:
     """Queue a batch's validation with its own (longer) task timeout: a million rows take a while."""
-    from payments.queue import enqueue
-
     enqueue(VALIDATE_TASK, batch_id, q_options={"timeout": settings.PAYDESK_BATCH_TASK_TIMEOUT})
 
 
