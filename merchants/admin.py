@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from merchants.gateway_forms import GatewayAccountForm, masked
-from merchants.models import ApiKey, GatewayAccount, Membership, Merchant
+from merchants.models import ApiKey, AuditEntry, GatewayAccount, Membership, Merchant
 
 
 class MembershipInline(admin.TabularInline):
@@ -97,3 +97,26 @@ class GatewayAccountAdmin(admin.ModelAdmin):
     @admin.display(description=_("stored public key ids"))
     def stored_public_keys(self, obj: GatewayAccount) -> str:
         return ", ".join(sorted((obj.public_keys or {}).keys())) or "-"
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """The whole platform's audit log, for staff; nothing here edits or deletes it."""
+
+    list_display = ["created_at", "actor", "merchant", "action", "object_type", "object_id", "ip"]
+    list_filter = ["action"]
+    search_fields = ["actor", "object_id", "request_id", "merchant__name"]
+    date_hierarchy = "created_at"
+    list_select_related = ["merchant"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in AuditEntry._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -336,3 +336,47 @@ class GatewayAccount(models.Model):
     def missing_fields(self) -> list[str]:
         """Return the names of the fields this account's gateway needs and that are empty."""
         return [name for name in self.REQUIRED.get(self.gateway, ()) if not getattr(self, name)]
+
+
+class AuditEntry(models.Model):
+    """One sensitive action, as it happened; written by merchants.audit.audit_record, never changed.
+
+    Append-only: saving an existing entry or deleting one raises. Secret values
+    are masked before they get here.
+    """
+
+    created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
+    actor = models.CharField(_("actor"), max_length=80)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    merchant = models.ForeignKey(
+        Merchant, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_entries"
+    )
+    action = models.CharField(_("action"), max_length=64)
+    object_type = models.CharField(_("object type"), max_length=64, blank=True)
+    object_id = models.CharField(_("object"), max_length=64, blank=True)
+    before = models.JSONField(_("before"), default=dict, blank=True)
+    after = models.JSONField(_("after"), default=dict, blank=True)
+    ip = models.GenericIPAddressField(_("client address"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
+    request_id = models.CharField(_("request id"), max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit log")
+        indexes = [
+            models.Index(fields=["merchant", "-created_at", "-id"], name="audit_merchant_recent"),
+            models.Index(fields=["action", "-created_at"], name="audit_action_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.object_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise ValueError("Audit entries are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Audit entries are append-only.")
