@@ -259,8 +259,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["merchants.auth.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["merchants.auth.HasApiKeyScope"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["payments.api.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["payments.api.auth.HasApiKeyScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",
@@ -269,7 +269,7 @@ REST_FRAMEWORK = {
     # Documents problem+json errors, the Idempotency-Key header and Bearer auth (payments/api/schema.py).
     "DEFAULT_SCHEMA_CLASS": "payments.api.schema.PayDeskAutoSchema",
     "EXCEPTION_HANDLER": "payments.api.problems.problem_exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["merchants.auth.ApiKeyRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["payments.api.auth.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": os.environ.get("PAYDESK_API_RATE", "6000/min")},
     "UNAUTHENTICATED_USER": None,
 }

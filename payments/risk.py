@@ -3,7 +3,8 @@
 r is a score built from the payment: how far its amount sits above the
 merchant's usual amounts, whether the beneficiary is new, and how many
 payments the merchant made in the last hour, all taken from the merchant's
-most recent payments (one bounded, indexed query on the hot path). k and
+most recent payments (one bounded, indexed query on the hot path, its SQL
+built once in payments/db.py). k and
 theta are the latest RiskModel row, fitted by `manage.py fit_risk_model`
 (payments/services/risk_model.py); with none, the
 defaults below, which hold only clearly unusual payments. The parameters are
@@ -19,9 +20,9 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.core.cache import cache as shared_cache
-from django.db.models import Avg, Case, Count, When
 from django.utils import timezone
 
+from payments.db import recent_figures
 from payments.models import Payment, RiskModel
 
 DEFAULT_K = 1.8
@@ -37,20 +38,19 @@ HISTORY = 200  # the merchant's most recent payments the score looks at
 
 def risk_score(payment) -> float:
     """Score a payment against the merchant's last HISTORY payments, in one aggregate query."""
-    since = timezone.now() - timedelta(hours=1)
-    recent = Payment.objects.filter(merchant_id=payment.merchant_id)
-    if payment.pk is not None:
-        recent = recent.exclude(pk=payment.pk)
-    # Newest first through the (merchant, -created_at, -id) index; the aggregates run over that slice.
-    figures = recent.order_by("-created_at", "-id")[:HISTORY].aggregate(
-        usual=Avg(Case(When(currency=payment.currency, then="amount_minor"))),
-        known=Count(Case(When(beneficiary_account=payment.beneficiary_account, then=1))),
-        last_hour=Count(Case(When(created_at__gte=since, then=1))),
+    usual, known, last_hour = recent_figures(
+        Payment,
+        merchant_id=payment.merchant_id,
+        exclude_pk=payment.pk,
+        currency=payment.currency,
+        account=payment.beneficiary_account,
+        since=timezone.now() - timedelta(hours=1),
+        limit=HISTORY,
     )
-    usual = float(figures["usual"]) if figures["usual"] is not None else None
+    usual = float(usual) if usual is not None else None  # NUMERIC on PostgreSQL, REAL on SQLite
     amount_ratio = math.log10(max(payment.amount_minor / usual, 1.0)) if usual else 0.0
-    velocity = math.log10(1 + figures["last_hour"])
-    return 2.5 * amount_ratio + 1.0 * (not figures["known"]) + 0.5 * velocity
+    velocity = math.log10(1 + last_hour)
+    return 2.5 * amount_ratio + 1.0 * (not known) + 0.5 * velocity
 
 
 def risk_parameters() -> tuple[float, float]:

@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from payments.db import copy_rows
+from payments.db import copy_rows, insert_with_children
 from payments.gateways import (
     CallbackRejected,
     Gateway,
@@ -314,12 +314,8 @@ def _insert_operation(op: SandboxOperation, notices: list[SandboxNotice]) -> Non
 
     Raise IntegrityError, with nothing written, if the key was executed before.
     """
-    with transaction.atomic():
-        op.save(force_insert=True)
-        for notice in notices:
-            notice.operation = op
-        SandboxNotice.objects.bulk_create(notices)
-        transaction.on_commit(lambda: enqueue_delivery(op.pk))
+    insert_with_children(op, notices, "operation")
+    transaction.on_commit(lambda: enqueue_delivery(op.pk))
 
 
 BATCH_NOTICE_RESULTS = 1000

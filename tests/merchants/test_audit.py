@@ -23,7 +23,9 @@ def test_an_entry_records_actor_object_change_and_client(alice, merchant_a):
     entry.refresh_from_db()
     assert entry.actor == f"user:{alice.pk}" and entry.actor_user == alice
     assert (entry.object_type, entry.object_id) == ("merchants.merchant", str(merchant_a.pk))
-    assert entry.before == {"per_payment_limit_minor": 100} and entry.after == {"per_payment_limit_minor": 500}
+    assert entry.before == {"per_payment_limit_minor": 100} and entry.after == {
+        "per_payment_limit_minor": 500
+    }
     assert (entry.ip, entry.user_agent, entry.request_id) == ("127.0.0.1", "Firefox/140", "req-1")
 
 

@@ -21,6 +21,7 @@ from merchants.models import Membership, Merchant, NotificationPreference, Webho
 from payments.channels import get_transport
 from payments.channels.messages import BENEFICIARY_PAID
 from payments.channels.sms import is_phone_number
+from payments.db import fanout_rows
 from payments.models import Channel, Delivery, Event, Payment, PaymentStatus
 from payments.queue import enqueue_on_commit
 
@@ -32,17 +33,31 @@ CHUNK = 100
 def fanout_targets(
     merchant_ids: list[int],
 ) -> tuple[dict[int, list[WebhookEndpoint]], dict[int, list[NotificationPreference]]]:
-    """The merchants' enabled webhook endpoints and enabled preferences, each in primary-key order."""
+    """The merchants' enabled webhook endpoints and enabled preferences, in one query (payments/db.py).
+
+    Read on every state change, inside the changing transaction. Rows come back
+    as unsaved model instances carrying only what the fan-out needs (never an
+    endpoint's secret).
+    """
     endpoints: dict[int, list[WebhookEndpoint]] = defaultdict(list)
     prefs: dict[int, list[NotificationPreference]] = defaultdict(list)
-    enabled = WebhookEndpoint.objects.filter(
-        merchant_id__in=merchant_ids, status=WebhookEndpoint.Status.ENABLED
+    rows = fanout_rows(
+        WebhookEndpoint,
+        NotificationPreference,
+        merchant_ids=merchant_ids,
+        endpoint_status=WebhookEndpoint.Status.ENABLED,
     )
-    for endpoint in enabled.only("pk", "merchant_id", "url", "events").order_by("pk"):
-        endpoints[endpoint.merchant_id].append(endpoint)
-    chosen = NotificationPreference.objects.filter(merchant_id__in=merchant_ids, enabled=True)
-    for pref in chosen.only("pk", "merchant_id", "channel", "events", "recipients", "enabled").order_by("pk"):
-        prefs[pref.merchant_id].append(pref)
+    for kind, pk, merchant_id, url, events, recipients in rows:
+        if kind == "":
+            endpoints[merchant_id].append(
+                WebhookEndpoint(pk=pk, merchant_id=merchant_id, url=url, events=events)
+            )
+        else:
+            prefs[merchant_id].append(
+                NotificationPreference(
+                    pk=pk, merchant_id=merchant_id, channel=kind, events=events, recipients=recipients
+                )
+            )
     return endpoints, prefs
 
 

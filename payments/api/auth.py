@@ -19,6 +19,7 @@ from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.settings import api_settings
 
 from merchants.models import ApiKey, hash_api_key
+from payments.selectors import api_key_for_prefix
 
 LAST_USED_RESOLUTION_SECONDS = 60
 PREFIX_RE = re.compile(r"[0-9a-f]{12}")
@@ -43,7 +44,7 @@ def api_key_lookup(raw: str) -> ApiKey | None:
     prefix = parts[1] if len(parts) == 3 and parts[0] == "pdk" else ""
     key = None
     if PREFIX_RE.fullmatch(prefix):
-        key = _key_with_merchant(prefix)
+        key = api_key_for_prefix(prefix)
     if key is None:
         # Keep the work constant whether or not the prefix exists.
         ApiKey(key_hash=_DUMMY_HASH).matches(raw)
@@ -51,11 +52,6 @@ def api_key_lookup(raw: str) -> ApiKey | None:
     if not key.matches(raw) or not key.is_active:
         return None
     return key
-
-
-def _key_with_merchant(prefix: str) -> ApiKey | None:
-    """The key with this prefix and its merchant, read on every request (revocation takes effect at once)."""
-    return ApiKey.objects.select_related("merchant").filter(prefix=prefix).order_by("pk").first()
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
