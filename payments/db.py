@@ -31,7 +31,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from django.db import connection, models, transaction
+from django.db import IntegrityError, connection, models, transaction
+from psycopg.adapt import PyFormat, Transformer
 
 # From this many rows on, `insert_many` streams with COPY instead of one INSERT ... RETURNING.
 COPY_FROM = 200
@@ -189,14 +190,34 @@ def answer_without_transition(
     response: Any,
     now: Any,
 ) -> models.Model | None:
-    """On PostgreSQL, what the core's locked answer transaction does for an answer that moves no status.
+    """What the core's locked answer transaction does for an answer that moves no status.
 
     Lock the payment, mark the attempt answered if it is still `pending`, set
     the payment's gateway reference if it has none, and return the payment as
     it is then; None when the attempt was not pending (someone applied it
     first). The payment is locked before its attempt, the order of every
-    other path. Inside a caller's transaction it runs in a savepoint.
+    other path. PostgreSQL: one statement (a savepoint inside a caller's
+    transaction); elsewhere the same with the ORM in a transaction.
     """
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            payment = payment_model.objects.select_for_update().get(pk=payment_id)
+            marked = attempt_model.objects.filter(pk=attempt_id, status=pending).update(
+                status=answered,
+                outcome=outcome,
+                gateway_reference=reference,
+                response=response,
+                answered_at=now,
+                error="",
+            )
+            if not marked:
+                return None
+            if reference and not payment.gateway_reference:
+                payment_model.objects.filter(pk=payment_id).update(
+                    gateway_reference=reference, updated_at=now
+                )
+                payment.gateway_reference, payment.updated_at = reference, now
+        return payment
     response = attempt_model._meta.get_field("response").get_db_prep_save(response, connection)
     params = [payment_id, answered, outcome, reference, response, now, attempt_id, pending, reference, now]
     params.append(reference or "")
@@ -459,3 +480,105 @@ def _with_children_sql(
         f"SELECT {pk} FROM parent"
     )
     return parent_fields, child_fields, sql
+
+
+# COPY (batch ingestion on PostgreSQL: payments/services/batches/writers.py) --------------------
+
+
+def streams_copy() -> bool:
+    """Whether this database ingests with COPY and a second connection (PostgreSQL), else bulk_create."""
+    return connection.vendor == "postgresql"
+
+
+def is_unique_violation(exc: Exception) -> bool:
+    """Whether a database error is a unique violation or a deadlock (two writers of the same keys)."""
+    if connection.vendor != "postgresql":
+        return isinstance(exc, IntegrityError)
+    return getattr(exc.__cause__, "sqlstate", None) in ("23505", "40P01")
+
+
+def copy_statement(model: type[models.Model], fields: Sequence[models.Field]) -> str:
+    """`COPY <table> (<columns>) FROM STDIN` for these fields of `model`."""
+    q = connection.ops.quote_name
+    names = ", ".join(q(f.column) for f in fields)
+    return f"COPY {q(model._meta.db_table)} ({names}) FROM STDIN"  # noqa: S608 - names from the model
+
+
+def existing_values(
+    conn: Any, model: type[models.Model], field: str, *, scope: tuple[str, Any], values: list[str]
+) -> set[str]:
+    """Which of `values` a row of `model` already has in `field` within `scope` (field, value).
+
+    Runs on `conn` (a raw psycopg connection: the caller's, or a second one
+    that reads committed rows while the first streams a COPY). The ORM
+    equivalent: `set(model.objects.filter(**{scope[0]: scope[1], field + "__in": values})
+    .values_list(field, flat=True))`.
+    """
+    q = connection.ops.quote_name
+    meta = model._meta
+    column, scope_column = q(meta.get_field(field).column), q(meta.get_field(scope[0]).column)
+    sql = f"SELECT {column} FROM {q(meta.db_table)} WHERE {scope_column} = %s AND {column} = ANY(%s)"  # noqa: S608
+    param: str | list[str] = values
+    joined = ",".join(values)
+    if joined and joined.count(",") == len(values) - 1:
+        # No value holds a comma (validated references never do): one string, not a list that
+        # psycopg would quote element by element.
+        sql = sql.replace("ANY(%s)", "ANY(string_to_array(%s, ','))")
+        param = joined
+    with conn.cursor() as cursor:
+        cursor.execute(sql, [scope[1], param])
+        return {r[0] for r in cursor.fetchall()}
+
+
+def touch_now(conn: Any, model: type[models.Model], pk: int, field: str) -> None:
+    """Set `field` of one row to the database's now() on `conn` (a heartbeat committed at once)."""
+    q = connection.ops.quote_name
+    meta = model._meta
+    with conn.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {q(meta.db_table)} SET {q(meta.get_field(field).column)} = now() "  # noqa: S608
+            f"WHERE {q(meta.pk.column)} = %s",
+            [pk],
+        )
+
+
+# What COPY's text format escapes, as psycopg's write_row does (backslash and six control characters).
+_COPY_ESCAPES = str.maketrans(
+    {"\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "\f": "\\f", "\r": "\\r"}
+)
+_COPY_NULL = "\\N"
+
+
+def copy_escape_bytes(value: bytes | bytearray | memoryview | None) -> str:
+    """One field adapted by psycopg (UTF-8 bytes, or None for NULL) as COPY text."""
+    if value is None:
+        return _COPY_NULL
+    return bytes(value).decode("utf-8").translate(_COPY_ESCAPES)
+
+
+def copy_field(tx: Transformer, value: Any) -> str:
+    """One value of a payment row as a COPY text field, as psycopg's `write_row` formats it.
+
+    Printable text without backslashes is sent as is and integers as digits;
+    anything else (control characters, NUL, lone surrogates, other types)
+    is adapted by psycopg, which also rejects what PostgreSQL cannot store.
+    """
+    kind = type(value)
+    if kind is str:
+        if value.isprintable() and "\\" not in value:
+            return value
+    elif kind is int:
+        return str(value)
+    elif value is None:
+        return _COPY_NULL
+    return copy_escape_bytes(tx.dump_sequence([value], [PyFormat.TEXT])[0])
+
+
+def copy_text_row(values: tuple) -> bytes:
+    """One row in COPY's text format (tabs, newlines and backslashes escaped)."""
+    out = []
+    for v in values:
+        text = str(v)
+        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+        out.append(text)
+    return ("\t".join(out) + "\n").encode("utf-8")

@@ -25,12 +25,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from merchants.models import Merchant
+from payments.db import is_unique_violation, streams_copy
 from payments.formats import FormatError, RawRow, open_reader
 from payments.models import BatchStatus, PaymentBatch
 from payments.queue import enqueue
@@ -246,7 +247,7 @@ def validation_lease_seconds() -> int:
     On PostgreSQL a running validation beats every few seconds on a second
     connection; elsewhere it cannot, so the lease is the task's timeout.
     """
-    if connection.vendor == "postgresql":
+    if streams_copy():
         return settings.PAYDESK_BATCH_VALIDATION_LEASE
     return max(settings.PAYDESK_BATCH_VALIDATION_LEASE, settings.PAYDESK_BATCH_TASK_TIMEOUT)
 
@@ -300,9 +301,7 @@ def batch_validate(*, batch_id: int) -> PaymentBatch | None:
 
 def _reference_conflict(exc: Exception) -> bool:
     """Whether a database error is a unique violation or a deadlock (both: another batch's references)."""
-    if isinstance(exc, IntegrityError) and connection.vendor != "postgresql":
-        return True
-    return getattr(exc.__cause__, "sqlstate", None) in ("23505", "40P01")
+    return is_unique_violation(exc)
 
 
 def _validate_once(batch: PaymentBatch, *, streaming: bool = True) -> None:
@@ -312,7 +311,7 @@ def _validate_once(batch: PaymentBatch, *, streaming: bool = True) -> None:
         with open_batch_reader(batch, fileobj) as reader:
             _check_message_id(batch, reader)
             with transaction.atomic():
-                if connection.vendor == "postgresql":
+                if streams_copy():
                     writer: Writer = CopyWriter(batch, streaming=streaming)
                 else:
                     writer = OrmWriter(batch)

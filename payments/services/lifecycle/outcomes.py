@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -220,11 +220,7 @@ def answer_apply(*, attempt: GatewayAttempt, result: GatewayResult) -> Payment |
     None. Return the payment as the answer left it.
     """
     result = answer_result(attempt, result)
-    if (
-        connection.vendor == "postgresql"
-        and result.kind == Kind.PAYMENT
-        and result.outcome == Outcome.PROCESSING
-    ):
+    if result.kind == Kind.PAYMENT and result.outcome == Outcome.PROCESSING:
         # The usual answer of a real-time payment moves nothing: one statement (payments/db.py).
         return answer_without_transition(
             payment_model=Payment,
