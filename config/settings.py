@@ -325,8 +325,8 @@ if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", PAY
     )
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["merchants.auth.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["merchants.auth.HasApiKeyScope"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["payments.api.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["payments.api.auth.HasApiKeyScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",
@@ -335,7 +335,7 @@ REST_FRAMEWORK = {
     # Documents problem+json errors, the Idempotency-Key header and Bearer auth (payments/api/schema.py).
     "DEFAULT_SCHEMA_CLASS": "payments.api.schema.PayDeskAutoSchema",
     "EXCEPTION_HANDLER": "payments.api.problems.problem_exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["merchants.auth.ApiKeyRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["payments.api.auth.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": PAYDESK_API_RATE},
     "UNAUTHENTICATED_USER": None,
 }

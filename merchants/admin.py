@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from merchants.gateway_forms import GatewayAccountForm, masked
-from merchants.models import ApiKey, GatewayAccount, Membership, Merchant
+from merchants.models import ApiKey, AuditEntry, GatewayAccount, Membership, Merchant
 
 
 class MembershipInline(admin.TabularInline):
@@ -99,30 +99,18 @@ class GatewayAccountAdmin(admin.ModelAdmin):
         return ", ".join(sorted((obj.public_keys or {}).keys())) or "-"
 
 
-# Webhook endpoints and notification preferences (payments/services/webhook_endpoints.py) ----------
-from merchants.models import NotificationPreference, WebhookEndpoint  # noqa: E402
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """The whole platform's audit log, for staff; nothing here edits or deletes it."""
 
+    list_display = ["created_at", "actor", "merchant", "action", "object_type", "object_id", "ip"]
+    list_filter = ["action"]
+    search_fields = ["actor", "object_id", "request_id", "merchant__name"]
+    date_hierarchy = "created_at"
+    list_select_related = ["merchant"]
 
-@admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
-    """Endpoints are created by merchants; staff can look and switch them on or off (through the service)."""
-
-    list_display = [
-        "public_id",
-        "merchant",
-        "url",
-        "status",
-        "first_failure_at",
-        "disabled_reason",
-        "created_at",
-    ]
-    list_filter = ["status"]
-    search_fields = ["public_id", "url", "merchant__name"]
-    # Secrets are never shown, not even encrypted; status changes go through the actions.
-    fields = ["public_id", "merchant", "url", "description", "events", "status", "first_failure_at"]
-    fields += ["disabled_reason", "disabled_at", "previous_secret_expires_at", "created_at", "updated_at"]
-    readonly_fields = fields
-    actions = ["enable", "disable"]
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in AuditEntry._meta.fields]
 
     def has_add_permission(self, request):
         return False
@@ -130,36 +118,5 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    def _set(self, request, queryset, enabled: bool) -> None:
-        from payments.services.webhook_endpoints import NotificationsInvalid, webhook_endpoint_set_enabled
-
-        done = 0
-        for endpoint in queryset:
-            try:
-                webhook_endpoint_set_enabled(endpoint=endpoint, enabled=enabled)
-                done += 1
-            except NotificationsInvalid as exc:
-                self.message_user(request, f"{endpoint.public_id}: {exc}", level="warning")
-        self.message_user(request, _("%(n)d endpoint(s) updated.") % {"n": done})
-
-    @admin.action(description=_("Enable selected endpoints"))
-    def enable(self, request, queryset):
-        self._set(request, queryset, True)
-
-    @admin.action(description=_("Disable selected endpoints"))
-    def disable(self, request, queryset):
-        self._set(request, queryset, False)
-
-
-@admin.register(NotificationPreference)
-class NotificationPreferenceAdmin(admin.ModelAdmin):
-    list_display = ["merchant", "channel", "enabled", "events", "recipients", "updated_at"]
-    list_filter = ["channel", "enabled"]
-    search_fields = ["merchant__name"]
-    readonly_fields = ["merchant", "channel", "enabled", "events", "recipients", "updated_at"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
+    def has_delete_permission(self, request, obj=None):
         return False

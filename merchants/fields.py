@@ -11,6 +11,8 @@ from typing import Any
 
 from django.db import models
 
+from merchants.crypto import decrypt, encrypt
+
 
 class Secret(str):
     """A decrypted credential: behaves as a str, prints masked in reprs."""
@@ -26,7 +28,7 @@ class EncryptedTextField(models.TextField):
 
     Lookups other than isnull/exact-empty are meaningless on it (every write
     makes a new token). Reading a token no configured key opens raises
-    payments.channels.crypto.SecretUnreadable.
+    merchants.crypto.SecretUnreadable.
     """
 
     description = "Text encrypted at rest"
@@ -36,8 +38,6 @@ class EncryptedTextField(models.TextField):
             return None
         if value == "":
             return Secret("")
-        from payments.channels.crypto import decrypt
-
         return Secret(decrypt(value))
 
     def to_python(self, value: Any) -> Any:
@@ -49,6 +49,4 @@ class EncryptedTextField(models.TextField):
         value = super().get_prep_value(value)
         if value is None or value == "":
             return value
-        from payments.channels.crypto import encrypt
-
         return encrypt(str(value))

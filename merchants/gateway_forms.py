@@ -11,6 +11,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from merchants.crypto import load_private_key, load_public_key
 from merchants.models import GatewayAccount
 
 ALIPAY_KEY_ID = "alipay"
@@ -71,8 +72,6 @@ class GatewayAccountForm(forms.ModelForm):
         self.fields["remove_public_keys"].choices = [(k, k) for k in keys]
 
     def clean_new_private_key(self) -> str:
-        from payments.gateways import load_private_key
-
         value = self.cleaned_data["new_private_key"]
         if value:
             try:
@@ -82,8 +81,6 @@ class GatewayAccountForm(forms.ModelForm):
         return value
 
     def clean_public_key(self) -> str:
-        from payments.gateways import load_public_key
-
         value = self.cleaned_data["public_key"]
         if value:
             try:

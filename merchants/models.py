@@ -8,6 +8,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from merchants.crypto import decrypt
 from merchants.fields import EncryptedTextField
 from merchants.ids import PublicIdField
 
@@ -41,6 +42,27 @@ class Merchant(models.Model):
         default=list,
         blank=True,
         help_text=_("ISO 4217 codes; empty allows every currency."),
+    )
+
+    class LateSuccessRefund(models.TextChoices):
+        OFF = "off", _("Never: review each case")
+        CANCELLED = "cancelled", _("Payments I cancelled")
+        CANCELLED_AND_FAILED = "cancelled_and_failed", _("Payments I cancelled and failed attempts")
+
+    late_success_refund = models.CharField(
+        _("refund late payments automatically"),
+        max_length=24,
+        choices=LateSuccessRefund.choices,
+        default=LateSuccessRefund.CANCELLED,
+        help_text=_(
+            "When a gateway takes a customer's money for a payment PayDesk had already cancelled "
+            "(or given up after a failure), refund it without waiting for a review."
+        ),
+    )
+    notify_beneficiaries = models.BooleanField(
+        _("tell beneficiaries when a batch pays them"),
+        default=False,
+        help_text=_("E-mail and SMS each paid beneficiary who has an address or phone number in the batch."),
     )
     risk_threshold = models.DecimalField(
         _("risk hold threshold"),
@@ -187,8 +209,6 @@ class WebhookEndpoint(models.Model):
 
     def signing_secrets(self, now=None) -> list[str]:
         """Return the secrets signing now: the current one, then the previous one during the overlap."""
-        from payments.channels.crypto import decrypt
-
         now = now or timezone.now()
         secrets_ = [decrypt(self.secret_encrypted)]
         if (
@@ -316,3 +336,47 @@ class GatewayAccount(models.Model):
     def missing_fields(self) -> list[str]:
         """Return the names of the fields this account's gateway needs and that are empty."""
         return [name for name in self.REQUIRED.get(self.gateway, ()) if not getattr(self, name)]
+
+
+class AuditEntry(models.Model):
+    """One sensitive action, as it happened; written by merchants.audit.audit_record, never changed.
+
+    Append-only: saving an existing entry or deleting one raises. Secret values
+    are masked before they get here.
+    """
+
+    created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
+    actor = models.CharField(_("actor"), max_length=80)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    merchant = models.ForeignKey(
+        Merchant, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_entries"
+    )
+    action = models.CharField(_("action"), max_length=64)
+    object_type = models.CharField(_("object type"), max_length=64, blank=True)
+    object_id = models.CharField(_("object"), max_length=64, blank=True)
+    before = models.JSONField(_("before"), default=dict, blank=True)
+    after = models.JSONField(_("after"), default=dict, blank=True)
+    ip = models.GenericIPAddressField(_("client address"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
+    request_id = models.CharField(_("request id"), max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit log")
+        indexes = [
+            models.Index(fields=["merchant", "-created_at", "-id"], name="audit_merchant_recent"),
+            models.Index(fields=["action", "-created_at"], name="audit_action_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.object_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise ValueError("Audit entries are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Audit entries are append-only.")

@@ -1,7 +1,9 @@
 """Admin for platform staff. Statuses are read-only; actions call the same services as the dashboard."""
 
 from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
 
+from merchants.models import NotificationPreference, WebhookEndpoint
 from payments.gateways import CallbackRejected
 from payments.models import (
     BatchChunk,
@@ -18,6 +20,13 @@ from payments.models import (
 )
 from payments.services import payments as payment_services
 from payments.services.callbacks import callback_reapply
+from payments.services.lifecycle.guards import MerchantSuspended
+from payments.services.notifications.endpoints import (
+    EndpointStateError,
+    NotificationsInvalid,
+    delivery_redeliver,
+    webhook_endpoint_set_enabled,
+)
 from payments.services.payments import PaymentStateError
 
 
@@ -61,7 +70,7 @@ def _run(modeladmin, request, queryset, service, verb):
         try:
             service(payment=payment, user=request.user)
             done += 1
-        except PaymentStateError as exc:
+        except (PaymentStateError, MerchantSuspended) as exc:
             modeladmin.message_user(request, f"{payment.public_id}: {exc}", messages.WARNING)
     modeladmin.message_user(request, f"{done} payment(s) {verb}.")
 
@@ -195,7 +204,7 @@ class SandboxNoticeAdmin(ReadOnlyAdmin):
     list_display = ["event_id", "type", "due_at", "attempts", "sent_at", "last_error"]
 
 
-# Notification deliveries and the in-app feed (payments/services/notifications.py) ---------------
+# Notification deliveries and the in-app feed (payments/services/notifications/sending.py) ---------------
 from payments.models import Delivery, DeliveryStatus, Notification  # noqa: E402
 
 
@@ -220,8 +229,6 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Redeliver selected (new delivery, same message id)")
     def redeliver(self, request, queryset):
-        from payments.services.webhook_endpoints import EndpointStateError, delivery_redeliver
-
         done = 0
         for delivery in queryset.exclude(status=DeliveryStatus.PENDING):
             try:
@@ -237,3 +244,66 @@ class NotificationAdmin(ReadOnlyAdmin):
     list_display = ["title", "merchant", "user", "level", "read_at", "created_at"]
     list_filter = ["level"]
     search_fields = ["title", "merchant__name", "user__username"]
+
+
+# Webhook endpoints and preferences (models of merchants; their actions call payments' services).
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    """Endpoints are created by merchants; staff can look and switch them on or off (through the service)."""
+
+    list_display = [
+        "public_id",
+        "merchant",
+        "url",
+        "status",
+        "first_failure_at",
+        "disabled_reason",
+        "created_at",
+    ]
+    list_filter = ["status"]
+    search_fields = ["public_id", "url", "merchant__name"]
+    # Secrets are never shown, not even encrypted; status changes go through the actions.
+    fields = ["public_id", "merchant", "url", "description", "events", "status", "first_failure_at"]
+    fields += ["disabled_reason", "disabled_at", "previous_secret_expires_at", "created_at", "updated_at"]
+    readonly_fields = fields
+    actions = ["enable", "disable"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def _set(self, request, queryset, enabled: bool) -> None:
+        done = 0
+        for endpoint in queryset:
+            try:
+                webhook_endpoint_set_enabled(endpoint=endpoint, enabled=enabled)
+                done += 1
+            except NotificationsInvalid as exc:
+                self.message_user(request, f"{endpoint.public_id}: {exc}", level="warning")
+        self.message_user(request, _("%(n)d endpoint(s) updated.") % {"n": done})
+
+    @admin.action(description=_("Enable selected endpoints"))
+    def enable(self, request, queryset):
+        self._set(request, queryset, True)
+
+    @admin.action(description=_("Disable selected endpoints"))
+    def disable(self, request, queryset):
+        self._set(request, queryset, False)
+
+
+@admin.register(NotificationPreference)
+class NotificationPreferenceAdmin(admin.ModelAdmin):
+    list_display = ["merchant", "channel", "enabled", "events", "recipients", "updated_at"]
+    list_filter = ["channel", "enabled"]
+    search_fields = ["merchant__name"]
+    readonly_fields = ["merchant", "channel", "enabled", "events", "recipients", "updated_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

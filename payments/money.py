@@ -130,10 +130,6 @@ def _parse_decimal(value: object, currency: str) -> int:
     return minor
 
 
-def to_decimal(minor: int, currency: str) -> Decimal:
-    return Decimal(minor).scaleb(-currency_exponent(currency))
-
-
 def format_minor(minor: int, currency: str) -> str:
     """Return the canonical decimal string of an amount: 1234.50, 10, 1.234."""
     exponent = currency_exponent(currency)

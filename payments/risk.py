@@ -4,8 +4,9 @@ r is a score built from the payment: how far its amount sits above the
 merchant's usual amounts, whether the beneficiary is new, and how many
 payments the merchant made in the last hour, all taken from the merchant's
 most recent payments (one bounded, indexed query on the hot path, its SQL
-built once). k and theta are the latest RiskModel row, fitted by
-`manage.py fit_risk_model` (payments/services/risk_model.py); with none, the
+built once in payments/db.py). k and
+theta are the latest RiskModel row, fitted by `manage.py fit_risk_model`
+(payments/services/risk_model.py); with none, the
 defaults below, which hold only clearly unusual payments. The parameters are
 read through Django's cache (PARAMETERS_TTL seconds), so scoring a payment
 adds no SQL statement; a fit replaces the cached entry on commit, and every
@@ -17,11 +18,12 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 from decimal import Decimal
-from functools import cache
 
 from django.core.cache import cache as shared_cache
-from django.db import connection
 from django.utils import timezone
+
+from payments.db import recent_figures
+from payments.models import Payment, RiskModel
 
 DEFAULT_K = 1.8
 DEFAULT_THETA = 6.0
@@ -36,57 +38,25 @@ HISTORY = 200  # the merchant's most recent payments the score looks at
 
 def risk_score(payment) -> float:
     """Score a payment against the merchant's last HISTORY payments, in one aggregate query."""
-    since = timezone.now() - timedelta(hours=1)
-    params = [
-        payment.currency,
-        payment.beneficiary_account,
-        connection.ops.adapt_datetimefield_value(since),
-        payment.merchant_id,
-        *([] if payment.pk is None else [payment.pk]),
-        HISTORY,
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(_history_sql(exclude=payment.pk is not None), params)
-        usual, known, last_hour = cursor.fetchone()
+    usual, known, last_hour = recent_figures(
+        Payment,
+        merchant_id=payment.merchant_id,
+        exclude_pk=payment.pk,
+        currency=payment.currency,
+        account=payment.beneficiary_account,
+        since=timezone.now() - timedelta(hours=1),
+        limit=HISTORY,
+    )
     usual = float(usual) if usual is not None else None  # NUMERIC on PostgreSQL, REAL on SQLite
     amount_ratio = math.log10(max(payment.amount_minor / usual, 1.0)) if usual else 0.0
     velocity = math.log10(1 + last_hour)
     return 2.5 * amount_ratio + 1.0 * (not known) + 0.5 * velocity
 
 
-# The merchant's last HISTORY payments (other than the one scored, when it is saved), newest
-# first through the (merchant, -created_at, -id) index, and three aggregates over them.
-_HISTORY_SQL = """
-SELECT AVG(CASE WHEN {currency} = %s THEN {amount_minor} END),
-       COUNT(CASE WHEN {beneficiary_account} = %s THEN 1 END),
-       COUNT(CASE WHEN {created_at} >= %s THEN 1 END)
-FROM (
-    SELECT {amount_minor}, {currency}, {beneficiary_account}, {created_at} FROM {table}
-    WHERE {merchant} = %s{exclude}
-    ORDER BY {created_at} DESC, {id} DESC
-    LIMIT %s
-) AS recent
-"""
-
-
-@cache
-def _history_sql(exclude: bool) -> str:
-    from payments.models import Payment
-
-    q = connection.ops.quote_name
-    return _HISTORY_SQL.format(
-        table=q(Payment._meta.db_table),
-        exclude=f" AND {q(Payment._meta.pk.column)} <> %s" if exclude else "",
-        **{f.name: q(f.column) for f in Payment._meta.concrete_fields},
-    )
-
-
 def risk_parameters() -> tuple[float, float]:
     """(k, theta) of the model in force: the latest RiskModel, else the defaults; cached."""
     parameters = shared_cache.get(PARAMETERS_CACHE_KEY)
     if parameters is None:
-        from payments.models import RiskModel
-
         latest = RiskModel.objects.order_by("-fitted_at", "-id").values_list("k", "theta").first()
         parameters = (DEFAULT_K, DEFAULT_THETA) if latest is None else (float(latest[0]), float(latest[1]))
         shared_cache.set(PARAMETERS_CACHE_KEY, parameters, PARAMETERS_TTL)

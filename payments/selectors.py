@@ -8,7 +8,8 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
-from merchants.models import Merchant
+from merchants.models import ApiKey, Merchant
+from payments.db import first_joined
 from payments.models import Event, Payment, PaymentBatch, Refund
 
 
@@ -64,3 +65,8 @@ def batch_get(*, merchant: Merchant, public_id: str) -> PaymentBatch:
 def count_at_most(qs: QuerySet, limit: int) -> int:
     """`qs.count()`, but reading at most `limit` rows (an index-only walk on a merchant's lists)."""
     return qs.order_by().values("pk")[:limit].count()
+
+
+def api_key_for_prefix(prefix: str) -> ApiKey | None:
+    """The API key with this prefix and its merchant (read on every API request: revocation is immediate)."""
+    return first_joined(ApiKey, "merchant", field="prefix", value=prefix)

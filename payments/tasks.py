@@ -5,8 +5,11 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from payments.api.idempotency import purge_expired_keys
 from payments.gateways import sandbox
-from payments.services import callbacks, payments, sweeper
+from payments.services import callbacks, payments, reconcile, sweeper
+from payments.services.batches import execute, ingest, lifecycle
+from payments.services.notifications import sending
 
 
 def worker_ping_task() -> str:
@@ -16,6 +19,11 @@ def worker_ping_task() -> str:
 
 def payment_submit_task(payment_id: int) -> None:
     payments.payment_submit(payment_id=payment_id, actor="system:worker")
+
+
+def attempt_run_task(attempt_id: int) -> None:
+    """Execute an attempt created in a committed transaction (a late payment's automatic refund)."""
+    payments.attempt_run(attempt_id=attempt_id)
 
 
 def attempt_resume_task(attempt_id: int, stale_before=None) -> None:
@@ -37,72 +45,54 @@ def sweep_task() -> dict:
 
 
 def delivery_send_task(delivery_id: int) -> None:
-    from payments.services.notifications import delivery_send
-
-    delivery_send(delivery_id=delivery_id)
+    sending.delivery_send(delivery_id=delivery_id)
 
 
 def deliveries_send_task(delivery_ids: list[int]) -> None:
-    from payments.services.notifications import deliveries_send
-
-    deliveries_send(delivery_ids=delivery_ids)
+    sending.deliveries_send(delivery_ids=delivery_ids)
 
 
 def idempotency_keys_purge_task() -> int:
     """Delete Idempotency-Keys older than 24 hours (payments/api/idempotency.py)."""
-    from payments.api.idempotency import purge_expired_keys
-
     return purge_expired_keys()
 
 
 def reconcile_task() -> dict:
     """Scheduled: enqueue a gateway query for every payment and refund whose outcome is overdue."""
-    from payments.services.reconcile import reconcile_due
-
-    return reconcile_due()
+    return reconcile.reconcile_due()
 
 
 def payment_reconcile_task(payment_id: int, force: bool = False) -> str:
-    from payments.services.reconcile import payment_reconcile
-
-    return payment_reconcile(payment_id=payment_id, force=force)
+    return reconcile.payment_reconcile(payment_id=payment_id, force=force)
 
 
 def refund_reconcile_task(refund_id: int, force: bool = False) -> str:
-    from payments.services.reconcile import refund_reconcile
-
-    return refund_reconcile(refund_id=refund_id, force=force)
+    return reconcile.refund_reconcile(refund_id=refund_id, force=force)
 
 
-# Batches (payments/services/batches.py and its batch_* submodules).
+# Batches (payments/services/batches/).
 
 
 def batch_validate_task(batch_id: int, **_broker_options) -> None:
     """Validate an uploaded batch; `q_options` (its longer timeout) matter only to the broker."""
-    from payments.services.batch_ingest import batch_validate
-
-    batch_validate(batch_id=batch_id)
+    ingest.batch_validate(batch_id=batch_id)
 
 
 def batch_start_task(batch_id: int) -> None:
-    from payments.services.batches import batch_start
-
-    batch_start(batch_id=batch_id)
+    lifecycle.batch_start(batch_id=batch_id)
 
 
 def batch_chunk_task(chunk_id: int) -> None:
-    from payments.services.batch_execute import batch_chunk_execute
-
-    batch_chunk_execute(chunk_id=chunk_id)
+    execute.batch_chunk_execute(chunk_id=chunk_id)
 
 
 def batch_check_task(batch_id: int) -> None:
-    from payments.services.batches import batch_check_complete
+    lifecycle.batch_check_complete(batch_id=batch_id)
 
-    batch_check_complete(batch_id=batch_id)
+
+def batch_notify_beneficiaries_task(batch_id: int) -> None:
+    lifecycle.batch_notify_beneficiaries(batch_id=batch_id)
 
 
 def batch_cancel_rest_task(batch_id: int) -> None:
-    from payments.services.batches import batch_cancel_rest
-
-    batch_cancel_rest(batch_id=batch_id)
+    lifecycle.batch_cancel_rest(batch_id=batch_id)

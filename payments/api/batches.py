@@ -33,21 +33,21 @@ from payments.api.parsers import StrictJSONParser
 from payments.api.problems import PROBLEM_CONTENT_TYPE, BodyInvalid, problem_body
 from payments.api.serializers import PaymentSerializer
 from payments.models import BatchRowError, BatchStatus, PaymentBatch
-from payments.representations import payment_data
-from payments.services import batch_reports
-from payments.services.batch_upload import (
-    MULTIPART_SLACK,
-    BatchUploadHandler,
-    StoredUpload,
-    UploadTooLarge,
-    check_content_length,
-)
-from payments.services.batches import (
+from payments.representations import batch_data, payment_data
+from payments.services.batches import reports as batch_reports
+from payments.services.batches.lifecycle import (
     BatchError,
     batch_approve,
     batch_cancel,
     batch_create_from_items,
     batch_upload,
+)
+from payments.services.batches.upload import (
+    MULTIPART_SLACK,
+    BatchUploadHandler,
+    StoredUpload,
+    UploadTooLarge,
+    check_content_length,
 )
 
 ID_PATTERN = r"^bat_[A-Za-z0-9]{1,36}$"
@@ -103,7 +103,7 @@ class MoneySerializer(serializers.Serializer):
 
 
 class BatchSerializer(serializers.Serializer):
-    """A batch as the API shows it (payments.services.batch_reports.batch_data)."""
+    """A batch as the API shows it (payments.representations.batch_data)."""
 
     id = serializers.CharField(help_text="bat_...")
     object = serializers.CharField(help_text='Always "batch".')
@@ -238,7 +238,7 @@ class BatchListCreateView(IdempotencyMixin, APIView):
         if query.get("status"):
             qs = qs.filter(status=query["status"])
         page = KeysetPagination().paginate(qs, cursor=query.get("cursor"), limit=query["limit"])
-        return Response(page_body(page, [batch_reports.batch_data(b) for b in page.items], request))
+        return Response(page_body(page, [batch_data(b) for b in page.items], request))
 
     @extend_schema(
         operation_id="batches_create",
@@ -284,9 +284,7 @@ class BatchListCreateView(IdempotencyMixin, APIView):
             batch = batch_create_from_items(
                 merchant=merchant, items=data["items"], api_key=request.auth, name=data.get("name", "")
             )
-        return Response(
-            batch_reports.batch_data(batch), status=201, headers={"Location": batch_url(request, batch)}
-        )
+        return Response(batch_data(batch), status=201, headers={"Location": batch_url(request, batch)})
 
 
 class BatchDetailView(APIView):
@@ -301,7 +299,7 @@ class BatchDetailView(APIView):
         examples=examples.BATCH_DETAIL,
     )
     def get(self, request, batch_id: str):
-        return Response(batch_reports.batch_data(scoped_batch(request, batch_id)))
+        return Response(batch_data(scoped_batch(request, batch_id)))
 
 
 class BatchPaymentsView(APIView):
@@ -398,7 +396,7 @@ class BatchActionView(IdempotencyMixin, APIView):
     def post(self, request, batch_id: str):
         batch = self.run(request, scoped_batch(request, batch_id))
         batch.refresh_from_db()
-        return Response(batch_reports.batch_data(batch))
+        return Response(batch_data(batch))
 
 
 class BatchApproveView(BatchActionView):

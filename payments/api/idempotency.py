@@ -44,7 +44,7 @@ from django.utils.translation import gettext as _
 
 from merchants.models import ApiKey
 from payments.api.problems import BadRequest, Conflict, Unprocessable
-from payments.inserts import insert_rows
+from payments.db import insert_rows
 from payments.models import IdempotencyKey
 
 logger = logging.getLogger(__name__)

@@ -25,6 +25,10 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from payments.services.lifecycle.guards import MerchantSuspended
+from payments.services.payments import PaymentStateError
+from payments.validation import PaymentInvalid
+
 logger = logging.getLogger(__name__)
 PROBLEM_TYPE = "https://paydesk.dev/problems/"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -130,9 +134,6 @@ def _flatten(detail, prefix: str = "") -> list[dict]:
 
 def problem_exception_handler(exc, context):
     """Turn every exception into problem details; unexpected ones become a bare 500."""
-    from payments.services.payments import PaymentStateError
-    from payments.validation import PaymentInvalid
-
     if isinstance(exc, PaymentInvalid):
         errors = [{"field": e.field, "code": e.code, "message": e.message} for e in exc.errors]
         if errors and all(e["code"] == "duplicate_reference" for e in errors):
@@ -141,6 +142,8 @@ def problem_exception_handler(exc, context):
         return problem_response(422, "validation_error", _("The request has invalid fields."), errors=errors)
     if isinstance(exc, PaymentStateError):
         return problem_response(409, exc.code, str(exc))
+    if isinstance(exc, MerchantSuspended):
+        return problem_response(403, exc.code, str(exc))
     if isinstance(exc, RequestDataTooBig):
         return problem_response(413, "payload_too_large", _("The request body is too large."))
     if isinstance(exc, SuspiciousOperation):

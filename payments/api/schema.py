@@ -1,6 +1,6 @@
 """OpenAPI 3 generation (drf-spectacular) that documents what the API really does.
 
-- Bearer security scheme for merchants.auth.ApiKeyAuthentication.
+- Bearer security scheme for payments.api.auth.ApiKeyAuthentication.
 - Every operation lists its error answers as `application/problem+json`
   (RFC 9457): 401, 403, 406, 429 and 500 everywhere, 404 where the path has an
   id, 400 where there are query parameters or a body, 413/415 for bodies,
@@ -145,7 +145,7 @@ class PayDeskAutoSchema(AutoSchema):
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "merchants.auth.ApiKeyAuthentication"
+    target_class = "payments.api.auth.ApiKeyAuthentication"
     name = "ApiKey"
 
     def get_security_definition(self, auto_schema):

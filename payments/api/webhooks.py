@@ -23,7 +23,7 @@ from payments.api.pagination import KeysetPagination, PageQuerySerializer, list_
 from payments.api.parsers import StrictJSONParser
 from payments.api.problems import BodyInvalid
 from payments.channels.messages import event_types
-from payments.services import webhook_endpoints as services
+from payments.services.notifications import endpoints as services
 
 TAG = ["Webhook endpoints"]
 

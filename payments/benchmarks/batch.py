@@ -366,7 +366,7 @@ class _Bench:
         from django.db import connection, transaction
         from django.utils import timezone
 
-        from payments.services.batch_transitions import new_public_ids
+        from merchants.ids import new_public_ids
 
         now = timezone.now()
         ids = new_public_ids("pay", self.rows)

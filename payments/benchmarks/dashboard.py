@@ -181,9 +181,9 @@ def _seed(cmd, n: int) -> None:
     from django.db import connection
     from django.utils import timezone
 
+    from merchants.ids import new_public_ids
     from merchants.models import Membership, Merchant
     from payments.models import Event, Notification, Payment, PaymentBatch
-    from payments.services.batch_transitions import new_public_ids
 
     User = get_user_model()
     started = time.perf_counter()

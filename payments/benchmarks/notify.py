@@ -297,7 +297,7 @@ def _bench_deliveries(endpoint, payment, count: int) -> list[int]:
 
     from payments.models import Channel, Delivery, Event
     from payments.representations import payment_data
-    from payments.services.notifications import new_delivery
+    from payments.services.notifications.fanout import new_delivery
 
     data = {"object": payment_data(payment)}
     with transaction.atomic():
@@ -357,8 +357,8 @@ def measure_deliveries(cmd, options, rounds: int) -> tuple[float, float]:
     from merchants.models import WebhookEndpoint
     from payments.models import Delivery, Event, Payment
     from payments.representations import payment_data
-    from payments.services.notifications import deliveries_send
-    from payments.services.webhook_endpoints import webhook_endpoint_create
+    from payments.services.notifications.endpoints import webhook_endpoint_create
+    from payments.services.notifications.sending import deliveries_send
 
     settings.PAYDESK_WEBHOOK_ALLOW_PRIVATE = True  # the receiver is on loopback
     server = _start_receiver()

@@ -2,7 +2,7 @@
 
 A transport sends one Delivery and either returns a SendResult or raises
 TransportError. It never changes a Delivery's status: the service in
-payments/services/notifications.py claims the row (attempt counter committed)
+payments/services/notifications/sending.py claims the row (attempt counter committed)
 before calling `send` and records the outcome after it.
 """
 

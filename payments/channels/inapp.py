@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from merchants.models import Membership
 from payments.channels import SendResult, Transport, TransportError
 from payments.channels.messages import describe
+from payments.models import Notification
 
 if TYPE_CHECKING:
     from payments.models import Delivery
@@ -18,9 +20,6 @@ class InAppTransport(Transport):
     schedule = (0, 30, 5 * 60, 30 * 60)
 
     def send(self, delivery: Delivery) -> SendResult:
-        from merchants.models import Membership
-        from payments.models import Notification
-
         members = Membership.objects.filter(merchant_id=delivery.merchant_id)
         if delivery.recipient:
             members = members.filter(user_id=delivery.recipient)

@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 WEBHOOK_TEST = "webhook.test"
 ENDPOINT_DISABLED = "webhook_endpoint.disabled"
 BENEFICIARY_PAID = "beneficiary.paid"
+# Told to a merchant's owners whatever their preferences: money moved for a payment given up.
+LATE_SUCCESS = "incident.late_success"
+# Events that are not a status: an incident on a payment.
+INCIDENT_EVENTS = ("payment.late_success",)
 
 REFUND_EVENTS = ("refund.created", "refund.succeeded", "refund.failed")
 
@@ -27,6 +31,7 @@ REFUND_EVENTS = ("refund.created", "refund.succeeded", "refund.failed")
 def event_types() -> list[str]:
     """Return every event type merchants can subscribe to (webhooks and preferences)."""
     payment = [f"payment.{s}" for s in PaymentStatus.values] + list(TRANSITION_EVENT_TYPES.values())
+    payment += list(INCIDENT_EVENTS)
     batch = [f"batch.{s}" for s in BatchStatus.values]
     return payment + list(REFUND_EVENTS) + batch
 
@@ -48,6 +53,8 @@ LEVELS = {
     "payment.on_hold": "warning",
     "payment.requires_action": "warning",
     ENDPOINT_DISABLED: "danger",
+    "payment.late_success": "danger",
+    LATE_SUCCESS: "danger",
 }
 
 
@@ -136,6 +143,22 @@ def _describe_notice(delivery: Delivery, level: str) -> Message:
             _("Webhook endpoint disabled"),
             _("PayDesk stopped sending webhooks to %(url)s: %(reason)s") % params,
             _url("dashboard:webhook_endpoint_detail", payload.get("endpoint", "")),
+            level,
+        )
+    if delivery.type == LATE_SUCCESS:
+        params = {
+            "payment": payload.get("payment", ""),
+            "amount": payload.get("amount", ""),
+            "currency": payload.get("currency", ""),
+        }
+        return Message(
+            _("Money received for a payment that was given up"),
+            _(
+                "A gateway took %(amount)s %(currency)s for payment %(payment)s after PayDesk had "
+                "cancelled it or given up on it. It is held for review and refunded if your settings say so."
+            )
+            % params,
+            _url("dashboard:payment_detail", payload.get("payment", "")),
             level,
         )
     if delivery.type == BENEFICIARY_PAID:

@@ -37,9 +37,9 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from merchants.crypto import SecretUnreadable
 from merchants.models import WEBHOOK_SECRET_PREFIX
 from payments.channels import HOUR, MINUTE, SendResult, Transport, TransportError
-from payments.channels.crypto import SecretUnreadable
 
 if TYPE_CHECKING:
     from payments.models import Delivery

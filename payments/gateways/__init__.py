@@ -6,23 +6,21 @@ changes a model's state (services do, through an allow-list).
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import logging
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
-
     from merchants.models import GatewayAccount, Merchant
     from payments.models import GatewayAttempt, Payment, Refund
 
@@ -30,15 +28,32 @@ logger = logging.getLogger(__name__)
 
 
 class Outcome:
+    """What a gateway says of an attempt: the second half of a result's `type` (`payment.succeeded`)."""
+
     PROCESSING = "processing"
     REQUIRES_ACTION = "requires_action"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    # An unpaid order the gateway closed (QR code expired, order voided): nobody paid.
+    CLOSED = "closed"
+    REVERSED = "reversed"
+    # The customer approved and the gateway waits for us to ask for the money (PayPal's capture).
+    APPROVED = "approved"
+
+
+class Kind:
+    PAYMENT = "payment"
+    REFUND = "refund"
 
 
 @dataclass(frozen=True)
 class GatewayResult:
-    """What a gateway said about one submission."""
+    """What a gateway said about one attempt: its answer to a call, a callback's notice or a query's answer.
+
+    The one outcome type of the gateway layer. An answer to a call speaks of
+    the attempt it was called with; a callback or a query names its attempt in
+    `attempt_key` and says whether it is about a payment or a refund in `kind`.
+    """
 
     outcome: str
     gateway_reference: str = ""
@@ -47,6 +62,52 @@ class GatewayResult:
     retryable: bool = False
     next_action: dict | None = None
     raw: dict = field(default_factory=dict)
+    kind: str = Kind.PAYMENT
+    attempt_key: str = ""
+
+    @property
+    def type(self) -> str:
+        """`<kind>.<outcome>`, e.g. `refund.failed`: the vocabulary of callbacks and Events."""
+        return f"{self.kind}.{self.outcome}"
+
+
+def notice(
+    type: str,
+    attempt_key: str,
+    gateway_reference: str = "",
+    failure_code: str = "",
+    failure_message: str = "",
+    retryable: bool = False,
+) -> GatewayResult:
+    """Return the result a callback or a query reports for attempt `attempt_key`; `type` is `kind.outcome`."""
+    kind, _, outcome = type.partition(".")
+    return GatewayResult(
+        outcome=outcome,
+        kind=kind,
+        attempt_key=attempt_key,
+        gateway_reference=gateway_reference,
+        failure_code=failure_code,
+        failure_message=failure_message,
+        retryable=retryable,
+    )
+
+
+class GatewayCallInTransaction(RuntimeError):
+    """A gateway was about to be called while a database transaction is open."""
+
+
+def require_no_transaction() -> None:
+    """Refuse to call out while a transaction is open (DESIGN section 2).
+
+    A call inside a transaction would hold its row locks for as long as the
+    gateway takes to answer, and a rollback would forget an attempt the
+    gateway has already executed. The transactions a test case wraps around
+    each test (marked `_from_testcase` by Django) are not the caller's and are
+    disregarded, as Django's own `atomic(durable=True)` check does.
+    """
+    blocks = transaction.get_connection().atomic_blocks
+    if any(not getattr(block, "_from_testcase", False) for block in blocks):
+        raise GatewayCallInTransaction("A gateway may not be called inside transaction.atomic().")
 
 
 def refund_result(
@@ -74,32 +135,20 @@ class CallbackRejected(Exception):
 
 
 @dataclass(frozen=True)
-class CallbackNotice:
-    """One outcome carried by a verified callback."""
-
-    type: str
-    attempt_key: str
-    gateway_reference: str = ""
-    failure_code: str = ""
-    failure_message: str = ""
-    retryable: bool = False
-
-
-@dataclass(frozen=True)
 class VerifiedCallback:
     event_id: str
     event_type: str
     payload: dict[str, Any]
-    notices: list[CallbackNotice]
+    notices: list[GatewayResult]
 
 
 class Gateway:
     """Base class: one subclass per provider, registered by slug in settings.PAYDESK_GATEWAYS."""
 
     slug = ""
-    # Callback types this gateway may send, mapped to the Payment transition they request
-    # (a tuple: the first transition the payment's state allows; RECONCILE: ask the gateway).
-    ALLOWED_CALLBACKS: dict[str, str | tuple[str, ...]] = {}
+    # The result types (`payment.succeeded`, ...) this gateway's callbacks may carry; any other is
+    # ignored. What each type does to a payment is the lifecycle core's one table, not the gateway's.
+    CALLBACK_TYPES: frozenset[str] = frozenset()
     # True when the gateway needs the merchant's GatewayAccount (credentials) to work.
     requires_account = False
     # Currencies the provider accepts; None accepts any.
@@ -136,7 +185,7 @@ class Gateway:
         """Answer the gateway in its own format."""
         return HttpResponse("ok" if accepted else "rejected", status=200 if accepted else 400)
 
-    def notices_from_payload(self, payload: dict[str, Any]) -> list[CallbackNotice]:
+    def notices_from_payload(self, payload: dict[str, Any]) -> list[GatewayResult]:
         """Rebuild the outcomes of a stored, verified payload (the worker applies these).
 
         The default reads the sandbox's shape: `data` or `data.results`.
@@ -144,7 +193,7 @@ class Gateway:
         data = payload.get("data") or {}
         items = data.get("results") if "results" in data else [data]
         return [
-            CallbackNotice(
+            notice(
                 type=str(item.get("type", payload.get("type", ""))),
                 attempt_key=str(item.get("attempt_key", "")),
                 gateway_reference=str(item.get("gateway_reference") or ""),
@@ -155,17 +204,30 @@ class Gateway:
             for item in items
         ]
 
-    def query(self, attempt: GatewayAttempt) -> CallbackNotice | None:
+    def query(self, attempt: GatewayAttempt) -> GatewayResult | None:
         """Ask the provider where a payment attempt stands (reconciliation).
 
-        Return the outcome as a notice, applied through ALLOWED_CALLBACKS like a
-        callback, or None while the provider has nothing final (still awaiting
-        the customer or processing). Raise GatewayError if it cannot be asked.
+        Return the outcome as a result naming the attempt (`notice(...)`),
+        applied by the lifecycle core exactly as a callback's, or None while
+        the provider has nothing final (still awaiting the customer or
+        processing). Raise GatewayError if it cannot be asked.
         Only for attempts of kind PAYMENT: refund attempts go to `query_refund`.
         """
         raise NotImplementedError
 
-    def query_refund(self, attempt: GatewayAttempt) -> CallbackNotice | None:
+    def close(self, attempt: GatewayAttempt) -> GatewayResult:
+        """Close the unpaid order of a payment attempt awaiting the customer, so it can no longer be paid.
+
+        Called before a payment in requires_action is cancelled (its QR code
+        or approval link would otherwise stay payable). Return a result with
+        outcome CLOSED when nothing can be paid any more, SUCCEEDED when the
+        customer has already paid (the payment then follows the paid path),
+        or PROCESSING when the customer is paying right now (ask again).
+        Raise GatewayError if the provider cannot be asked.
+        """
+        raise NotImplementedError
+
+    def query_refund(self, attempt: GatewayAttempt) -> GatewayResult | None:
         """Ask the provider where a refund attempt (kind REFUND, `refund` set) stands.
 
         A separate method rather than a branch in `query`: providers query
@@ -174,7 +236,7 @@ class Gateway:
         may act on the way (PayPal captures an approved order), which must
         never happen for a refund. Same contract as `query`: return a
         `refund.succeeded` / `refund.failed` notice (with `failure_code`),
-        applied through ALLOWED_CALLBACKS exactly as a refund callback is, or
+        applied exactly as a refund callback is, or
         None while the provider cannot tell yet; raise GatewayError if it
         cannot be asked or its answer does not match the refund.
         """
@@ -211,8 +273,8 @@ class Gateway:
     # Accounts ---------------------------------------------------------------
     def account_for(self, merchant_id: int) -> GatewayAccount | None:
         """Return the merchant's enabled, complete account at this gateway, or None."""
+        from merchants.crypto import SecretUnreadable
         from merchants.models import GatewayAccount
-        from payments.channels.crypto import SecretUnreadable
 
         try:
             account = GatewayAccount.objects.filter(
@@ -247,10 +309,6 @@ def get_gateway(slug: str) -> Gateway:
 
 def gateway_for_method(method: str) -> Gateway:
     return get_gateway(settings.PAYDESK_GATEWAY_ROUTES.get(method, "sandbox"))
-
-
-# The ALLOWED_CALLBACKS value that asks the gateway for the outcome instead of applying one.
-RECONCILE = "reconcile"
 
 
 def setup_problem(merchant: Merchant, method: str, currency: str) -> tuple[str, str, str] | None:
@@ -311,83 +369,13 @@ def url_problem(url: str, schemes: tuple[str, ...] = ("http", "https")) -> str |
 def http_call(method: str, url: str, **kwargs: Any) -> requests.Response:
     """Send one request to a provider with the configured timeouts.
 
-    Network failures and timeouts raise GatewayError (the caller's attempt
+    Refuses to run inside a transaction (require_no_transaction). Network
+    failures and timeouts raise GatewayError (the caller's attempt
     stays pending and is repeated with the same idempotency key).
     """
+    require_no_transaction()
     timeout = kwargs.pop("timeout", settings.PAYDESK_GATEWAY_TIMEOUT)
     try:
         return requests.request(method, url, timeout=timeout, **kwargs)
     except requests.RequestException as exc:
         raise GatewayError(f"{method} {url} failed: {exc.__class__.__name__}") from exc
-
-
-def _pem_or_der(text: str) -> tuple[bool, bytes]:
-    text = text.strip()
-    if text.startswith("-----BEGIN"):
-        return True, text.encode()
-    try:
-        return False, base64.b64decode("".join(text.split()), validate=True)
-    except ValueError:
-        raise ValueError("not PEM and not base64") from None
-
-
-@lru_cache(maxsize=64)
-def load_private_key(text: str) -> RSAPrivateKey:
-    """Parse an RSA private key given as PEM (PKCS#1 or PKCS#8) or bare base64 DER; raise ValueError."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-
-    is_pem, data = _pem_or_der(text)
-    loader = serialization.load_pem_private_key if is_pem else serialization.load_der_private_key
-    try:
-        key = loader(data, password=None)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"unreadable private key: {exc}") from None
-    if not isinstance(key, RSAPrivateKey):
-        raise ValueError("not an RSA private key")
-    return key
-
-
-@lru_cache(maxsize=256)
-def load_public_key(text: str) -> RSAPublicKey:
-    """Parse an RSA public key (PEM, bare base64 SubjectPublicKeyInfo, or an X.509 certificate)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-
-    is_pem, data = _pem_or_der(text)
-    try:
-        if is_pem and b"CERTIFICATE" in data.split(b"\n", 1)[0]:
-            key = x509.load_pem_x509_certificate(data).public_key()
-        elif is_pem:
-            key = serialization.load_pem_public_key(data)
-        else:
-            key = serialization.load_der_public_key(data)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"unreadable public key: {exc}") from None
-    if not isinstance(key, RSAPublicKey):
-        raise ValueError("not an RSA public key")
-    return key
-
-
-def rsa_sha256_sign(private_key_text: str, message: bytes) -> str:
-    """Return the base64 SHA256withRSA (PKCS#1 v1.5) signature of `message`."""
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import padding
-
-    signature = load_private_key(private_key_text).sign(message, padding.PKCS1v15(), hashes.SHA256())
-    return base64.b64encode(signature).decode()
-
-
-def rsa_sha256_verify(public_key_text: str, message: bytes, signature_b64: str) -> bool:
-    """Return whether `signature_b64` is a valid SHA256withRSA signature of `message`."""
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import padding
-
-    try:
-        signature = base64.b64decode(signature_b64, validate=True)
-        load_public_key(public_key_text).verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
-    except (InvalidSignature, ValueError):
-        return False
-    return True

@@ -19,11 +19,12 @@ from zoneinfo import ZoneInfo
 
 import requests
 from django.conf import settings
+from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from merchants.crypto import rsa_sha256_sign, rsa_sha256_verify
 from payments.gateways import (
-    CallbackNotice,
     CallbackRejected,
     Gateway,
     GatewayError,
@@ -31,8 +32,7 @@ from payments.gateways import (
     Outcome,
     VerifiedCallback,
     http_call,
-    rsa_sha256_sign,
-    rsa_sha256_verify,
+    notice,
 )
 from payments.models import GatewayAttempt, Payment, Refund
 from payments.money import MoneyError, format_minor, parse_amount
@@ -86,12 +86,13 @@ class AlipayGateway(Gateway):
     slug = "alipay"
     requires_account = True
     SUPPORTED_CURRENCIES = frozenset({"CNY"})
-    ALLOWED_CALLBACKS = {
-        "payment.succeeded": "succeed",
-        # An unpaid trade Alipay closed (QR code expired): the customer never acted.
-        "payment.closed": ("cancel", "fail"),
-        "refund.succeeded": "refund_succeed",
-    }
+    CALLBACK_TYPES = frozenset(
+        {
+            "payment.succeeded",
+            "payment.closed",
+            "refund.succeeded",
+        }
+    )
 
     # Requests --------------------------------------------------------------
     def _call(self, account: GatewayAccount, method: str, biz: dict, notify: bool = False) -> dict:
@@ -198,7 +199,7 @@ class AlipayGateway(Gateway):
         account = self.account_for(payment.merchant_id)
         if account is None:
             return self.not_configured()
-        trade_key = _paid_attempt_key(payment)
+        trade_key = _paid_attempt_key(refund)
         node = self._call(
             account,
             "alipay.trade.refund",
@@ -224,7 +225,7 @@ class AlipayGateway(Gateway):
             return GatewayResult(outcome=Outcome.SUCCEEDED, gateway_reference=reference, raw=status)
         return GatewayResult(outcome=Outcome.PROCESSING, gateway_reference=reference, raw=status)
 
-    def query(self, attempt: GatewayAttempt) -> CallbackNotice | None:
+    def query(self, attempt: GatewayAttempt) -> GatewayResult | None:
         payment = attempt.payment
         account = self.account_for(payment.merchant_id)
         if account is None:
@@ -238,12 +239,35 @@ class AlipayGateway(Gateway):
         status = node.get("trade_status")
         reference = str(node.get("trade_no") or "")
         if status in PAID:
-            return CallbackNotice("payment.succeeded", attempt.idempotency_key, reference)
+            return notice("payment.succeeded", attempt.idempotency_key, reference)
         if status == "TRADE_CLOSED":
-            return CallbackNotice("payment.closed", attempt.idempotency_key, reference, "trade_closed")
+            return notice("payment.closed", attempt.idempotency_key, reference, "trade_closed")
         return None
 
-    def query_refund(self, attempt: GatewayAttempt) -> CallbackNotice | None:
+    def close(self, attempt: GatewayAttempt) -> GatewayResult:
+        """Close the trade with `alipay.trade.close` so its QR code can no longer be paid.
+
+        A trade Alipay does not know yet (the QR code was never scanned) has
+        nothing to close; a payment made with that code after its cancel is a
+        late success (refunded automatically by default). A trade that cannot
+        be closed because it is paid is confirmed with `alipay.trade.query`.
+        """
+        account = self.account_for(attempt.payment.merchant_id)
+        if account is None:
+            raise GatewayError("no enabled Alipay account")
+        key = attempt.idempotency_key
+        node = self._call(account, "alipay.trade.close", {"out_trade_no": key})
+        if node.get("code") == SUCCESS or node.get("sub_code") == "ACQ.TRADE_NOT_EXIST":
+            return GatewayResult(
+                outcome=Outcome.CLOSED, gateway_reference=str(node.get("trade_no") or ""), raw=node
+            )
+        if node.get("sub_code") == "ACQ.TRADE_STATUS_ERROR":
+            answer = self.query(attempt)
+            if answer is not None and answer.outcome in (Outcome.SUCCEEDED, Outcome.CLOSED):
+                return answer
+        raise GatewayError(f"Alipay could not close the trade: {_failure_code(node)}")
+
+    def query_refund(self, attempt: GatewayAttempt) -> GatewayResult | None:
         """Ask `alipay.trade.fastpay.refund.query` (out_trade_no + out_request_no) about a refund.
 
         Alipay reports only success (`refund_status` REFUND_SUCCESS); without
@@ -257,7 +281,7 @@ class AlipayGateway(Gateway):
         node = self._call(
             account,
             "alipay.trade.fastpay.refund.query",
-            {"out_trade_no": _paid_attempt_key(payment), "out_request_no": attempt.idempotency_key},
+            {"out_trade_no": _paid_attempt_key(attempt.refund), "out_request_no": attempt.idempotency_key},
         )
         if node.get("code") != SUCCESS:
             raise GatewayError(f"Alipay refund query refused: {_failure_code(node)}")
@@ -272,7 +296,7 @@ class AlipayGateway(Gateway):
             raise GatewayError(f"malformed refund_amount {node.get('refund_amount')!r}") from None
         if refund is None or minor != refund.amount_minor:
             raise GatewayError(f"refund_amount {node.get('refund_amount')} does not match the refund")
-        return CallbackNotice("refund.succeeded", attempt.idempotency_key, str(node.get("trade_no") or ""))
+        return notice("refund.succeeded", attempt.idempotency_key, str(node.get("trade_no") or ""))
 
     # Callbacks -------------------------------------------------------------
     def verify_callback(self, request: HttpRequest) -> VerifiedCallback:
@@ -315,6 +339,8 @@ class AlipayGateway(Gateway):
         if params.get("app_id") != account.app_id:
             raise CallbackRejected("app_id does not match the merchant's account")
         _check_amount(params.get("total_amount"), payment, CallbackRejected)
+        if params.get("out_biz_no") and params.get("refund_fee"):
+            _check_refund(params, attempt)
         notify_id = params.get("notify_id", "")
         if not notify_id:
             raise CallbackRejected("missing notify_id")
@@ -322,20 +348,18 @@ class AlipayGateway(Gateway):
         event_type = notices[0].type
         return VerifiedCallback(notify_id, event_type, params, notices)
 
-    def notices_from_payload(self, payload: dict[str, Any]) -> list[CallbackNotice]:
+    def notices_from_payload(self, payload: dict[str, Any]) -> list[GatewayResult]:
         key = str(payload.get("out_trade_no", ""))
         reference = str(payload.get("trade_no") or "")
         status = payload.get("trade_status")
         if payload.get("out_biz_no") and payload.get("refund_fee"):
             # A refund's notice: the trade stays TRADE_SUCCESS, or TRADE_CLOSED once fully refunded.
-            return [CallbackNotice("refund.succeeded", str(payload["out_biz_no"]), reference)]
+            return [notice("refund.succeeded", str(payload["out_biz_no"]), reference)]
         if status in PAID:
-            return [CallbackNotice("payment.succeeded", key, reference)]
+            return [notice("payment.succeeded", key, reference)]
         if status == "TRADE_CLOSED":
-            return [
-                CallbackNotice("payment.closed", key, reference, "trade_closed", "Alipay closed the trade.")
-            ]
-        return [CallbackNotice(f"payment.{str(status or 'unknown').lower()}", key, reference)]
+            return [notice("payment.closed", key, reference, "trade_closed", "Alipay closed the trade.")]
+        return [notice(f"payment.{str(status or 'unknown').lower()}", key, reference)]
 
     def acknowledge(self, accepted: bool) -> HttpResponse:
         """Alipay stops retrying only on the exact plain-text body `success`."""
@@ -344,15 +368,11 @@ class AlipayGateway(Gateway):
         return HttpResponse("failure", content_type="text/plain; charset=utf-8", status=400)
 
 
-def _paid_attempt_key(payment: Payment) -> str:
-    attempt = (
-        payment.attempts.filter(kind=GatewayAttempt.Kind.PAYMENT, gateway=AlipayGateway.slug)
-        .order_by("-number")
-        .first()
-    )
-    if attempt is None:
-        raise GatewayError("payment has no Alipay trade to refund")
-    return attempt.idempotency_key
+def _paid_attempt_key(refund: Refund | None) -> str:
+    """The trade a refund returns money from: the payment attempt that took it."""
+    if refund is None or refund.source_attempt_id is None:
+        raise GatewayError("the refund names no Alipay trade to refund")
+    return refund.source_attempt.idempotency_key
 
 
 def _check_amount(value: Any, payment: Payment, error: type[Exception]) -> None:
@@ -362,3 +382,36 @@ def _check_amount(value: Any, payment: Payment, error: type[Exception]) -> None:
         raise error(f"malformed total_amount {value!r}") from None
     if minor != payment.amount_minor:
         raise error(f"total_amount {value} does not match the payment's {payment.amount}")
+
+
+def _check_refund(params: Mapping[str, Any], trade: GatewayAttempt) -> None:
+    """A refund notice must be about a refund of the verified trade, for that refund's amount.
+
+    The signature proves the notice is about trade `out_trade_no`; `out_biz_no`
+    names the refund. It must be a refund attempt of the same payment, or a
+    merchant's validly signed notice could settle another merchant's refund.
+    Alipay's `refund_fee` is the trade's refunded total: this refund's amount
+    on its own, or with the refunds that succeeded before it.
+    """
+    attempt = (
+        GatewayAttempt.objects.select_related("refund")
+        .filter(
+            idempotency_key=params["out_biz_no"], gateway=AlipayGateway.slug, kind=GatewayAttempt.Kind.REFUND
+        )
+        .first()
+    )
+    if attempt is None or attempt.refund is None:
+        raise CallbackRejected("unknown out_biz_no")
+    if attempt.payment_id != trade.payment_id:
+        raise CallbackRejected("out_biz_no names a refund of another trade")
+    payment = trade.payment
+    try:
+        fee = parse_amount(str(params["refund_fee"]), payment.currency)
+    except MoneyError:
+        raise CallbackRejected(f"malformed refund_fee {params['refund_fee']!r}") from None
+    refund = attempt.refund
+    before = (
+        payment.refunds.filter(status="succeeded").exclude(pk=refund.pk).aggregate(total=Sum("amount_minor"))
+    )
+    if fee not in (refund.amount_minor, refund.amount_minor + (before["total"] or 0)):
+        raise CallbackRejected(f"refund_fee {params['refund_fee']} does not match the refund")

@@ -23,8 +23,6 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from payments.gateways import (
-    RECONCILE,
-    CallbackNotice,
     CallbackRejected,
     Gateway,
     GatewayError,
@@ -32,6 +30,7 @@ from payments.gateways import (
     Outcome,
     VerifiedCallback,
     http_call,
+    notice,
     refund_result,
 )
 from payments.models import GatewayAttempt, Payment, Refund
@@ -93,15 +92,17 @@ def _link(data: dict, *rels: str) -> str | None:
 class PayPalGateway(Gateway):
     slug = "paypal"
     requires_account = True
-    ALLOWED_CALLBACKS = {
-        "payment.approved": RECONCILE,  # capture the approved order in a worker
-        "payment.succeeded": "succeed",
-        "payment.failed": "fail",
-        "payment.closed": ("cancel", "fail"),
-        "payment.reversed": "reverse",
-        "refund.succeeded": "refund_succeed",
-        "refund.failed": "refund_fail",
-    }
+    CALLBACK_TYPES = frozenset(
+        {
+            "payment.approved",
+            "payment.succeeded",
+            "payment.failed",
+            "payment.closed",
+            "payment.reversed",
+            "refund.succeeded",
+            "refund.failed",
+        }
+    )
 
     # HTTP ------------------------------------------------------------------
     def _token(self, account: GatewayAccount, renew: bool = False) -> str:
@@ -221,7 +222,7 @@ class PayPalGateway(Gateway):
             raw=data,
         )
 
-    def query(self, attempt: GatewayAttempt) -> CallbackNotice | None:
+    def query(self, attempt: GatewayAttempt) -> GatewayResult | None:
         """Ask where an order (or payout item) stands; capture an approved order on the way.
 
         The capture carries PayPal-Request-Id "<key>-capture", so a repeat never
@@ -237,7 +238,7 @@ class PayPalGateway(Gateway):
             return None
         status, order = self._api(account, "GET", f"/v2/checkout/orders/{quote(order_id, safe='')}")
         if status == 404:
-            return CallbackNotice("payment.closed", attempt.idempotency_key, order_id, "order_not_found")
+            return notice("payment.closed", attempt.idempotency_key, order_id, "order_not_found")
         if status >= 400:
             raise GatewayError(f"PayPal order query refused: {_issue(order)}")
         if order.get("status") == "APPROVED":
@@ -252,15 +253,40 @@ class PayPalGateway(Gateway):
                 issue = _issue(order)
                 if issue in ("instrument_declined", "payer_action_required", "order_not_approved"):
                     return None  # the buyer has to act again at PayPal
-                return CallbackNotice("payment.failed", attempt.idempotency_key, order_id, issue)
+                return notice("payment.failed", attempt.idempotency_key, order_id, issue)
         return self._order_notice(attempt, payment, order_id, order)
+
+    def close(self, attempt: GatewayAttempt) -> GatewayResult:
+        """Make sure an order awaiting the buyer can no longer take money.
+
+        A checkout order moves money only when we capture it, and nothing
+        captures the order of a cancelled payment; so an uncaptured order is
+        closed as it stands (PayPal lets it expire). A captured one is the
+        paid path.
+        """
+        payment = attempt.payment
+        account = self._account(payment.merchant_id)
+        order_id = attempt.gateway_reference or payment.gateway_reference
+        if not order_id:
+            return GatewayResult(outcome=Outcome.CLOSED)
+        status, order = self._api(account, "GET", f"/v2/checkout/orders/{quote(order_id, safe='')}")
+        if status == 404:
+            return GatewayResult(outcome=Outcome.CLOSED, gateway_reference=order_id, raw=order)
+        if status >= 400:
+            raise GatewayError(f"PayPal order query refused: {_issue(order)}")
+        answer = self._order_notice(attempt, payment, order_id, order)
+        if answer is not None and answer.outcome == Outcome.SUCCEEDED:
+            return answer
+        if order.get("status") == "COMPLETED":
+            return GatewayResult(outcome=Outcome.PROCESSING, gateway_reference=order_id, raw=order)
+        return GatewayResult(outcome=Outcome.CLOSED, gateway_reference=order_id, raw=order)
 
     def _order_notice(
         self, attempt: GatewayAttempt, payment: Payment, order_id: str, order: dict
-    ) -> CallbackNotice | None:
+    ) -> GatewayResult | None:
         key = attempt.idempotency_key
         if order.get("status") == "VOIDED":
-            return CallbackNotice("payment.closed", key, order_id, "order_voided")
+            return notice("payment.closed", key, order_id, "order_voided")
         if order.get("status") != "COMPLETED":
             return None
         units = order.get("purchase_units") or [{}]
@@ -271,9 +297,9 @@ class PayPalGateway(Gateway):
         _check_money(capture.get("amount"), payment.amount_minor, payment.currency, GatewayError)
         capture_status = capture.get("status")
         if capture_status in ("COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED"):
-            return CallbackNotice("payment.succeeded", key, order_id)
+            return notice("payment.succeeded", key, order_id)
         if capture_status in ("DECLINED", "FAILED"):
-            return CallbackNotice("payment.failed", key, order_id, f"capture_{capture_status.lower()}")
+            return notice("payment.failed", key, order_id, f"capture_{capture_status.lower()}")
         return None  # PENDING: PayPal sends PAYMENT.CAPTURE.COMPLETED later
 
     def submit_refund(self, refund: Refund, attempt: GatewayAttempt) -> GatewayResult:
@@ -282,7 +308,8 @@ class PayPalGateway(Gateway):
         account = self.account_for(payment.merchant_id)
         if account is None:
             return self.not_configured()
-        order_id = payment.gateway_reference
+        source = refund.source_attempt
+        order_id = (source.gateway_reference if source is not None else "") or payment.gateway_reference
         if not order_id:
             raise GatewayError("payment has no PayPal order to refund")
         status, order = self._api(account, "GET", f"/v2/checkout/orders/{quote(order_id, safe='')}")
@@ -318,7 +345,7 @@ class PayPalGateway(Gateway):
             raw=data,
         )
 
-    def query_refund(self, attempt: GatewayAttempt) -> CallbackNotice | None:
+    def query_refund(self, attempt: GatewayAttempt) -> GatewayResult | None:
         """Ask `GET /v2/payments/refunds/{refund_id}` (the id PayPal answered) where a refund stands.
 
         COMPLETED succeeds; FAILED and CANCELLED fail (`refund_failed`,
@@ -338,9 +365,9 @@ class PayPalGateway(Gateway):
         _check_money(data.get("amount"), attempt.refund.amount_minor, payment.currency, GatewayError)
         refund_status = str(data.get("status") or "")
         if refund_status == "COMPLETED":
-            return CallbackNotice("refund.succeeded", attempt.idempotency_key, refund_id)
+            return notice("refund.succeeded", attempt.idempotency_key, refund_id)
         if refund_status in ("FAILED", "CANCELLED"):
-            return CallbackNotice(
+            return notice(
                 "refund.failed", attempt.idempotency_key, refund_id, f"refund_{refund_status.lower()}"
             )
         return None  # PENDING
@@ -397,7 +424,7 @@ class PayPalGateway(Gateway):
 
     def _query_payout_item(
         self, account: GatewayAccount, attempt: GatewayAttempt, response: dict
-    ) -> CallbackNotice | None:
+    ) -> GatewayResult | None:
         batch_id = str((response.get("batch_header") or {}).get("payout_batch_id") or "")
         if not batch_id:
             return None
@@ -410,10 +437,10 @@ class PayPalGateway(Gateway):
             item_status = str(item.get("transaction_status") or "")
             reference = str(item.get("payout_item_id") or "")
             if item_status == "SUCCESS":
-                return CallbackNotice("payment.succeeded", attempt.idempotency_key, reference)
+                return notice("payment.succeeded", attempt.idempotency_key, reference)
             if item_status in PAYOUT_ITEM_FAILED:
                 code = str((item.get("errors") or {}).get("name") or f"payout_{item_status.lower()}")
-                return CallbackNotice("payment.failed", attempt.idempotency_key, reference, code.lower()[:64])
+                return notice("payment.failed", attempt.idempotency_key, reference, code.lower()[:64])
         return None
 
     # Webhooks --------------------------------------------------------------
@@ -483,7 +510,7 @@ class PayPalGateway(Gateway):
             money = {"value": amount.get("value"), "currency_code": amount.get("currency")}
             _check_money(money, payment.amount_minor, payment.currency, CallbackRejected)
 
-    def notices_from_payload(self, payload: dict[str, Any]) -> list[CallbackNotice]:
+    def notices_from_payload(self, payload: dict[str, Any]) -> list[GatewayResult]:
         event_type = str(payload.get("event_type", ""))
         resource = payload.get("resource") or {}
         key = str(payload.get("attempt_key") or _resource_key(event_type, resource))
@@ -492,7 +519,7 @@ class PayPalGateway(Gateway):
         if notice_type in ("payment.failed", "payment.closed"):
             code = event_type.rsplit(".", 1)[-1].lower()
         reference = str(resource.get("id") or "")
-        return [CallbackNotice(notice_type, key, reference, code)]
+        return [notice(notice_type, key, reference, code)]
 
     def acknowledge(self, accepted: bool) -> HttpResponse:
         """2xx stops PayPal's redelivery; anything else makes it try again later."""

@@ -14,25 +14,25 @@ import json
 import logging
 import secrets
 import time
-from contextlib import nullcontext
 from datetime import timedelta
-from functools import cache
 
 import requests
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from payments.db import copy_rows, insert_with_children
 from payments.gateways import (
-    CallbackNotice,
     CallbackRejected,
     Gateway,
     GatewayResult,
     Outcome,
     VerifiedCallback,
+    notice,
 )
 from payments.models import GatewayAttempt, Payment, Refund, SandboxNotice, SandboxOperation
+from payments.queue import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -86,14 +86,16 @@ def post_callback(url: str, body: bytes, headers: dict[str, str]) -> int:
 
 class SandboxGateway(Gateway):
     slug = "sandbox"
-    ALLOWED_CALLBACKS = {
-        "payment.succeeded": "succeed",
-        "payment.failed": "fail",
-        "payment.requires_action": "require_action",
-        "payment.reversed": "reverse",
-        "refund.succeeded": "refund_succeed",
-        "refund.failed": "refund_fail",
-    }
+    CALLBACK_TYPES = frozenset(
+        {
+            "payment.succeeded",
+            "payment.failed",
+            "payment.requires_action",
+            "payment.reversed",
+            "refund.succeeded",
+            "refund.failed",
+        }
+    )
 
     def settings_problems(self) -> list[tuple[str, str]]:
         if not settings.SANDBOX_GATEWAY_SECRET:
@@ -165,12 +167,10 @@ class SandboxGateway(Gateway):
                 )
             )
         if ops:
-            from payments.services.batch_transitions import fast_insert
-
             with transaction.atomic():
                 try:
                     with transaction.atomic():
-                        fast_insert(SandboxOperation, ops)
+                        copy_rows(SandboxOperation, ops)
                     stored = {op.key: op for op in ops}
                 except IntegrityError:
                     # Another caller with some of the same keys got in first: keep its record.
@@ -225,8 +225,24 @@ class SandboxGateway(Gateway):
             raw=answer,
         )
 
+    def close(self, attempt: GatewayAttempt) -> GatewayResult:
+        """Close an operation awaiting the customer: its pending outcomes are dropped from the record.
+
+        An operation whose success was already sent is paid: that is answered.
+        """
+        with transaction.atomic():
+            op = SandboxOperation.objects.select_for_update().filter(key=attempt.idempotency_key).first()
+            if op is None:
+                return GatewayResult(outcome=Outcome.CLOSED)
+            if op.notices.filter(type="payment.succeeded", sent_at__isnull=False).exists():
+                return GatewayResult(outcome=Outcome.SUCCEEDED, gateway_reference=op.gateway_reference)
+            op.notices.filter(sent_at=None).delete()
+            op.answer = {**op.answer, "closed": True}
+            op.save(update_fields=["answer"])
+        return GatewayResult(outcome=Outcome.CLOSED, gateway_reference=op.gateway_reference)
+
     # Reconciliation -------------------------------------------------------
-    def query_refund(self, attempt: GatewayAttempt) -> CallbackNotice | None:
+    def query_refund(self, attempt: GatewayAttempt) -> GatewayResult | None:
         """Answer from the sandbox's own record: the refund's outcome once its callback is due.
 
         The outcome of a refund is decided when it is executed (stored as the
@@ -236,14 +252,14 @@ class SandboxGateway(Gateway):
         op = SandboxOperation.objects.filter(key=attempt.idempotency_key, kind="refund").first()
         if op is None:
             return None  # never executed here: nothing to report
-        notice = (
+        decided = (
             op.notices.filter(type__startswith="refund.", due_at__lte=timezone.now()).order_by("seq").first()
         )
-        if notice is None:
+        if decided is None:
             return None
-        data = notice.data or {}
-        return CallbackNotice(
-            type=notice.type,
+        data = decided.data or {}
+        return notice(
+            type=decided.type,
             attempt_key=attempt.idempotency_key,
             gateway_reference=str(data.get("gateway_reference") or op.gateway_reference),
             failure_code=str(data.get("failure_code") or ""),
@@ -281,7 +297,7 @@ class SandboxGateway(Gateway):
             if not isinstance(item, dict) or not item.get("attempt_key"):
                 raise CallbackRejected("result without attempt_key")
             notices.append(
-                CallbackNotice(
+                notice(
                     type=str(item.get("type", event_type)),
                     attempt_key=str(item["attempt_key"]),
                     gateway_reference=str(item.get("gateway_reference") or ""),
@@ -301,58 +317,10 @@ class SandboxGateway(Gateway):
 def _insert_operation(op: SandboxOperation, notices: list[SandboxNotice]) -> None:
     """Insert an operation and its notices atomically, and enqueue their delivery on commit.
 
-    On PostgreSQL one statement does it (the notices are inserted from the operation's
-    RETURNING), which commits on its own outside a transaction; elsewhere a transaction.
     Raise IntegrityError, with nothing written, if the key was executed before.
     """
-    if connection.vendor != "postgresql" or not notices:
-        with transaction.atomic():
-            op.save(force_insert=True)
-            for notice in notices:
-                notice.operation = op
-            SandboxNotice.objects.bulk_create(notices)
-            transaction.on_commit(lambda: enqueue_delivery(op.pk))
-        return
-    op_fields, notice_fields = _insert_fields()
-    sql = _insert_sql(len(notices))
-    params = [f.get_db_prep_save(f.pre_save(op, True), connection) for f in op_fields]
-    for notice in notices:
-        params.extend(f.get_db_prep_save(f.pre_save(notice, True), connection) for f in notice_fields)
-    with transaction.atomic() if connection.in_atomic_block else nullcontext():
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            op.pk = cursor.fetchone()[0]
-    for notice in notices:
-        notice.operation = op
+    insert_with_children(op, notices, "operation")
     transaction.on_commit(lambda: enqueue_delivery(op.pk))
-
-
-@cache
-def _insert_fields() -> tuple[list, list]:
-    op_fields = [f for f in SandboxOperation._meta.concrete_fields if not f.primary_key]
-    notice_fields = [
-        f for f in SandboxNotice._meta.concrete_fields if not f.primary_key and f.name != "operation"
-    ]
-    return op_fields, notice_fields
-
-
-@cache
-def _insert_sql(n_notices: int) -> str:
-    q = connection.ops.quote_name
-    op_fields, notice_fields = _insert_fields()
-    op_columns = ", ".join(q(f.column) for f in op_fields)
-    op_values = ", ".join(f"%s::{f.db_type(connection)}" for f in op_fields)
-    row = "(" + ", ".join(f"%s::{f.db_type(connection)}" for f in notice_fields) + ")"
-    aliases = ", ".join(f"c{i}" for i in range(len(notice_fields)))
-    operation = SandboxNotice._meta.get_field("operation")
-    return (
-        f"WITH op AS (INSERT INTO {q(SandboxOperation._meta.db_table)} ({op_columns}) "  # noqa: S608
-        f"VALUES ({op_values}) RETURNING {q('id')}), "
-        f"notices AS (INSERT INTO {q(SandboxNotice._meta.db_table)} "
-        f"({q(operation.column)}, {', '.join(q(f.column) for f in notice_fields)}) "
-        f"SELECT op.{q('id')}, {aliases} FROM op, (VALUES {', '.join([row] * n_notices)}) AS v({aliases})) "
-        f"SELECT {q('id')} FROM op"
-    )
 
 
 BATCH_NOTICE_RESULTS = 1000
@@ -406,8 +374,6 @@ def _batch_notices(ops: list[SandboxOperation], plans: dict[str, tuple[str, list
 
 
 def enqueue_delivery(operation_id: int) -> None:
-    from payments.queue import enqueue
-
     enqueue("payments.tasks.sandbox_deliver_task", operation_id)
 
 
@@ -420,23 +386,23 @@ def deliver_notices(operation_id: int) -> int:
     """
     sent = 0
     url = f"{settings.PAYDESK_PUBLIC_URL}/callbacks/sandbox/"
-    for notice in SandboxNotice.objects.filter(operation_id=operation_id, sent_at=None):
-        wait = (notice.due_at - timezone.now()).total_seconds()
+    for pending in SandboxNotice.objects.filter(operation_id=operation_id, sent_at=None):
+        wait = (pending.due_at - timezone.now()).total_seconds()
         if wait > 5:
             break
         if wait > 0:
             time.sleep(wait)
-        claimed = SandboxNotice.objects.filter(pk=notice.pk, sent_at=None, attempts=notice.attempts).update(
-            attempts=notice.attempts + 1, last_attempt_at=timezone.now()
+        claimed = SandboxNotice.objects.filter(pk=pending.pk, sent_at=None, attempts=pending.attempts).update(
+            attempts=pending.attempts + 1, last_attempt_at=timezone.now()
         )
         if not claimed:
             break  # another worker is sending this operation's notices
         body = json.dumps(
             {
-                "id": notice.event_id,
-                "type": notice.type,
-                "created": int(notice.due_at.timestamp()),
-                "data": notice.data,
+                "id": pending.event_id,
+                "type": pending.type,
+                "created": int(pending.due_at.timestamp()),
+                "data": pending.data,
             },
             separators=(",", ":"),
         ).encode()
@@ -444,11 +410,11 @@ def deliver_notices(operation_id: int) -> int:
         try:
             status = post_callback(url, body, headers)
         except requests.RequestException as exc:
-            SandboxNotice.objects.filter(pk=notice.pk).update(last_error=str(exc)[:500])
+            SandboxNotice.objects.filter(pk=pending.pk).update(last_error=str(exc)[:500])
             break
         if not 200 <= status < 300:
-            SandboxNotice.objects.filter(pk=notice.pk).update(last_error=f"HTTP {status}")
+            SandboxNotice.objects.filter(pk=pending.pk).update(last_error=f"HTTP {status}")
             break
-        SandboxNotice.objects.filter(pk=notice.pk).update(sent_at=timezone.now(), last_error="")
+        SandboxNotice.objects.filter(pk=pending.pk).update(sent_at=timezone.now(), last_error="")
         sent += 1
     return sent

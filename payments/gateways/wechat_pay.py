@@ -27,8 +27,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
+from merchants.crypto import rsa_sha256_sign, rsa_sha256_verify
 from payments.gateways import (
-    CallbackNotice,
     CallbackRejected,
     Gateway,
     GatewayError,
@@ -36,9 +36,8 @@ from payments.gateways import (
     Outcome,
     VerifiedCallback,
     http_call,
+    notice,
     refund_result,
-    rsa_sha256_sign,
-    rsa_sha256_verify,
 )
 from payments.models import GatewayAttempt, Payment, Refund
 
@@ -122,13 +121,15 @@ class WeChatPayGateway(Gateway):
     slug = "wechat_pay"
     requires_account = True
     SUPPORTED_CURRENCIES = frozenset({"CNY"})
-    ALLOWED_CALLBACKS = {
-        "payment.succeeded": "succeed",
-        "payment.failed": "fail",
-        "payment.closed": ("cancel", "fail"),
-        "refund.succeeded": "refund_succeed",
-        "refund.failed": "refund_fail",
-    }
+    CALLBACK_TYPES = frozenset(
+        {
+            "payment.succeeded",
+            "payment.failed",
+            "payment.closed",
+            "refund.succeeded",
+            "refund.failed",
+        }
+    )
 
     # Requests --------------------------------------------------------------
     def _request(
@@ -218,13 +219,9 @@ class WeChatPayGateway(Gateway):
         account = self.account_for(payment.merchant_id)
         if account is None:
             return self.not_configured()
-        trade = (
-            payment.attempts.filter(kind=GatewayAttempt.Kind.PAYMENT, gateway=self.slug)
-            .order_by("-number")
-            .first()
-        )
+        trade = refund.source_attempt
         if trade is None:
-            raise GatewayError("payment has no WeChat Pay order to refund")
+            raise GatewayError("the refund names no WeChat Pay order to refund")
         body = {
             "out_trade_no": trade.idempotency_key,
             "out_refund_no": attempt.idempotency_key,
@@ -248,7 +245,7 @@ class WeChatPayGateway(Gateway):
             raw=data,
         )
 
-    def query(self, attempt: GatewayAttempt) -> CallbackNotice | None:
+    def query(self, attempt: GatewayAttempt) -> GatewayResult | None:
         payment = attempt.payment
         account = self.account_for(payment.merchant_id)
         if account is None:
@@ -265,7 +262,30 @@ class WeChatPayGateway(Gateway):
         _check_transaction(data, account, payment, GatewayError)
         return _transaction_notice(data)
 
-    def query_refund(self, attempt: GatewayAttempt) -> CallbackNotice | None:
+    def close(self, attempt: GatewayAttempt) -> GatewayResult:
+        """Close the order (`POST .../out-trade-no/{out_trade_no}/close`) so it can no longer be paid.
+
+        An order WeChat Pay reports as paid is not closed: its success is
+        returned. An order the customer is paying right now is PROCESSING.
+        """
+        account = self.account_for(attempt.payment.merchant_id)
+        if account is None:
+            raise GatewayError("no enabled WeChat Pay account")
+        answer = self.query(attempt)
+        if answer is not None and answer.outcome in (Outcome.SUCCEEDED, Outcome.CLOSED):
+            return answer
+        path = f"/v3/pay/transactions/out-trade-no/{quote(attempt.idempotency_key, safe='')}/close"
+        status, data = self._request(account, "POST", path, {"mchid": account.mch_id})
+        if status < 300 or data.get("code") == "ORDER_CLOSED":
+            return GatewayResult(outcome=Outcome.CLOSED, raw=data)
+        if data.get("code") in ("ORDERPAID", "ORDER_PAID", "USERPAYING"):
+            answer = self.query(attempt)
+            if answer is not None:
+                return answer
+            return GatewayResult(outcome=Outcome.PROCESSING, raw=data)
+        raise GatewayError(f"WeChat Pay could not close the order: {data.get('code')}")
+
+    def query_refund(self, attempt: GatewayAttempt) -> GatewayResult | None:
         """Ask `GET /v3/refund/domestic/refunds/{out_refund_no}` where a refund stands.
 
         `status` SUCCESS succeeds; CLOSED and ABNORMAL fail with the same codes
@@ -290,10 +310,10 @@ class WeChatPayGateway(Gateway):
         reference = str(data.get("refund_id") or "")
         refund_status = data.get("status")
         if refund_status == "SUCCESS":
-            return CallbackNotice("refund.succeeded", attempt.idempotency_key, reference)
+            return notice("refund.succeeded", attempt.idempotency_key, reference)
         if f"REFUND.{refund_status}" in REFUND_FAILURES:
             code = REFUND_FAILURES[f"REFUND.{refund_status}"]
-            return CallbackNotice("refund.failed", attempt.idempotency_key, reference, code)
+            return notice("refund.failed", attempt.idempotency_key, reference, code)
         return None  # PROCESSING
 
     # Callbacks -------------------------------------------------------------
@@ -304,8 +324,8 @@ class WeChatPayGateway(Gateway):
         the resource must open with that account's APIv3 key and name that
         account's mchid/appid, a payment of that merchant and its exact amount.
         """
+        from merchants.crypto import SecretUnreadable
         from merchants.models import GatewayAccount
-        from payments.channels.crypto import SecretUnreadable
 
         serial = request.headers.get("Wechatpay-Serial", "")
         try:
@@ -360,29 +380,27 @@ class WeChatPayGateway(Gateway):
         else:
             raise CallbackRejected(f"unknown event_type {event_type}")
 
-    def notices_from_payload(self, payload: dict[str, Any]) -> list[CallbackNotice]:
+    def notices_from_payload(self, payload: dict[str, Any]) -> list[GatewayResult]:
         event_type = str(payload.get("event_type", ""))
         data = payload.get("resource") or {}
         if event_type == "REFUND.SUCCESS":
             return [
-                CallbackNotice(
-                    "refund.succeeded", str(data.get("out_refund_no", "")), str(data.get("refund_id", ""))
-                )
+                notice("refund.succeeded", str(data.get("out_refund_no", "")), str(data.get("refund_id", "")))
             ]
         if event_type in REFUND_FAILURES:
             return [
-                CallbackNotice(
+                notice(
                     "refund.failed",
                     str(data.get("out_refund_no", "")),
                     str(data.get("refund_id", "")),
                     REFUND_FAILURES[event_type],
                 )
             ]
-        notice = _transaction_notice(data)
-        if notice is None:
+        result = _transaction_notice(data)
+        if result is None:
             state = str(data.get("trade_state") or "unknown").lower()
-            return [CallbackNotice(f"payment.{state}", str(data.get("out_trade_no", "")))]
-        return [notice]
+            return [notice(f"payment.{state}", str(data.get("out_trade_no", "")))]
+        return [result]
 
     def acknowledge(self, accepted: bool) -> HttpResponse:
         """204 without body on success; otherwise 4xx with WeChat's {"code": "FAIL"} so it retries."""
@@ -412,15 +430,15 @@ def _check_transaction(data: dict, account: GatewayAccount, payment: Payment, er
         raise error(f"amount {amount.get('total')!r} does not match the payment's {payment.amount_minor}")
 
 
-def _transaction_notice(data: dict) -> CallbackNotice | None:
+def _transaction_notice(data: dict) -> GatewayResult | None:
     key = str(data.get("out_trade_no", ""))
     reference = str(data.get("transaction_id") or "")
     state = data.get("trade_state")
     if state in ("SUCCESS", "REFUND"):
-        return CallbackNotice("payment.succeeded", key, reference)
+        return notice("payment.succeeded", key, reference)
     if state == "PAYERROR":
         message = str(data.get("trade_state_desc") or "")
-        return CallbackNotice("payment.failed", key, reference, "payment_error", message)
+        return notice("payment.failed", key, reference, "payment_error", message)
     if state in ("CLOSED", "REVOKED"):
-        return CallbackNotice("payment.closed", key, reference, f"trade_{state.lower()}")
+        return notice("payment.closed", key, reference, f"trade_{state.lower()}")
     return None  # NOTPAY, USERPAYING: still waiting for the customer

@@ -1,5 +1,6 @@
 from payments.models.batch import BatchChunk, BatchRowError, BatchStatus, PaymentBatch
 from payments.models.events import Event, GatewayCallback, IdempotencyKey
+from payments.models.incidents import Incident
 from payments.models.notifications import Channel, Delivery, DeliveryStatus, Notification
 from payments.models.payment import (
     FINAL_STATES,
@@ -26,6 +27,7 @@ __all__ = [
     "GatewayAttempt",
     "GatewayCallback",
     "IdempotencyKey",
+    "Incident",
     "Method",
     "Payment",
     "PaymentBatch",

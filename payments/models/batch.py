@@ -82,6 +82,8 @@ class PaymentBatch(FSMModelMixin, models.Model):
         ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="approved_batches"
     )
     started_at = models.DateTimeField(null=True, blank=True)
+    # When the beneficiaries of a completed batch were told they were paid (merchants who opt in).
+    beneficiaries_notified_at = models.DateTimeField(null=True, blank=True)
     chunk_count = models.PositiveIntegerField(default=0)
     # Set when a processing batch is cancelled: what is not yet submitted is cancelled.
     cancel_requested_at = models.DateTimeField(null=True, blank=True)

@@ -240,8 +240,25 @@ class RefundStatus(models.TextChoices):
 
 
 class Refund(FSMModelMixin, models.Model):
+    """Money returned to the payer of a payment, through the gateway that took it.
+
+    A requested refund (merchant, API) counts against the payment's captured
+    amount and moves the payment to (partially) refunded. A late-success
+    refund returns money the gateway took for a payment we had given up
+    (cancelled, failed, superseded attempt): the payment's state stays.
+    `source_attempt` is the payment attempt whose money is returned.
+    """
+
+    class Kind(models.TextChoices):
+        REQUESTED = "requested", _("Requested")
+        LATE_SUCCESS = "late_success", _("Return of a late payment")
+
     public_id = PublicIdField(prefix="ref")
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.REQUESTED)
+    source_attempt = models.ForeignKey(
+        GatewayAttempt, null=True, blank=True, on_delete=models.PROTECT, related_name="refunds_of"
+    )
     amount_minor = models.BigIntegerField()
     reason = models.CharField(max_length=500, blank=True)
     status = FSMField(default=RefundStatus.PENDING, choices=RefundStatus.choices, protected=True)

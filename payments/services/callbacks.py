@@ -9,13 +9,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
-from django_fsm import can_proceed
 
-from payments.gateways import RECONCILE, CallbackNotice, CallbackRejected, Gateway, GatewayError
-from payments.models import GatewayAttempt, GatewayCallback, Payment, PaymentStatus, Refund
+from payments.gateways import CallbackRejected, Gateway, GatewayError, GatewayResult, get_gateway
+from payments.models import GatewayAttempt, GatewayCallback
 from payments.queue import enqueue_on_commit
-from payments.services.payments import locked, transition_apply
-from payments.services.refunds import refund_settle
+from payments.services.lifecycle.locks import lock_payment
+from payments.services.lifecycle.outcomes import outcomes_apply
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +79,7 @@ def callback_receive(*, gateway: Gateway, request: HttpRequest) -> tuple[bool, G
     return True, row
 
 
-def _payment_for(notices: list[CallbackNotice]) -> int | None:
+def _payment_for(notices: list[GatewayResult]) -> int | None:
     if len(notices) != 1:
         return None
     return (
@@ -111,7 +110,7 @@ def callback_apply(*, callback_id: int) -> None:
         return
     with transaction.atomic():
         if row.payment_id is not None:
-            locked(row.payment_id)  # lock order: payment before its callbacks
+            lock_payment(row.payment_id)  # lock order: payment before its callbacks
             pending = GatewayCallback.objects.select_for_update().filter(
                 payment_id=row.payment_id, status=GatewayCallback.Status.RECEIVED, pk__lte=row.pk
             )
@@ -124,182 +123,32 @@ def callback_apply(*, callback_id: int) -> None:
 
 
 def _apply_one(callback: GatewayCallback) -> None:
-    from payments.gateways import get_gateway
-
+    """Apply the results a stored callback carries (one, or a bank's many) through the lifecycle core."""
     gateway = get_gateway(callback.gateway)
-    if callback_results_apply(gateway=gateway, callback=callback):
-        return  # a report of many outcomes (data.results), applied set-based
-    reasons = []
-    applied = 0
-    for notice in _notices(callback):
-        reason = _apply_notice(gateway, notice)
-        if reason is None:
-            applied += 1
-        else:
-            reasons.append(f"{notice.attempt_key}: {reason}")
-    callback.status = GatewayCallback.Status.APPLIED if applied else GatewayCallback.Status.IGNORED
-    callback.reason = "; ".join(reasons)[:500]
-    callback.processed_at = timezone.now()
-    callback.save(update_fields=["status", "reason", "processed_at"])
-
-
-def _notices(callback: GatewayCallback) -> list[CallbackNotice]:
-    from payments.gateways import get_gateway
-
-    return get_gateway(callback.gateway).notices_from_payload(callback.payload or {})
-
-
-def notice_apply(*, gateway: Gateway, notice: CallbackNotice) -> str | None:
-    """Apply one verified outcome (a callback's or a reconciliation query's) inside a transaction.
-
-    Return why it was ignored, or None when it was applied.
-    """
-    return _apply_notice(gateway, notice)
-
-
-def _apply_notice(gateway: Gateway, notice: CallbackNotice) -> str | None:
-    """Apply one outcome through the gateway's allow-list; return why it was ignored, or None."""
-    allowed = gateway.ALLOWED_CALLBACKS.get(notice.type)
-    if allowed is None:
-        return f"type {notice.type} not allowed for {gateway.slug}"
-    attempt = GatewayAttempt.objects.filter(idempotency_key=notice.attempt_key, gateway=gateway.slug).first()
-    if attempt is None:
-        return "unknown attempt"
-    payment: Payment = locked(attempt.payment_id)
-    actor = f"gateway:{gateway.slug}"
-    if allowed == RECONCILE:
-        # The gateway wants its own answer asked for (PayPal: capture an approved order) by a worker.
-        if payment.status not in (PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_ACTION):
-            return f"{notice.type} needs no action while payment is {payment.status}"
-        enqueue_on_commit("payments.tasks.payment_reconcile_task", payment.pk, True)
-        return None
-    # A tuple lists alternatives: the first one the payment's state allows (else the first, refused).
-    names = (allowed,) if isinstance(allowed, str) else allowed
-    name = names[0]
-    if len(names) > 1:
-        name = next((n for n in names if can_proceed(getattr(payment, n))), name)
-    if name in ("refund_succeed", "refund_fail"):
-        if attempt.refund_id is None:
-            return "refund outcome for a payment attempt"
-        refund = Refund.objects.select_for_update().get(pk=attempt.refund_id)
-        return refund_settle(
-            payment=payment,
-            refund=refund,
-            succeeded=name == "refund_succeed",
-            code=notice.failure_code,
-            actor=actor,
-        )
-    if attempt.kind != GatewayAttempt.Kind.PAYMENT:
-        return "payment outcome for a refund attempt"
-    if not can_proceed(getattr(payment, name)):
-        return f"{notice.type} not allowed while payment is {payment.status}"
-    if notice.gateway_reference and not payment.gateway_reference:
-        payment.gateway_reference = notice.gateway_reference
-    kwargs: dict = {}
-    if name == "fail":
-        kwargs = {
-            "code": notice.failure_code or "failed",
-            "message": notice.failure_message,
-            "retryable": notice.retryable,
-        }
-    transition_apply(payment, name, actor=actor, **kwargs)
-    return None
-
-
-def callback_results_apply(*, gateway: Gateway, callback: GatewayCallback) -> bool:
-    """Apply a callback that carries many outcomes (`data.results`) set-based; False for others.
-
-    Runs inside callback_apply's transaction. Payment outcomes are grouped by
-    the transition they request (through the gateway's allow-list) and applied
-    with one UPDATE per group filtered by the states the model's transition
-    graph allows, plus bulk-created Events, instead of a locked save() per
-    payment. Refund outcomes, reconciliation requests and unknown attempts go
-    through `_apply_notice` one by one. A payment named twice in one report
-    (succeeded, then reversed) is applied in rounds, in the report's order.
-    Batches touched get their completion checked.
-    """
-    data = (callback.payload or {}).get("data")
-    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
-        return False
-    from payments.services.batch_transitions import (
-        bulk_transition,
-        lock_payments,
-        transition_info,
-        values_update,
-    )
-
-    def bulk_names(allowed) -> tuple[str, ...]:
-        if allowed is None or allowed == RECONCILE:
-            return ()
-        names = (allowed,) if isinstance(allowed, str) else tuple(allowed)
-        try:
-            for name in names:
-                transition_info(name)
-        except ValueError:  # refund_succeed and the like are not Payment transitions
-            return ()
-        return names
-
-    notices = _notices(callback)
-    keys = {n.attempt_key for n in notices}
+    results = gateway.notices_from_payload(callback.payload or {})
     attempts = {
         a.idempotency_key: a
-        for a in GatewayAttempt.objects.filter(idempotency_key__in=keys, gateway=gateway.slug).only(
-            "idempotency_key", "payment_id", "kind", "refund_id"
+        for a in GatewayAttempt.objects.filter(
+            idempotency_key__in={r.attempt_key for r in results}, gateway=gateway.slug
         )
     }
-    reasons: list[str] = []
-    applied = 0
-    queue: list[tuple[CallbackNotice, GatewayAttempt, tuple[str, ...]]] = []
-    for notice in notices:
-        attempt = attempts.get(notice.attempt_key)
-        names = bulk_names(gateway.ALLOWED_CALLBACKS.get(notice.type))
-        if attempt is None or not names or attempt.kind != GatewayAttempt.Kind.PAYMENT:
-            reason = _apply_notice(gateway, notice)
-            if reason is None:
-                applied += 1
-            else:
-                reasons.append(f"{notice.attempt_key}: {reason}")
-            continue
-        queue.append((notice, attempt, names))
-    batch_ids: set[int] = set()
-    while queue:
-        this_round, later, seen = [], [], set()
-        for item in queue:
-            (later if item[1].payment_id in seen else this_round).append(item)
-            seen.add(item[1].payment_id)
-        queue = later
-        ids = [a.payment_id for _, a, _ in this_round]
-        payments = {p.pk: p for p in lock_payments(Payment.objects.filter(pk__in=ids))}
-        groups: dict[tuple, list[Payment]] = {}
-        references: dict[int, dict[str, str]] = {}
-        for notice, attempt, names in this_round:
-            payment = payments[attempt.payment_id]
-            name = next((n for n in names if payment.status in transition_info(n).sources), None)
-            if name is None:
-                why = f"{notice.type} not allowed while payment is {payment.status}"
-                reasons.append(f"{notice.attempt_key}: {why}")
-                continue
-            if notice.gateway_reference and not payment.gateway_reference:
-                references[payment.pk] = {"gateway_reference": notice.gateway_reference}
-            key: tuple = (name,)
-            if name == "fail":
-                key = (name, notice.failure_code or "failed", notice.failure_message, notice.retryable)
-            groups.setdefault(key, []).append(payment)
-        values_update(Payment, references, ["gateway_reference"])
-        for pk, values in references.items():
-            payments[pk].gateway_reference = values["gateway_reference"]
-        for key, members in groups.items():
-            kwargs = {"code": key[1], "message": key[2], "retryable": key[3]} if key[0] == "fail" else {}
-            done = bulk_transition(members, key[0], actor=f"gateway:{gateway.slug}", kwargs=kwargs)
-            applied += len(done)
-            batch_ids.update(p.batch_id for p in done if p.batch_id)
+    items, reasons = [], []
+    for result in results:
+        attempt = attempts.get(result.attempt_key)
+        if result.type not in gateway.CALLBACK_TYPES:
+            reasons.append(f"{result.attempt_key}: type {result.type} not allowed for {gateway.slug}")
+        elif attempt is None:
+            reasons.append(f"{result.attempt_key}: unknown attempt")
+        else:
+            items.append((attempt, result))
+    applied, ignored, batch_ids = outcomes_apply(items)
+    reasons += ignored
     for batch_id in sorted(batch_ids):
         enqueue_on_commit("payments.tasks.batch_check_task", batch_id)
     callback.status = GatewayCallback.Status.APPLIED if applied else GatewayCallback.Status.IGNORED
     callback.reason = "; ".join(reasons)[:500]
     callback.processed_at = timezone.now()
     callback.save(update_fields=["status", "reason", "processed_at"])
-    return True
 
 
 def callback_reapply(*, callback: GatewayCallback) -> GatewayCallback:

@@ -22,10 +22,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from payments.gateways import GatewayError, get_gateway
+from payments.gateways import GatewayError, GatewayResult, get_gateway
 from payments.models import Event, GatewayAttempt, Payment, PaymentStatus, Refund, RefundStatus
 from payments.queue import enqueue
-from payments.services.callbacks import notice_apply
+from payments.services.lifecycle.attempts import gateway_call
+from payments.services.lifecycle.locks import lock_payment
+from payments.services.lifecycle.outcomes import outcome_apply
 from payments.services.payments import PaymentStateError, payment_cancel
 
 logger = logging.getLogger(__name__)
@@ -112,12 +114,12 @@ def payment_reconcile(*, payment_id: int, force: bool = False, now: datetime | N
         return "not due"
     gateway = get_gateway(payment.gateway)
     try:
-        notice = gateway.query(attempt)
+        notice = gateway_call(lambda: gateway.query(attempt))
     except GatewayError as exc:
         logger.warning("reconciliation query for %s failed: %s", attempt.idempotency_key, exc)
         return "query failed"
     if notice is not None:
-        return _apply(gateway, notice, attempt)
+        return _apply(notice, attempt)
     if not expired:
         return "pending"
     # The gateway has nothing final and the QR code / approval link is dead: cancel.
@@ -132,8 +134,8 @@ def refund_reconcile(*, refund_id: int, force: bool = False, now: datetime | Non
     """Query the gateway about one pending refund and settle it; return what happened.
 
     The final answer (`refund.succeeded` / `refund.failed`) goes through
-    `notice_apply`, the path a refund callback takes (allow-list, then
-    `refund_settle` on the locked payment and refund), so success adds to the
+    the lifecycle core's `outcome_apply`, the path a refund callback takes
+    (`refund_settle` on the locked payment and refund), so success adds to the
     payment's refunded amount and failure releases what the refund held.
     Safe to run twice and concurrently: the latest refund attempt is claimed
     with a conditional update of its `last_call_at`, so one worker asks at a
@@ -159,19 +161,19 @@ def refund_reconcile(*, refund_id: int, force: bool = False, now: datetime | Non
         return "not due"
     gateway = get_gateway(attempt.gateway)
     try:
-        notice = gateway.query_refund(attempt)
+        notice = gateway_call(lambda: gateway.query_refund(attempt))
     except GatewayError as exc:
         logger.warning("refund reconciliation query for %s failed: %s", attempt.idempotency_key, exc)
         return "query failed"
     if notice is None:
         return "pending"
-    return _apply(gateway, notice, attempt)
+    return _apply(notice, attempt)
 
 
-def _apply(gateway, notice, attempt: GatewayAttempt) -> str:
-    """Apply a queried answer through the callbacks' allow-list; say what happened."""
+def _apply(notice: GatewayResult, attempt: GatewayAttempt) -> str:
+    """Apply a queried answer exactly as a callback's; say what happened."""
     with transaction.atomic():
-        reason = notice_apply(gateway=gateway, notice=notice)
+        reason = outcome_apply(payment=lock_payment(attempt.payment_id), attempt=attempt, result=notice)
     if reason is None:
         return f"applied {notice.type}"
     logger.info("reconciliation of %s ignored: %s", attempt.idempotency_key, reason)

@@ -4,23 +4,18 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.db.models import Sum
-from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_fsm import can_proceed
 
 from merchants.models import ApiKey
-from payments.gateways import GatewayResult, Outcome, gateway_for_method
-from payments.models import GatewayAttempt, Payment, Refund, RefundStatus
+from payments.models import Payment, Refund, RefundStatus
 from payments.models.payment import REFUNDABLE
 from payments.money import MoneyError, format_minor, parse_amount
-from payments.services.events import event_record
-from payments.services.payments import (
-    PaymentStateError,
-    actor_for,
-    attempt_execute,
-    locked,
-    transition_apply,
-)
+from payments.services.lifecycle.attempts import attempt_create
+from payments.services.lifecycle.events import actor_for, events_record
+from payments.services.lifecycle.guards import ensure_may_move_money
+from payments.services.lifecycle.locks import lock_payment
+from payments.services.lifecycle.outcomes import attempt_execute, paid_attempt
+from payments.services.payments import PaymentStateError
 from payments.validation import FieldError, PaymentInvalid
 
 
@@ -32,19 +27,22 @@ def refund_create(
     user=None,
     api_key: ApiKey | None = None,
 ) -> Refund:
-    """Refund part or all (amount None) of a succeeded payment.
+    """Refund part or all (amount None) of a succeeded payment, through the attempt that took the money.
 
     The payment row is locked while the refundable remainder is computed, so
     concurrent refunds can never together exceed the captured amount: pending
     refunds count against it until they fail.
     """
+    ensure_may_move_money(payment.merchant)
     actor = actor_for(user, api_key)
     with transaction.atomic():
-        payment = locked(payment.pk)
+        payment = lock_payment(payment.pk)
         if payment.status not in REFUNDABLE:
             raise PaymentStateError(payment, _("refunded"))
         pending = (
-            payment.refunds.filter(status=RefundStatus.PENDING).aggregate(total=Sum("amount_minor"))["total"]
+            payment.refunds.filter(status=RefundStatus.PENDING, kind=Refund.Kind.REQUESTED).aggregate(
+                total=Sum("amount_minor")
+            )["total"]
             or 0
         )
         available = payment.amount_minor - payment.refunded_minor - pending
@@ -68,70 +66,12 @@ def refund_create(
             )
         refund = Refund.objects.create(
             payment=payment,
+            source_attempt=paid_attempt(payment),
             amount_minor=amount_minor,
             reason=(reason or "")[:500],
             created_by=user if user is not None and user.is_authenticated else None,
         )
-        attempt = GatewayAttempt.objects.create(
-            payment=payment,
-            refund=refund,
-            kind=GatewayAttempt.Kind.REFUND,
-            gateway=payment.gateway or gateway_for_method(payment.method).slug,
-            idempotency_key=f"{refund.public_id}-1",
-            calls=1,
-            last_call_at=timezone.now(),
-        )
-        event_record(payment=payment, refund=refund, type="refund.created", actor=actor)
+        attempt = attempt_create(payment=payment, refund=refund, number=1)
+        events_record(payment, "refund.created", actor=actor, refund=refund)
     attempt_execute(attempt=attempt)
     return Refund.objects.select_related("payment").get(pk=refund.pk)
-
-
-def refund_apply_answer(*, attempt_id: int, result: GatewayResult) -> None:
-    with transaction.atomic():
-        attempt = GatewayAttempt.objects.get(pk=attempt_id)
-        payment = locked(attempt.payment_id)
-        attempt = GatewayAttempt.objects.select_for_update().get(pk=attempt_id)
-        if attempt.status != GatewayAttempt.Status.PENDING:
-            return
-        attempt.status = GatewayAttempt.Status.ANSWERED
-        attempt.outcome = result.outcome
-        attempt.gateway_reference = result.gateway_reference
-        attempt.response = result.raw
-        attempt.answered_at = timezone.now()
-        attempt.save()
-        refund = Refund.objects.select_for_update().get(pk=attempt.refund_id)
-        if result.gateway_reference and not refund.gateway_reference:
-            refund.gateway_reference = result.gateway_reference
-            refund.save(update_fields=["gateway_reference", "updated_at"])
-        if result.outcome == Outcome.SUCCEEDED:
-            refund_settle(payment=payment, refund=refund, succeeded=True, actor=f"gateway:{attempt.gateway}")
-        elif result.outcome == Outcome.FAILED:
-            refund_settle(
-                payment=payment,
-                refund=refund,
-                succeeded=False,
-                code=result.failure_code,
-                actor=f"gateway:{attempt.gateway}",
-            )
-
-
-def refund_settle(
-    *, payment: Payment, refund: Refund, succeeded: bool, actor: str, code: str = ""
-) -> str | None:
-    """Apply a refund's final outcome to locked rows; return why it was ignored, or None."""
-    if refund.status != RefundStatus.PENDING:
-        return f"refund already {refund.status}"
-    if not succeeded:
-        refund.fail(code or "refund_failed")
-        refund.save()
-        event_record(payment=payment, refund=refund, type="refund.failed", actor=actor)
-        return None
-    total = payment.refunded_minor + refund.amount_minor
-    name = "refund_full" if total == payment.amount_minor else "refund_partial"
-    if not can_proceed(getattr(payment, name)):
-        return f"payment is {payment.status}; refund cannot be applied"
-    refund.succeed()
-    refund.save()
-    event_record(payment=payment, refund=refund, type="refund.succeeded", actor=actor)
-    transition_apply(payment, name, refund.amount_minor, actor=actor)
-    return None

@@ -14,6 +14,8 @@ from django.utils import timezone
 
 from payments.models import GatewayAttempt, GatewayCallback, Payment, PaymentStatus, SandboxNotice
 from payments.queue import enqueue
+from payments.services.batches.execute import batch_sweep
+from payments.services.notifications.sending import deliveries_sweep
 
 SWEEP_LIMIT = 500
 
@@ -48,12 +50,8 @@ def sweep(*, now=None) -> dict[str, int]:
         counts["payments"] += 1
 
     # Notification deliveries: retries now due, attempts whose worker died, dead letters.
-    from payments.services.notifications import deliveries_sweep
-
     counts.update(deliveries_sweep(now=now))
 
     # Batches: validations and starts whose task was lost, chunks whose worker died.
-    from payments.services.batch_execute import batch_sweep
-
     counts.update(batch_sweep(now=now))
     return counts

@@ -2,6 +2,7 @@
 
 from django import template
 
+from payments.channels.messages import EVENT_GROUPS
 from payments.notification_selectors import notification_unread_count
 
 register = template.Library()
@@ -24,8 +25,6 @@ def unread_notifications(context) -> int:
 @register.filter
 def event_group(event_type: str) -> str:
     """The heading an event type is listed under (Payments, Refunds, Batches)."""
-    from payments.channels.messages import EVENT_GROUPS
-
     for label, prefix in EVENT_GROUPS:
         if str(event_type).startswith(prefix):
             return str(label)

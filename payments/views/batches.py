@@ -1,6 +1,6 @@
 """Dashboard pages of batches: upload, validation result, approval, live progress, results.
 
-Thin views: they parse input, call one service (payments.services.batches)
+Thin views: they parse input, call one service (payments.services.batches.lifecycle)
 or a selector, and render. The service enforces roles and four-eyes; the
 pages only hide the buttons a user could not use.
 """
@@ -19,21 +19,22 @@ from django.views.decorators.http import require_POST
 from merchants.models import Membership
 from payments import selectors
 from payments.models import BatchStatus, PaymentStatus
-from payments.services import batch_reports
-from payments.services.batch_upload import (
-    MULTIPART_SLACK,
-    BatchUploadHandler,
-    StoredUpload,
-    UploadTooLarge,
-    check_content_length,
-)
-from payments.services.batches import (
+from payments.representations import batch_data, totals_data
+from payments.services.batches import reports as batch_reports
+from payments.services.batches.lifecycle import (
     BatchError,
     batch_approve,
     batch_cancel,
     batch_over_threshold,
     batch_upload,
     batch_uploader_id,
+)
+from payments.services.batches.upload import (
+    MULTIPART_SLACK,
+    BatchUploadHandler,
+    StoredUpload,
+    UploadTooLarge,
+    check_content_length,
 )
 from payments.views.dashboard import merchant_required
 from payments.views.pagination import WindowPaginator
@@ -54,7 +55,7 @@ def batch_list(request: HttpRequest) -> HttpResponse:
         qs = qs.filter(status=status)
     page = Paginator(qs, 25).get_page(request.GET.get("page"))
     for batch in page:
-        batch.totals_display = batch_reports.totals_data(batch.totals)
+        batch.totals_display = totals_data(batch.totals)
     return render(
         request,
         "batches/batch_list.html",
@@ -136,7 +137,7 @@ def batch_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     errors = list(batch.row_errors.order_by("line", "pk")[:FIRST_ERRORS])
     context = {
         "batch": batch,
-        "data": batch_reports.batch_data(batch),
+        "data": batch_data(batch),
         "progress": batch_reports.batch_progress(batch),
         "errors": errors,
         "approval_hint": _approval_hint(request, batch) if batch.status == BatchStatus.VALIDATED else "",

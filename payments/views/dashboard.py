@@ -18,6 +18,7 @@ from payments import selectors
 from payments.forms import PaymentForm, RefundForm
 from payments.models import PaymentStatus
 from payments.representations import payment_data
+from payments.services.lifecycle.guards import MerchantSuspended
 from payments.services.payments import (
     PaymentStateError,
     payment_cancel,
@@ -67,6 +68,8 @@ def payment_new(request: HttpRequest) -> HttpResponse:
         except PaymentInvalid as exc:
             for error in exc.errors:
                 form.add_error(error.field if error.field in form.fields else None, error.message)
+        except MerchantSuspended as exc:
+            form.add_error(None, str(exc))
         else:
             messages.success(request, _("Payment %(id)s created.") % {"id": payment.public_id})
             return redirect("dashboard:payment_detail", public_id=payment.public_id)
@@ -100,7 +103,7 @@ def _action(request: HttpRequest, public_id: str, run) -> HttpResponse:
         return HttpResponseForbidden(_("Your role cannot change payments."))
     try:
         message = run(payment)
-    except PaymentStateError as exc:
+    except (PaymentStateError, MerchantSuspended) as exc:
         messages.error(request, str(exc))
     except PaymentInvalid as exc:
         for error in exc.errors:

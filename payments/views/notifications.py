@@ -21,7 +21,7 @@ from merchants.models import Membership, NotificationPreference, WebhookEndpoint
 from payments import notification_selectors as selectors
 from payments.channels.messages import EVENT_GROUPS, event_types
 from payments.models import DeliveryStatus
-from payments.services import webhook_endpoints as services
+from payments.services.notifications import endpoints as services
 from payments.views.dashboard import merchant_required
 from payments.views.pagination import WindowPaginator
 

@@ -4,8 +4,8 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from merchants.auth import api_key_lookup
 from merchants.models import ApiKey, Merchant
+from payments.api.auth import api_key_lookup
 from tests.api.conftest import Api, assert_problem
 from tests.factories import PaymentFactory, make_api_key, payment_input
 
@@ -113,9 +113,9 @@ def test_rate_limit_is_per_key_and_answers_429_with_retry_after(settings, mercha
 def test_rate_limit_window_resets(settings, merchant_a, key_a, monkeypatch):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key": "1/min"}}
     now = timezone.now().timestamp()
-    monkeypatch.setattr("merchants.auth.time.time", lambda: now)
+    monkeypatch.setattr("payments.api.auth.time.time", lambda: now)
     client = Api(key_a)
     assert client.get(LIST).status_code == 200
     assert client.get(LIST).status_code == 429
-    monkeypatch.setattr("merchants.auth.time.time", lambda: now + 61)
+    monkeypatch.setattr("payments.api.auth.time.time", lambda: now + 61)
     assert client.get(LIST).status_code == 200

@@ -41,7 +41,7 @@ def _batch(world: BWorld) -> str:
 
 
 def _webhook_endpoint(world: BWorld) -> str:
-    from payments.services.webhook_endpoints import webhook_endpoint_create
+    from payments.services.notifications.endpoints import webhook_endpoint_create
 
     endpoint, _secret = webhook_endpoint_create(merchant=world.merchant, url="https://b.example/hooks")
     return endpoint.public_id

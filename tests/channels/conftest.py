@@ -11,8 +11,8 @@ from werkzeug import Response
 
 from payments.channels import sms as sms_module
 from payments.models import Delivery
-from payments.services.events import event_record
-from payments.services.webhook_endpoints import webhook_endpoint_create
+from payments.services.lifecycle.events import events_record
+from payments.services.notifications.endpoints import webhook_endpoint_create
 from tests.factories import PaymentFactory
 
 
@@ -95,7 +95,7 @@ def final_payment(merchant, **kwargs):
 def record(payment, type: str = "payment.succeeded"):
     """Write an Event (and so its deliveries) in its own transaction, as services do."""
     with transaction.atomic():
-        return event_record(payment=payment, type=type, actor="test")
+        return events_record(payment, type, actor="test")[0]
 
 
 def deliveries(**filters) -> list[Delivery]:

@@ -7,8 +7,8 @@ from django.test import Client
 
 from merchants.models import NotificationPreference, WebhookEndpoint
 from payments.models import Delivery, DeliveryStatus, Notification
-from payments.services.notifications import delivery_send
-from payments.services.webhook_endpoints import notification_preference_update, webhook_endpoint_create
+from payments.services.notifications.endpoints import notification_preference_update, webhook_endpoint_create
+from payments.services.notifications.sending import delivery_send
 from tests.channels.conftest import deliveries, final_payment, record
 
 pytestmark = pytest.mark.django_db

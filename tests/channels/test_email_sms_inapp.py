@@ -16,12 +16,13 @@ from payments.channels import sms
 from payments.channels.sms import ConsoleBackend, SmsError, SmsMessage, TwilioBackend
 from payments.models import DeliveryStatus, Notification
 from payments.notification_selectors import notification_feed, notification_unread_count
-from payments.services.notifications import beneficiary_notices, delivery_send
-from payments.services.webhook_endpoints import (
+from payments.services.notifications.endpoints import (
     NotificationsInvalid,
     notification_preference_update,
     notifications_mark_read,
 )
+from payments.services.notifications.fanout import beneficiary_notices
+from payments.services.notifications.sending import delivery_send
 from tests.channels.conftest import deliveries, final_payment, record
 
 pytestmark = pytest.mark.django_db

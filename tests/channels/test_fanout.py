@@ -7,9 +7,9 @@ from django.db import transaction
 
 from merchants.models import NotificationPreference
 from payments.models import Channel, Delivery, Event
-from payments.services.events import event_record
-from payments.services.notifications import deliveries_for_events
-from payments.services.webhook_endpoints import notification_preference_update, webhook_endpoint_create
+from payments.services.lifecycle.events import events_record
+from payments.services.notifications.endpoints import notification_preference_update, webhook_endpoint_create
+from payments.services.notifications.fanout import deliveries_for_events
 from tests.channels.conftest import deliveries, final_payment, record
 from tests.conftest import work_callbacks
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 def test_deliveries_are_written_in_the_transaction_of_the_event(merchant_a, endpoint_a):
     payment = final_payment(merchant_a)
     with pytest.raises(RuntimeError), transaction.atomic():
-        event_record(payment=payment, type="payment.succeeded")
+        events_record(payment, "payment.succeeded", actor="test")[0]
         assert Delivery.objects.count() == 1
         raise RuntimeError("the change fails after the event was written")
     assert not Event.objects.exists()

@@ -15,8 +15,8 @@ from merchants.models import WebhookEndpoint
 from payments.channels import webhook
 from payments.models import DeliveryStatus
 from payments.representations import payment_data
-from payments.services.notifications import delivery_send
-from payments.services.webhook_endpoints import webhook_endpoint_rotate_secret
+from payments.services.notifications.endpoints import webhook_endpoint_rotate_secret
+from payments.services.notifications.sending import delivery_send
 from tests.channels.conftest import deliveries, final_payment, record
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ from django.test import Client
 from standardwebhooks import Webhook
 
 from merchants.models import WebhookEndpoint
-from payments.services.webhook_endpoints import webhook_endpoint_create
+from payments.services.notifications.endpoints import webhook_endpoint_create
 from tests.factories import make_api_key
 
 pytestmark = pytest.mark.django_db

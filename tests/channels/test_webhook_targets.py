@@ -10,8 +10,8 @@ from merchants.models import WebhookEndpoint
 from payments.channels import webhook
 from payments.channels.webhook import UrlNotAllowed, check_url, is_public_address
 from payments.models import DeliveryStatus
-from payments.services.notifications import delivery_send
-from payments.services.webhook_endpoints import NotificationsInvalid, webhook_endpoint_create
+from payments.services.notifications.endpoints import NotificationsInvalid, webhook_endpoint_create
+from payments.services.notifications.sending import delivery_send
 from tests.channels.conftest import deliveries, final_payment, record
 
 

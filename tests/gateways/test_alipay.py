@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from merchants.models import GatewayAccount
 from payments.gateways import get_gateway
 from payments.models import Event, GatewayAttempt, GatewayCallback, PaymentStatus
 from payments.services.payments import payment_create
@@ -342,3 +343,88 @@ def test_a_refund_answered_without_fund_change_is_confirmed_by_query(
     ]
     assert refund.status == "succeeded"
     assert refund.payment.status == PaymentStatus.REFUNDED
+
+
+def _paid_with_pending_refund(merchant, fake_alipay, keys, reference="ORDER-1"):
+    """A paid Alipay trade with a refund Alipay has accepted but not yet confirmed."""
+    payment = make_payment(merchant, fake_alipay, reference=reference)
+    notify(
+        Client(),
+        alipay_notify_body(
+            keys["alipay"],
+            app_id=ALIPAY_APP_ID,
+            out_trade_no=attempt_key(payment),
+            total_amount="88.88",
+            trade_status="TRADE_SUCCESS",
+        ),
+    )
+    fake_alipay.answers["alipay.trade.refund"] = {"code": "10000", "msg": "Success", "fund_change": "N"}
+    fake_alipay.answers["alipay.trade.fastpay.refund.query"] = {"code": "10000", "msg": "Success"}
+    payment.refresh_from_db()
+    refund = refund_create(payment=payment, amount="8.88")
+    assert refund.status == "pending"
+    return payment, refund
+
+
+def test_a_signed_refund_notice_of_another_trade_cannot_settle_a_refund(
+    merchant_a, merchant_b, alipay_account, fake_alipay, keys
+):
+    _payment, refund = _paid_with_pending_refund(merchant_a, fake_alipay, keys)
+    # Merchant B has its own Alipay account and a paid trade of its own...
+    GatewayAccount.objects.create(
+        merchant=merchant_b,
+        gateway="alipay",
+        app_id=ALIPAY_APP_ID,
+        private_key=keys["alipay_app"].private_pkcs1_b64,
+        public_keys={"alipay": keys["alipay"].public_b64},
+    )
+    other = make_payment(merchant_b, fake_alipay, reference="B-1")
+    # ...and a validly signed notice for B's trade names A's refund.
+    body = alipay_notify_body(
+        keys["alipay"],
+        app_id=ALIPAY_APP_ID,
+        out_trade_no=attempt_key(other),
+        out_biz_no=refund.attempts.get().idempotency_key,
+        refund_fee="8.88",
+        total_amount="88.88",
+        trade_status="TRADE_SUCCESS",
+    )
+
+    response = notify(Client(), body)
+
+    assert response.status_code == 400
+    row = GatewayCallback.objects.latest("pk")
+    assert row.status == GatewayCallback.Status.REJECTED
+    assert "another trade" in row.reason
+    refund.refresh_from_db()
+    assert refund.status == "pending"
+
+
+def test_a_refund_notice_with_another_amount_is_rejected(merchant_a, alipay_account, fake_alipay, keys):
+    payment, refund = _paid_with_pending_refund(merchant_a, fake_alipay, keys)
+    body = alipay_notify_body(
+        keys["alipay"],
+        app_id=ALIPAY_APP_ID,
+        out_trade_no=attempt_key(payment),
+        out_biz_no=refund.attempts.get().idempotency_key,
+        refund_fee="80.00",
+        total_amount="88.88",
+        trade_status="TRADE_SUCCESS",
+    )
+    assert notify(Client(), body).status_code == 400
+    assert "does not match the refund" in GatewayCallback.objects.latest("pk").reason
+    refund.refresh_from_db()
+    assert refund.status == "pending"
+
+    good = alipay_notify_body(
+        keys["alipay"],
+        app_id=ALIPAY_APP_ID,
+        out_trade_no=attempt_key(payment),
+        out_biz_no=refund.attempts.get().idempotency_key,
+        refund_fee="8.88",
+        total_amount="88.88",
+        trade_status="TRADE_SUCCESS",
+    )
+    assert notify(Client(), good).content == b"success"
+    refund.refresh_from_db()
+    assert refund.status == "succeeded"

@@ -11,7 +11,10 @@ from werkzeug import Response
 
 from payments.gateways import get_gateway
 from payments.models import Event, GatewayAttempt, GatewayCallback, PaymentStatus
-from payments.services.payments import attempt_apply_answer, locked, payment_create, transition_apply
+from payments.services.lifecycle.locks import lock_payment
+from payments.services.lifecycle.outcomes import answer_apply
+from payments.services.lifecycle.transitions import transition_apply
+from payments.services.payments import payment_cancel, payment_create
 from payments.services.reconcile import payment_reconcile
 from payments.services.refunds import refund_create
 from tests.factories import PaymentFactory, payment_input
@@ -269,7 +272,7 @@ def _processing_payout(merchant, number: int, **fields):
         merchant=merchant, method="paypal", gateway="paypal", reference=f"PAYROLL-{number}", **fields
     )
     with transaction.atomic():
-        transition_apply(locked(payment.pk), "submit", actor="test")
+        transition_apply(lock_payment(payment.pk), "submit", actor="test")
         attempt = GatewayAttempt.objects.create(
             payment=payment, gateway="paypal", idempotency_key=f"{payment.public_id}-1", calls=1
         )
@@ -319,7 +322,7 @@ def test_payouts_send_a_batch_and_items_settle_by_query_or_webhook(
     get_gateway("paypal").submit_batch([(bob, bob_attempt), (ada, ada_attempt)])
     assert fake_paypal.requests[-1]["request_id"] == sender_batch_id
     for attempt, result in zip((ada_attempt, bob_attempt), results, strict=True):
-        attempt_apply_answer(attempt_id=attempt.pk, result=result)
+        answer_apply(attempt=attempt, result=result)
 
     # Ada's item by webhook.
     item = {
@@ -357,3 +360,22 @@ def test_payouts_send_a_batch_and_items_settle_by_query_or_webhook(
     assert payment_reconcile(payment_id=bob.pk, force=True) == "applied payment.failed"
     bob.refresh_from_db()
     assert (bob.status, bob.failure_code) == (PaymentStatus.FAILED, "receiver_unregistered")
+
+
+def test_cancel_of_an_approved_order_never_captures_it(merchant_a, paypal_account, fake_paypal, keys):
+    payment = make_payment(merchant_a, fake_paypal)
+    assert payment.status == PaymentStatus.REQUIRES_ACTION
+    fake_paypal.answers["get_order"] = (200, order("APPROVED"))
+
+    payment = payment_cancel(payment=payment)
+
+    assert payment.status == PaymentStatus.CANCELLED
+    # The buyer's approval arrives afterwards: nothing is captured.
+    resource = order("APPROVED")
+    resource["purchase_units"][0].update(invoice_id=key_of(payment), custom_id=key_of(payment))
+    body = event("CHECKOUT.ORDER.APPROVED", resource)
+    assert deliver(body, paypal_transmission(keys["paypal"], PAYPAL_WEBHOOK_ID, body)).status_code == 200
+    assert not [r for r in fake_paypal.requests if r["name"] == "capture"]
+    assert "needs no action while payment is cancelled" in GatewayCallback.objects.get().reason
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.CANCELLED

@@ -9,7 +9,9 @@ import pytest
 from django.db import transaction
 
 from payments.models import Event, GatewayAttempt, PaymentStatus
-from payments.services.payments import locked, payment_create, transition_apply
+from payments.services.lifecycle.locks import lock_payment
+from payments.services.lifecycle.transitions import transition_apply
+from payments.services.payments import payment_create
 from payments.services.reconcile import payment_reconcile, reconcile_due
 from payments.tasks import reconcile_task
 from tests.conftest import CLOCK_START
@@ -74,6 +76,13 @@ def test_an_unscanned_qr_code_is_cancelled_after_its_expiry_and_not_before(
         "sub_code": "ACQ.TRADE_NOT_EXIST",
         "sub_msg": "交易不存在",
     }
+    # Closing a precreated trade nobody scanned: Alipay does not know it (nothing to close).
+    fake_alipay.answers["alipay.trade.close"] = {
+        "code": "40004",
+        "msg": "Business Failed",
+        "sub_code": "ACQ.TRADE_NOT_EXIST",
+        "sub_msg": "交易不存在",
+    }
 
     clock(minutes=3)
     reconcile_task()
@@ -91,6 +100,10 @@ def test_an_unscanned_qr_code_is_cancelled_after_its_expiry_and_not_before(
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.CANCELLED
     assert len(queries(fake_alipay)) == 3
+    # The trade was closed at Alipay before the payment was cancelled here.
+    assert [r["biz"] for r in queries(fake_alipay, "alipay.trade.close")] == [
+        {"out_trade_no": payment.attempts.get().idempotency_key}
+    ]
     assert Event.objects.filter(payment=payment, type="payment.cancelled").count() == 1
 
 
@@ -149,7 +162,7 @@ def test_a_query_answer_with_the_wrong_amount_settles_nothing(merchant_a, wechat
 def test_a_processing_payment_is_never_cancelled_only_queried(merchant_a, wechat_account, fake_wechat, clock):
     payment = PaymentFactory(merchant=merchant_a, method="wechat_pay", gateway="wechat_pay", currency="CNY")
     with transaction.atomic():
-        transition_apply(locked(payment.pk), "submit", actor="test")
+        transition_apply(lock_payment(payment.pk), "submit", actor="test")
         GatewayAttempt.objects.create(
             payment=payment,
             gateway="wechat_pay",

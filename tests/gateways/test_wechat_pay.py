@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from payments.models import Event, GatewayAttempt, GatewayCallback, PaymentStatus
-from payments.services.payments import payment_create
+from payments.services.payments import PaymentStateError, payment_cancel, payment_create
 from payments.services.refunds import refund_create
 from tests.factories import payment_input
 from tests.gateways.conftest import WECHAT_APIV3_KEY, WECHAT_APPID, WECHAT_MCHID, WECHAT_PLATFORM_SERIAL
@@ -246,3 +246,33 @@ def test_refund_is_requested_then_settled_by_its_notification(merchant_a, wechat
     payment.refresh_from_db()
     assert refund.status == "succeeded"
     assert payment.status == PaymentStatus.REFUNDED
+
+
+def test_cancel_closes_the_unpaid_order_first(merchant_a, wechat_account, fake_wechat):
+    payment = make_payment(merchant_a, fake_wechat)
+    assert payment.status == PaymentStatus.REQUIRES_ACTION
+    key = payment.attempts.get().idempotency_key
+    fake_wechat.answers["query"] = (200, transaction(payment, trade_state="NOTPAY", transaction_id=""))
+    fake_wechat.answers["close"] = (204, None)
+
+    payment = payment_cancel(payment=payment)
+
+    assert payment.status == PaymentStatus.CANCELLED
+    close = [r for r in fake_wechat.requests if r["name"] == "close"]
+    assert [(r["path"], r["json"]) for r in close] == [
+        (f"/v3/pay/transactions/out-trade-no/{key}/close", {"mchid": WECHAT_MCHID})
+    ]
+    assert not fake_wechat.errors
+
+
+def test_cancel_of_an_order_the_customer_paid_settles_it_instead(merchant_a, wechat_account, fake_wechat):
+    payment = make_payment(merchant_a, fake_wechat)
+    fake_wechat.answers["query"] = (200, transaction(payment))
+
+    with pytest.raises(PaymentStateError) as refused:
+        payment_cancel(payment=payment)
+
+    assert refused.value.code == "already_paid"
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.SUCCEEDED
+    assert not [r for r in fake_wechat.requests if r["name"] == "close"]

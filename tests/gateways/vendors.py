@@ -224,6 +224,7 @@ class FakeWeChatPay:
         routes = [
             ("native", "/v3/pay/transactions/native", "POST"),
             ("query", re.compile(r"^/v3/pay/transactions/out-trade-no/[^/]+$"), "GET"),
+            ("close", re.compile(r"^/v3/pay/transactions/out-trade-no/[^/]+/close$"), "POST"),
             ("refund", "/v3/refund/domestic/refunds", "POST"),
             ("refund_query", re.compile(r"^/v3/refund/domestic/refunds/[^/]+$"), "GET"),
         ]

@@ -7,8 +7,8 @@ import logging
 import pytest
 
 from payments.models import BatchChunk
-from payments.services.batch_execute import batch_chunk_execute
-from payments.services.batches import batch_approve, batch_start
+from payments.services.batches.execute import batch_chunk_execute
+from payments.services.batches.lifecycle import batch_approve, batch_start
 from payments.services.payments import payment_create
 from tests.factories import payment_input
 from tests.payments.test_batch_support import csv_bytes, media, rows, upload  # noqa: F401

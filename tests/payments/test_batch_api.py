@@ -9,7 +9,7 @@ from django.test import Client
 
 from merchants.models import ApiKey
 from payments.models import PaymentBatch
-from payments.services.batch_upload import BatchUploadHandler, UploadTooLarge
+from payments.services.batches.upload import BatchUploadHandler, UploadTooLarge
 from tests.api.conftest import Api, assert_problem
 from tests.factories import make_api_key
 from tests.payments.test_batch_support import csv_bytes, media, pain001, rows  # noqa: F401

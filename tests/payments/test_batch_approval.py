@@ -4,7 +4,7 @@ import pytest
 
 from merchants.models import ApiKey, Membership
 from payments.models import Event
-from payments.services.batches import BatchForbidden, BatchStateError, batch_approve
+from payments.services.batches.lifecycle import BatchForbidden, BatchStateError, batch_approve
 from tests.conftest import work_callbacks
 from tests.factories import MembershipFactory, UserFactory, make_api_key
 from tests.payments.test_batch_support import csv_bytes, media, rows, upload  # noqa: F401

@@ -7,10 +7,10 @@ import pytest
 from django.db import connection
 
 from payments.models import BatchChunk, BatchRowError, Payment, SandboxOperation
-from payments.services.batch_execute import batch_chunk_execute, chunk_claim
-from payments.services.batch_ingest import batch_validate
-from payments.services.batch_upload import store_bytes
-from payments.services.batches import batch_approve, batch_start, batch_upload
+from payments.services.batches.execute import batch_chunk_execute, chunk_claim
+from payments.services.batches.ingest import batch_validate
+from payments.services.batches.lifecycle import batch_approve, batch_start, batch_upload
+from payments.services.batches.upload import store_bytes
 from tests.payments.test_batch_support import csv_bytes, media, rows  # noqa: F401
 
 pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("media")]
@@ -19,7 +19,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("media")]
 @pytest.fixture
 def no_broker(settings, monkeypatch):
     """Nothing is queued: the test runs the work itself."""
-    from payments.services import batch_ingest, batches
+    from payments.services.batches import ingest as batch_ingest
+    from payments.services.batches import lifecycle as batches
 
     settings.PAYDESK_RUN_TASKS_INLINE = False
     monkeypatch.setattr("payments.queue.enqueue", lambda *a, **k: None)
@@ -52,7 +53,7 @@ def test_existing_references_are_found_while_the_copy_streams(
     first = batch_upload(merchant=merchant_a, upload=store_bytes(csv_bytes(rows(3)), "a.csv"), user=alice)
     batch_validate(batch_id=first.pk)
     second = batch_upload(merchant=merchant_a, upload=store_bytes(csv_bytes(rows(5)), "b.csv"), user=alice)
-    with caplog.at_level(logging.INFO, logger="payments.services.batch_ingest"):
+    with caplog.at_level(logging.INFO, logger="payments.services.batches.ingest"):
         second = batch_validate(batch_id=second.pk)
     assert "validating again" not in caplog.text  # found by the look-up connection, not by the constraint
     assert second.valid_count == 2
@@ -104,7 +105,8 @@ def test_two_workers_claiming_the_same_chunks_never_submit_a_payment_twice(
 def test_a_long_validation_beats_so_the_sweeper_leaves_it_alone(
     transactional_db, no_broker, merchant_a, alice, monkeypatch
 ):
-    from payments.services import batch_ingest, batch_writers
+    from payments.services.batches import ingest as batch_ingest
+    from payments.services.batches import writers as batch_writers
 
     monkeypatch.setattr(batch_ingest, "BLOCK_ROWS", 2)
     monkeypatch.setattr(batch_writers, "HEARTBEAT_SECONDS", 0)

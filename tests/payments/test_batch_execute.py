@@ -18,10 +18,9 @@ from payments.models import (
     SandboxNotice,
     SandboxOperation,
 )
-from payments.services import batch_execute
-from payments.services.batch_execute import batch_chunk_execute, batch_sweep, chunk_claim
-from payments.services.batch_transitions import bulk_transition, lock_payments, transition_info
-from payments.services.batches import (
+from payments.services.batches import execute as batch_execute
+from payments.services.batches.execute import batch_chunk_execute, batch_sweep, chunk_claim
+from payments.services.batches.lifecycle import (
     BatchStateError,
     batch_approve,
     batch_cancel,
@@ -29,6 +28,8 @@ from payments.services.batches import (
     batch_check_complete,
     batch_start,
 )
+from payments.services.lifecycle.locks import lock_payments
+from payments.services.lifecycle.transitions import bulk_transition, transition_info
 from tests.conftest import work_callbacks
 from tests.payments.test_batch_support import csv_bytes, media, rows, upload  # noqa: F401
 
@@ -260,7 +261,7 @@ def test_cancelling_before_execution_cancels_the_batch_and_its_payments(
 
 def test_a_viewer_cannot_cancel(validated, merchant_a):
     from merchants.models import Membership
-    from payments.services.batches import BatchForbidden
+    from payments.services.batches.lifecycle import BatchForbidden
     from tests.factories import MembershipFactory, UserFactory
 
     batch = validated(csv_bytes(rows(1)))
@@ -300,8 +301,8 @@ def test_the_sweeper_requeues_lost_batch_work(settings, started, monkeypatch):
 
 
 def test_the_sweeper_restarts_stuck_validations_and_starts(settings, merchant_a, alice, carol, monkeypatch):
-    from payments.services.batch_upload import store_bytes
-    from payments.services.batches import batch_upload
+    from payments.services.batches.lifecycle import batch_upload
+    from payments.services.batches.upload import store_bytes
 
     settings.PAYDESK_RUN_TASKS_INLINE = False
     sent = []
@@ -373,3 +374,52 @@ def test_bulk_transitions_move_only_the_rows_the_graph_allows(started, django_ca
     assert len(moved) == 2
     assert Payment.objects.get(pk=one.pk).status == "processing"
     assert all(p.completed_at is not None for p in Payment.objects.filter(batch=batch, status="cancelled"))
+
+
+BENEFICIARY_HEADER = (
+    "reference",
+    "amount",
+    "currency",
+    "method",
+    "beneficiary_name",
+    "beneficiary_account",
+    "beneficiary_email",
+    "beneficiary_phone",
+)
+
+
+def test_beneficiaries_are_told_once_when_the_merchant_opted_in(
+    merchant_a, validated, carol, sandbox_wire, django_capture_on_commit_callbacks
+):
+    from merchants.models import Merchant
+    from payments.models import Delivery
+    from payments.services.batches.lifecycle import batch_notify_beneficiaries
+
+    data = [
+        ("BEN-1", "5.00", "USD", "card", "Ada", "4000000000001234", "ada@example.com", "+14155550101"),
+        ("BEN-2", "6.00", "USD", "card", "Bob", "4000000000000051", "bob@example.com", ""),
+        ("BEN-3", "7.00", "USD", "card", "Cy", "4000000000004321", "", ""),
+    ]
+    Merchant.objects.filter(pk=merchant_a.pk).update(notify_beneficiaries=True)
+    batch = validated(csv_bytes(data, header=BENEFICIARY_HEADER))
+    with django_capture_on_commit_callbacks(execute=True):
+        batch_approve(batch=batch, user=carol)
+    batch.refresh_from_db()
+    assert batch.status == "completed" and batch.beneficiaries_notified_at is not None
+    told = sorted(Delivery.objects.filter(type="beneficiary.paid").values_list("channel", "recipient"))
+    # Only the paid beneficiary with an address hears of it (BEN-2 failed, BEN-3 has no contact).
+    assert told == [("email", "ada@example.com"), ("sms", "+14155550101")]
+    assert batch_notify_beneficiaries(batch_id=batch.pk) == 0  # a second run sends nothing
+
+
+def test_beneficiaries_are_not_told_by_default(
+    validated, carol, sandbox_wire, django_capture_on_commit_callbacks
+):
+    from payments.models import Delivery
+
+    batch = validated(csv_bytes(rows(2)))
+    with django_capture_on_commit_callbacks(execute=True):
+        batch_approve(batch=batch, user=carol)
+    batch.refresh_from_db()
+    assert batch.status == "completed" and batch.beneficiaries_notified_at is None
+    assert not Delivery.objects.filter(type="beneficiary.paid").exists()

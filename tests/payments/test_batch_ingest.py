@@ -6,9 +6,14 @@ import pytest
 from django.utils import timezone
 
 from payments.models import BatchRowError, Payment, PaymentBatch
-from payments.services import batch_ingest
-from payments.services.batch_upload import store_bytes
-from payments.services.batches import DuplicateBatch, batch_cancel, batch_create_from_items, batch_upload
+from payments.services.batches import ingest as batch_ingest
+from payments.services.batches.lifecycle import (
+    DuplicateBatch,
+    batch_cancel,
+    batch_create_from_items,
+    batch_upload,
+)
+from payments.services.batches.upload import store_bytes
 from tests.factories import PaymentFactory
 from tests.payments.test_batch_support import (
     ACCOUNT,

@@ -4,8 +4,8 @@ import pytest
 from django.db import DataError, transaction
 
 from payments.models import Payment, PaymentBatch
-from payments.services import batch_writers
-from payments.services.batch_writers import CopyWriter
+from payments.services.batches import writers as batch_writers
+from payments.services.batches.writers import CopyWriter
 from tests.payments.test_batch_support import ACCOUNT, HEADER, csv_bytes, media, upload  # noqa: F401
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db, pytest.mark.usefixtures("media")]

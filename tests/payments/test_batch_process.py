@@ -28,7 +28,7 @@ from django.db import connection
 from django.db.models import Count, Sum
 
 from payments.models import BatchChunk, GatewayAttempt, Payment, PaymentBatch, SandboxOperation
-from payments.services.batches import OPEN_STATES
+from payments.services.batches.lifecycle import OPEN_STATES
 from tests.factories import make_api_key
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

@@ -6,13 +6,13 @@ import xml.etree.ElementTree as ET  # noqa: S405 - parsing our own output
 
 import pytest
 
-from payments.services.batch_reports import (
+from payments.services.batches.lifecycle import batch_approve
+from payments.services.batches.reports import (
     batch_progress,
     iter_errors_csv,
     iter_pain002_report,
     iter_results_csv,
 )
-from payments.services.batches import batch_approve
 from tests.payments.test_batch_support import csv_bytes, media, pain001, rows, upload  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
@@ -139,8 +139,8 @@ def test_progress_counts_exactly_from_the_payments(send, settings, carol, django
     batch = send(csv_bytes(rows(5)))
     assert batch_progress(batch)["by_status"] == {"created": 5}
     from payments.models import BatchChunk
-    from payments.services.batch_execute import batch_chunk_execute
-    from payments.services.batches import batch_start
+    from payments.services.batches.execute import batch_chunk_execute
+    from payments.services.batches.lifecycle import batch_start
 
     with django_capture_on_commit_callbacks():
         batch_approve(batch=batch, user=carol)

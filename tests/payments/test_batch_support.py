@@ -11,8 +11,8 @@ import openpyxl
 import pytest
 
 from payments.models import PaymentBatch
-from payments.services.batch_upload import store_bytes
-from payments.services.batches import batch_upload
+from payments.services.batches.lifecycle import batch_upload
+from payments.services.batches.upload import store_bytes
 
 HEADER = ("reference", "amount", "currency", "method", "beneficiary_name", "beneficiary_account")
 

@@ -12,7 +12,8 @@ from django.utils import timezone
 from payments.gateways import GatewayResult, Outcome
 from payments.models import Event, GatewayAttempt, Payment, SandboxNotice, SandboxOperation
 from payments.risk import HISTORY, risk_score
-from payments.services.payments import attempt_apply_answer, payment_create
+from payments.services.lifecycle.outcomes import answer_apply
+from payments.services.payments import payment_create
 from tests.factories import payment_input
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -102,7 +103,7 @@ def test_answer_without_transition_is_applied_once(merchant_a, sandbox_wire):
     sandbox_wire.hold = True
     payment, attempt = _pending(merchant_a)
     answer = GatewayResult(Outcome.PROCESSING, gateway_reference="gw_1", raw={"outcome": "processing"})
-    applied = attempt_apply_answer(attempt_id=attempt.pk, result=answer, payment_id=payment.pk)
+    applied = answer_apply(attempt=attempt, result=answer)
     assert applied.pk == payment.pk and applied.gateway_reference == "gw_1"
     assert applied.status == "processing" and applied.updated_at >= payment.updated_at
     assert applied.metadata == payment.metadata and applied.risk_probability == payment.risk_probability
@@ -116,7 +117,7 @@ def test_answer_without_transition_is_applied_once(merchant_a, sandbox_wire):
     assert attempt.response == {"outcome": "processing"}
     # A second caller (a resumed worker) with the same answer changes nothing.
     again = GatewayResult(Outcome.PROCESSING, gateway_reference="gw_2", raw={})
-    assert attempt_apply_answer(attempt_id=attempt.pk, result=again) is None
+    assert answer_apply(attempt=attempt, result=again) is None
     assert Payment.objects.get(pk=payment.pk).gateway_reference == "gw_1"
     assert GatewayAttempt.objects.get(pk=attempt.pk).gateway_reference == "gw_1"
 
@@ -127,7 +128,7 @@ def test_answer_keeps_an_existing_reference_and_returns_the_payment_as_it_is(mer
     # A callback got there first: the payment moved on and has its reference.
     Payment.objects.filter(pk=payment.pk).update(status="succeeded", gateway_reference="gw_cb")
     answer = GatewayResult(Outcome.PROCESSING, gateway_reference="gw_1", raw={})
-    applied = attempt_apply_answer(attempt_id=attempt.pk, result=answer)
+    applied = answer_apply(attempt=attempt, result=answer)
     assert (applied.status, applied.gateway_reference) == ("succeeded", "gw_cb")
     assert GatewayAttempt.objects.get(pk=attempt.pk).status == "answered"
     assert not Event.objects.filter(payment=payment, type="payment.succeeded").exists()
@@ -136,8 +137,8 @@ def test_answer_keeps_an_existing_reference_and_returns_the_payment_as_it_is(mer
 def test_answer_without_reference_leaves_the_payment_alone(merchant_a, sandbox_wire):
     sandbox_wire.hold = True
     payment, attempt = _pending(merchant_a)
-    applied = attempt_apply_answer(
-        attempt_id=attempt.pk, result=GatewayResult(Outcome.PROCESSING, gateway_reference="", raw={})
+    applied = answer_apply(
+        attempt=attempt, result=GatewayResult(Outcome.PROCESSING, gateway_reference="", raw={})
     )
     assert applied.gateway_reference == "" and applied.updated_at == payment.updated_at
 
@@ -159,14 +160,24 @@ def test_sandbox_records_each_key_once_with_its_notices(merchant_a, sandbox_wire
 
 
 def test_statements_of_a_real_time_payment(merchant_a, sandbox_wire):
-    """Guards the statement count of the hot path (PostgreSQL: no BEGIN/COMMIT around the answer)."""
+    """Guards the statement count of the hot path (PostgreSQL: no BEGIN/COMMIT around the answer).
+
+    The in-process sandbox's own record (a transaction of its own, the gateway's side) is left out.
+    """
     sandbox_wire.hold = True
     create(merchant_a, reference="warm-up")
     with CaptureQueriesContext(connection) as ctx:
         create(merchant_a)
     statements = [q["sql"] for q in ctx.captured_queries]
+    if connection.vendor == "postgresql":
+        # Ours: one transaction (create + claim), then the answer without one. The sandbox's own
+        # record (the gateway's side) is written in a transaction of its own in between.
+        sandbox = next(i for i, sql in enumerate(statements) if "payments_sandbox" in sql)
+        sandbox_commit = statements.index("COMMIT", sandbox)
+        assert statements[sandbox - 1] == "BEGIN"
+        assert statements[: sandbox - 1].count("BEGIN") == 1
+        assert "BEGIN" not in statements[sandbox_commit + 1 :], statements
     status_updates = [s for s in statements if s.startswith('UPDATE "payments_payment" SET "status"')]
     assert not status_updates  # inserted already claimed
     if connection.vendor == "postgresql":
         assert not any("FOR UPDATE" in s and "WITH p AS" not in s for s in statements)
-        assert sum(s == "BEGIN" for s in statements) == 1, statements

@@ -23,7 +23,7 @@ def later(minutes=5):
 def test_worker_killed_after_the_gateway_call_never_pays_twice(merchant_a, sandbox_wire):
     """Claim, call the gateway, die before recording the answer; the rerun reuses the attempt key."""
     payment = PaymentFactory(merchant=merchant_a)
-    attempt = services._claim(payment.pk, "test")
+    attempt = services.payment_claim(payment_id=payment.pk, actor="test")
     sandbox_wire.hold = True
     SandboxGateway().submit_payment(attempt.payment, attempt)  # the call went out...
     # ...and the worker died here: nothing recorded on our side.
@@ -43,7 +43,7 @@ def test_worker_killed_after_the_gateway_call_never_pays_twice(merchant_a, sandb
 
 def test_worker_killed_before_the_gateway_call_submits_once_on_resume(merchant_a, sandbox_wire):
     payment = PaymentFactory(merchant=merchant_a)
-    attempt = services._claim(payment.pk, "test")
+    attempt = services.payment_claim(payment_id=payment.pk, actor="test")
     assert not SandboxOperation.objects.exists()
     sweep(now=later())
     assert SandboxOperation.objects.get().key == attempt.idempotency_key
@@ -74,7 +74,7 @@ def test_attempt_dead_lettered_after_max_calls(merchant_a, sandbox_wire, setting
 
 def test_resume_claim_is_exclusive(merchant_a, sandbox_wire):
     payment = PaymentFactory(merchant=merchant_a)
-    attempt = services._claim(payment.pk, "test")
+    attempt = services.payment_claim(payment_id=payment.pk, actor="test")
     stale = later()
     assert services.attempt_resume(attempt_id=attempt.pk, stale_before=stale) is True
     assert services.attempt_resume(attempt_id=attempt.pk, stale_before=stale) is False

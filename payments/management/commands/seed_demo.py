@@ -10,10 +10,10 @@ from django.utils import timezone
 from merchants.models import ApiKey, Membership, Merchant, hash_api_key
 from payments.demo import ADMIN_USERNAME, DEMO_PASSWORD, DEMO_SLUG, USERS, demo_api_key
 from payments.models import Event, Payment, PaymentBatch
-from payments.services.batch_execute import batch_chunk_execute
-from payments.services.batch_ingest import batch_validate
-from payments.services.batch_upload import store_bytes
-from payments.services.batches import BatchError, batch_approve, batch_start, batch_upload
+from payments.services.batches.execute import batch_chunk_execute
+from payments.services.batches.ingest import batch_validate
+from payments.services.batches.lifecycle import BatchError, batch_approve, batch_start, batch_upload
+from payments.services.batches.upload import store_bytes
 from payments.services.payments import payment_create
 from payments.validation import PaymentInvalid
 
@@ -132,7 +132,7 @@ def seed_payments(merchant: Merchant, owner, stderr) -> int:
     return created
 
 
-# Demo batches (payments/services/batches.py) -------------------------------------------------
+# Demo batches (payments/services/batches/) -------------------------------------------------
 
 DEMO_BATCHES = ("Payroll November (demo)", "Supplier payouts (demo)")
 

@@ -9,7 +9,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0006_payment_risk_score'),
+        ('payments', '0007_lifecycle_core'),
     ]
 
     operations = [

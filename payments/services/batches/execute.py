@@ -21,22 +21,19 @@ from collections import defaultdict
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
+from payments.db import values_update
 from payments.gateways import GatewayError, GatewayResult, get_gateway
 from payments.models import BatchChunk, BatchStatus, GatewayAttempt, Payment, PaymentBatch
 from payments.queue import enqueue, enqueue_on_commit
-from payments.services.batch_ingest import enqueue_validation, validation_lease_seconds
-from payments.services.batch_transitions import (
-    bulk_transition,
-    fast_insert,
-    lock_payments,
-    transition_info,
-    values_update,
-)
-from payments.services.payments import ANSWER_TRANSITIONS
+from payments.services.batches.ingest import enqueue_validation, validation_lease_seconds
+from payments.services.lifecycle.attempts import attempts_create, gateway_call
+from payments.services.lifecycle.locks import lock_payment_ids, lock_payments
+from payments.services.lifecycle.outcomes import answer_result, outcomes_apply
+from payments.services.lifecycle.transitions import bulk_transition, transition_info
 
 logger = logging.getLogger(__name__)
 
@@ -124,32 +121,14 @@ def _submit_phase(chunk: BatchChunk, batch: PaymentBatch, actor: str) -> tuple[i
         if cancel_requested:
             done = bulk_transition(locked, "cancel", actor="system:batch_cancel", batches={batch.pk: batch})
             return 0, len(done)
-        now = timezone.now()
-        from payments.gateways import gateway_for_method
-
-        routes = {p.method: gateway_for_method(p.method).slug for p in locked}
-        fast_insert(
-            GatewayAttempt,
-            [
-                GatewayAttempt(
-                    payment=p,
-                    kind=GatewayAttempt.Kind.PAYMENT,
-                    number=1,
-                    gateway=routes[p.method],
-                    idempotency_key=f"{p.public_id}-1",
-                    calls=0,
-                    last_call_at=now,
-                )
-                for p in locked
-            ],
-        )
-        for method, slug in routes.items():
-            stale = [p.pk for p in locked if p.method == method and p.gateway != slug]
-            if stale:
-                Payment.objects.filter(pk__in=stale).update(gateway=slug)
-                for p in locked:
-                    if p.pk in stale:
-                        p.gateway = slug
+        routed = {p.pk: p.gateway for p in locked}
+        attempts_create(locked, now=timezone.now())
+        rerouted: dict[str, list[int]] = defaultdict(list)
+        for p in locked:
+            if p.gateway != routed[p.pk]:
+                rerouted[p.gateway].append(p.pk)
+        for slug, ids in rerouted.items():
+            Payment.objects.filter(pk__in=ids).update(gateway=slug)
         done = bulk_transition(locked, "submit", actor=actor, batches={batch.pk: batch})
         return len(done), 0
 
@@ -173,34 +152,30 @@ def _call_gateways(pending: list[GatewayAttempt]) -> dict[int, GatewayResult]:
     for slug, attempts in by_gateway.items():
         gateway = get_gateway(slug)
         try:
-            answers = gateway.submit_batch([(a.payment, a) for a in attempts])
+            answers = gateway_call(lambda g=gateway, a=attempts: g.submit_batch([(x.payment, x) for x in a]))
         except GatewayError as exc:
             GatewayAttempt.objects.filter(pk__in=[a.pk for a in attempts]).update(error=str(exc)[:500])
             logger.warning("batch submission to %s failed: %s", slug, exc)
             continue
         for attempt, answer in zip(attempts, answers, strict=True):
             if answer is not None:
-                results[attempt.pk] = answer
+                results[attempt.pk] = answer_result(attempt, answer)
     return results
 
 
 def _apply_answers(
     pending: list[GatewayAttempt], results: dict[int, GatewayResult], batch: PaymentBatch
 ) -> None:
-    """Record the gateways' immediate answers and apply the transitions they allow, set-based.
+    """Record the gateways' immediate answers and apply what they ask, set-based, through the core.
 
     The attempts keep their outcome and gateway reference (the raw answer stays
-    in the gateway's own record); payments are locked in key order, and only
-    those whose answer asks for a transition are loaded whole.
+    in the gateway's own record); an attempt already answered (a re-run of the
+    chunk) is left alone.
     """
     answered = [a for a in pending if a.pk in results]
     if not answered:
         return
-    now = timezone.now()
-    payment_ids = sorted({a.payment_id for a in answered})
-    lock_qs = Payment.objects.filter(pk__in=payment_ids).order_by("pk")
-    lock_qs = lock_qs.select_for_update(of=("self",)) if connection.vendor == "postgresql" else lock_qs
-    unreferenced = {pk for pk, reference in lock_qs.values_list("pk", "gateway_reference") if not reference}
+    lock_payment_ids(sorted({a.payment_id for a in answered}))  # payments before their attempts
     still_pending = set(
         GatewayAttempt.objects.filter(
             pk__in=[a.pk for a in answered], status=GatewayAttempt.Status.PENDING
@@ -212,37 +187,10 @@ def _apply_answers(
         for a in answered
     }
     GatewayAttempt.objects.filter(pk__in=list(rows)).update(
-        status=GatewayAttempt.Status.ANSWERED, answered_at=now
+        status=GatewayAttempt.Status.ANSWERED, answered_at=timezone.now()
     )
     values_update(GatewayAttempt, rows, ["outcome", "gateway_reference"])
-    references = {
-        a.payment_id: {"gateway_reference": results[a.pk].gateway_reference}
-        for a in answered
-        if results[a.pk].gateway_reference and a.payment_id in unreferenced
-    }
-    values_update(Payment, references, ["gateway_reference"])
-    groups: dict[tuple, list[tuple[int, GatewayResult]]] = defaultdict(list)
-    for a in answered:
-        result = results[a.pk]
-        name = ANSWER_TRANSITIONS.get(result.outcome)
-        if name is None:
-            continue
-        key: tuple = (name,)
-        if name == "fail":
-            key = (name, result.failure_code or "failed", result.failure_message, result.retryable)
-        groups[key].append((a.payment_id, result))
-    for key, members in groups.items():
-        name = key[0]
-        payments = list(Payment.objects.filter(pk__in=[pk for pk, _ in members]).order_by("pk"))
-        actor = f"gateway:{payments[0].gateway}" if payments else "gateway"
-        if name == "fail":
-            kwargs = {"code": key[1], "message": key[2], "retryable": key[3]}
-            bulk_transition(payments, name, actor=actor, kwargs=kwargs, batches={batch.pk: batch})
-        elif name == "require_action":
-            per_row = {pk: {"next_action": r.next_action} for pk, r in members}
-            bulk_transition(payments, name, actor=actor, batches={batch.pk: batch}, per_row=per_row)
-        else:
-            bulk_transition(payments, name, actor=actor, batches={batch.pk: batch})
+    outcomes_apply([(a, results[a.pk]) for a in answered], batches={batch.pk: batch})
 
 
 def _dead_letter(chunk: BatchChunk, batch: PaymentBatch) -> None:

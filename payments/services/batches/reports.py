@@ -30,62 +30,6 @@ IN_PROCESS = {S.PROCESSING, S.REQUIRES_ACTION}
 INVALID_STATUS = "invalid"
 
 
-def totals_data(totals: dict) -> dict[str, dict]:
-    """`{"USD": {"count": 2, "amount_minor": 1050}}` as the API shows it: decimal strings."""
-    return {
-        currency: {
-            "count": t.get("count", 0),
-            "amount": format_minor(int(t.get("amount_minor", 0)), currency),
-        }
-        for currency, t in sorted((totals or {}).items())
-    }
-
-
-def batch_data(batch: PaymentBatch) -> dict:
-    """The one JSON shape of a batch (API answers and Event data)."""
-    rejection = None
-    if batch.status == "rejected":
-        rejection = {
-            "code": batch.rejection_code or "rejected",
-            "message": batch.rejection_reason,
-            "line": batch.rejection_line,
-            "duplicate_of": batch.duplicate_of.public_id if batch.duplicate_of_id else None,
-        }
-    return {
-        "id": batch.public_id,
-        "object": "batch",
-        "name": batch.name,
-        "status": batch.status,
-        "format": batch.source_format or None,
-        "file_name": batch.file_name or None,
-        "file_size": batch.file_size,
-        "file_sha256": batch.file_sha256 or None,
-        "encoding": batch.encoding or None,
-        "message_id": batch.message_id or None,
-        "row_count": batch.row_count,
-        "valid_count": batch.valid_count,
-        "error_count": batch.error_count,
-        "totals": totals_data(batch.totals),
-        "outcomes": {status: totals_data(t) for status, t in sorted((batch.outcomes or {}).items())},
-        "rejection": rejection,
-        "cancel_requested": batch.cancel_requested_at is not None,
-        "uploaded_by": batch.uploaded_by.get_username() if batch.uploaded_by_id else None,
-        "uploaded_by_key": batch.uploaded_by_key.public_id if batch.uploaded_by_key_id else None,
-        "approved_by": batch.approved_by.get_username() if batch.approved_by_id else None,
-        "approved_by_key": batch.approved_by_key.public_id if batch.approved_by_key_id else None,
-        "approved_at": _iso(batch.approved_at),
-        "created_at": _iso(batch.created_at),
-        "updated_at": _iso(batch.updated_at),
-        "validated_at": _iso(batch.validated_at),
-        "started_at": _iso(batch.started_at),
-        "completed_at": _iso(batch.completed_at),
-    }
-
-
-def _iso(value) -> str | None:
-    return value.isoformat() if value else None
-
-
 def batch_progress(batch: PaymentBatch) -> dict:
     """Exact progress, counted from the payments themselves (one grouped query on an index)."""
     by_status = dict(

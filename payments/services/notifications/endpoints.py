@@ -15,15 +15,16 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from merchants.crypto import encrypt
 from merchants.ids import new_public_id
 from merchants.models import Merchant, NotificationPreference, WebhookEndpoint
-from payments.channels.crypto import encrypt
 from payments.channels.messages import WEBHOOK_TEST, event_types
 from payments.channels.sms import is_phone_number
 from payments.channels.webhook import UrlNotAllowed, check_url, generate_secret
 from payments.models import Channel, Delivery, DeliveryStatus, Method, Notification, Payment
 from payments.representations import payment_data
-from payments.services.notifications import endpoint_disable, enqueue_sending, new_delivery
+from payments.services.notifications.fanout import enqueue_sending, new_delivery
+from payments.services.notifications.sending import endpoint_disable
 from payments.validation import FieldError
 
 ROTATION_OVERLAP = timedelta(hours=24)

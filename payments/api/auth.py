@@ -11,16 +11,15 @@ from __future__ import annotations
 import math
 import re
 import time
-from functools import cache as memoize
 
 from django.core.cache import cache
-from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.settings import api_settings
 
-from merchants.models import ApiKey, Merchant, hash_api_key
+from merchants.models import ApiKey, hash_api_key
+from payments.selectors import api_key_for_prefix
 
 LAST_USED_RESOLUTION_SECONDS = 60
 PREFIX_RE = re.compile(r"[0-9a-f]{12}")
@@ -45,7 +44,7 @@ def api_key_lookup(raw: str) -> ApiKey | None:
     prefix = parts[1] if len(parts) == 3 and parts[0] == "pdk" else ""
     key = None
     if PREFIX_RE.fullmatch(prefix):
-        key = _key_with_merchant(prefix)
+        key = api_key_for_prefix(prefix)
     if key is None:
         # Keep the work constant whether or not the prefix exists.
         ApiKey(key_hash=_DUMMY_HASH).matches(raw)
@@ -53,57 +52,6 @@ def api_key_lookup(raw: str) -> ApiKey | None:
     if not key.matches(raw) or not key.is_active:
         return None
     return key
-
-
-def _key_with_merchant(prefix: str) -> ApiKey | None:
-    """`ApiKey.objects.select_related("merchant").filter(prefix=prefix).first()`, the SQL built once.
-
-    Every request reads the key (revocation takes effect at once); building that query with
-    the ORM cost more than running it.
-    """
-    sql, key_fields, merchant_fields = _key_query()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [prefix])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    n = len(key_fields)
-    key = ApiKey.from_db(connection.alias, None, _converted(row[:n], key_fields))
-    merchant = Merchant.from_db(connection.alias, None, _converted(row[n:], merchant_fields))
-    ApiKey.merchant.field.set_cached_value(key, merchant)
-    return key
-
-
-def _converted(values, fields) -> list:
-    out = []
-    for value, (col, converters) in zip(values, fields, strict=True):
-        for converter in converters:
-            value = converter(value, col, connection)
-        out.append(value)
-    return out
-
-
-@memoize
-def _key_query() -> tuple[str, list, list]:
-    q = connection.ops.quote_name
-
-    def columns(model) -> list:
-        table = model._meta.db_table
-        return [
-            (col, connection.ops.get_db_converters(col) + col.get_db_converters(connection))
-            for col in (f.get_col(table) for f in model._meta.concrete_fields)
-        ]
-
-    key_fields, merchant_fields = columns(ApiKey), columns(Merchant)
-    key_table, merchant_table = q(ApiKey._meta.db_table), q(Merchant._meta.db_table)
-    select = ", ".join(f"{q(col.alias)}.{q(col.target.column)}" for col, _c in key_fields + merchant_fields)
-    sql = (
-        f"SELECT {select} FROM {key_table} INNER JOIN {merchant_table} "  # noqa: S608 - names from the models
-        f"ON {key_table}.{q(ApiKey.merchant.field.column)} = {merchant_table}.{q(Merchant._meta.pk.column)} "
-        f"WHERE {key_table}.{q(ApiKey._meta.get_field('prefix').column)} = %s "
-        f"ORDER BY {key_table}.{q(ApiKey._meta.pk.column)} LIMIT 1"
-    )
-    return sql, key_fields, merchant_fields
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):

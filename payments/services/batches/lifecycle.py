@@ -16,13 +16,17 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from merchants.ids import new_public_ids
 from merchants.models import ApiKey, Membership, Merchant
 from payments.models import BatchChunk, BatchStatus, Payment, PaymentBatch, PaymentStatus
 from payments.queue import enqueue_on_commit
-from payments.services.batch_ingest import JSON_FORMAT, batch_duplicate_of, enqueue_validation_on_commit
-from payments.services.batch_transitions import batch_event_record, new_public_ids
-from payments.services.batch_upload import StoredUpload, store_bytes
-from payments.services.payments import actor_for
+from payments.services.batches.ingest import JSON_FORMAT, batch_duplicate_of, enqueue_validation_on_commit
+from payments.services.batches.upload import StoredUpload, store_bytes
+from payments.services.lifecycle.events import actor_for, batch_event_record
+from payments.services.lifecycle.guards import MerchantSuspended, ensure_may_move_money
+from payments.services.lifecycle.locks import lock_batch, lock_merchant, lock_payments
+from payments.services.lifecycle.transitions import bulk_transition, transition_info
+from payments.services.notifications.fanout import beneficiary_notices
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +97,7 @@ def batch_upload(
     _uploader_check(merchant, user, api_key)
     try:
         with transaction.atomic():
-            Merchant.objects.select_for_update().filter(pk=merchant.pk).first()  # serialise duplicate checks
+            lock_merchant(merchant.pk)  # serialise duplicate checks
             first = batch_duplicate_of(merchant_id=merchant.pk, sha256=upload.sha256)
             if first is not None:
                 raise DuplicateBatch(
@@ -203,8 +207,12 @@ def batch_approve(*, batch: PaymentBatch, user=None, api_key: ApiKey | None = No
     threshold above which only an approver may approve.
     """
     with transaction.atomic():
-        merchant = Merchant.objects.select_for_update().get(pk=batch.merchant_id)
-        locked = PaymentBatch.objects.select_for_update().get(pk=batch.pk)
+        merchant = lock_merchant(batch.merchant_id)
+        try:
+            ensure_may_move_money(merchant)
+        except MerchantSuspended as exc:
+            raise BatchForbidden(exc.code, str(exc)) from None
+        locked = lock_batch(batch.pk)
         if locked.status != BatchStatus.VALIDATED:
             raise BatchStateError(
                 "invalid_state",
@@ -241,7 +249,7 @@ def batch_cancel(*, batch: PaymentBatch, user=None, api_key: ApiKey | None = Non
             raise BatchForbidden("role_cannot_cancel", _("Your role cannot cancel batches."))
     actor = actor_for(user, api_key)
     with transaction.atomic():
-        locked = PaymentBatch.objects.select_for_update().get(pk=batch.pk)
+        locked = lock_batch(batch.pk)
         now = timezone.now()
         if locked.status in (BatchStatus.UPLOADED, BatchStatus.VALIDATED, BatchStatus.APPROVED):
             locked.cancel()
@@ -270,8 +278,6 @@ def batch_cancel_rest(*, batch_id: int, slice_size: int = 2000) -> int:
     Safe to run twice and beside chunk workers: every slice locks its rows in
     primary-key order and moves only those still `created`.
     """
-    from payments.services.batch_transitions import bulk_transition, lock_payments, transition_info
-
     batch = PaymentBatch.objects.get(pk=batch_id)
     if batch.status != BatchStatus.CANCELLED and batch.cancel_requested_at is None:
         return 0
@@ -300,8 +306,6 @@ def batch_cancel_rest(*, batch_id: int, slice_size: int = 2000) -> int:
 
 def unsubmitted_states() -> frozenset[str]:
     """States a cancel may still catch before submission: those `cancel` and `submit`/`release` leave."""
-    from payments.services.batch_transitions import transition_info
-
     before = transition_info("submit").sources | transition_info("release").sources
     return transition_info("cancel").sources & before
 
@@ -313,7 +317,7 @@ def batch_start(*, batch_id: int) -> PaymentBatch | None:
     """Cut an approved batch into chunks recorded in the database and queue one task per chunk."""
     chunk_size = max(1, settings.PAYDESK_BATCH_CHUNK_SIZE)
     with transaction.atomic():
-        batch = PaymentBatch.objects.select_for_update().filter(pk=batch_id).first()
+        batch = lock_batch(batch_id)
         if batch is None or batch.status != BatchStatus.APPROVED:
             return batch
         chunks: list[BatchChunk] = []
@@ -381,7 +385,7 @@ def batch_check_complete(*, batch_id: int) -> bool:
     if Payment.objects.filter(batch_id=batch_id, status__in=OPEN_STATES).exists():
         return False
     with transaction.atomic():
-        batch = PaymentBatch.objects.select_for_update().filter(pk=batch_id).first()
+        batch = lock_batch(batch_id)
         if batch is None or batch.status != BatchStatus.PROCESSING:
             return batch is not None and batch.status == BatchStatus.COMPLETED
         if Payment.objects.filter(batch_id=batch_id, status__in=OPEN_STATES).exists():
@@ -391,4 +395,31 @@ def batch_check_complete(*, batch_id: int) -> bool:
         batch.completed_at = timezone.now()
         batch.save()
         batch_event_record(batch=batch, type="batch.completed", actor="system:batch")
+        if Merchant.objects.filter(pk=batch.merchant_id, notify_beneficiaries=True).exists():
+            enqueue_on_commit("payments.tasks.batch_notify_beneficiaries_task", batch.pk)
     return True
+
+
+def batch_notify_beneficiaries(*, batch_id: int) -> int:
+    """Tell the paid beneficiaries of a completed batch, once; return how many notices were queued.
+
+    The claim (`beneficiaries_notified_at`) and every Delivery commit together,
+    so a second run, or a run after a crash, never sends twice and never
+    leaves half the beneficiaries untold.
+    """
+    total = 0
+    with transaction.atomic():
+        claimed = PaymentBatch.objects.filter(
+            pk=batch_id, status=BatchStatus.COMPLETED, beneficiaries_notified_at=None
+        ).update(beneficiaries_notified_at=timezone.now())
+        if not claimed:
+            return 0
+        paid = Payment.objects.filter(batch_id=batch_id, status=PaymentStatus.SUCCEEDED).order_by("pk")
+        chunk: list[Payment] = []
+        for payment in paid.iterator(chunk_size=2000):
+            chunk.append(payment)
+            if len(chunk) == 2000:
+                total += len(beneficiary_notices(chunk))
+                chunk = []
+        total += len(beneficiary_notices(chunk))
+    return total

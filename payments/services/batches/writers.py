@@ -25,9 +25,17 @@ from django.db import connection
 from django.utils import timezone
 from psycopg.adapt import PyFormat, Transformer
 
+from merchants.ids import new_public_ids
+from payments.db import (
+    copy_escape_bytes,
+    copy_field,
+    copy_statement,
+    copy_text_row,
+    existing_values,
+    touch_now,
+)
 from payments.gateways import gateway_for_method
 from payments.models import BatchRowError, Payment, PaymentBatch, PaymentStatus
-from payments.services.batch_transitions import new_public_ids
 
 logger = logging.getLogger(__name__)
 
@@ -137,9 +145,7 @@ class CopyWriter(Writer):
     def __init__(self, batch: PaymentBatch, *, streaming: bool = True) -> None:
         super().__init__(batch)
         self.columns = _payment_columns()
-        names = ", ".join(connection.ops.quote_name(f.column) for f in self.columns)
-        table = connection.ops.quote_name(Payment._meta.db_table)
-        self._copy_sql = f"COPY {table} ({names}) FROM STDIN"  # noqa: S608
+        self._copy_sql = copy_statement(Payment, self.columns)
         self._cursor = connection.cursor()
         self._copy_cm = None
         self._copy = None
@@ -165,31 +171,16 @@ class CopyWriter(Writer):
             copy_cm.__exit__(None, None, None)
 
     def existing(self, references: list[str]) -> set[str]:
-        sql = "SELECT reference FROM payments_payment WHERE merchant_id = %s AND reference = ANY(%s)"
-        param: str | list[str] = references
-        joined = ",".join(references)
-        if joined and joined.count(",") == len(references) - 1:
-            # No reference holds a comma (validated ones never do): send one string, not a
-            # list that psycopg would quote element by element.
-            sql = sql.replace("ANY(%s)", "ANY(string_to_array(%s, ','))")
-            param = joined
-        if self._lookup is None:
-            with connection.cursor() as cursor:
-                cursor.execute(sql, [self.batch.merchant_id, param])
-                return {r[0] for r in cursor.fetchall()}
-        with self._lookup.cursor() as cursor:
-            cursor.execute(sql, [self.batch.merchant_id, param])
-            return {r[0] for r in cursor.fetchall()}
+        lookup = self._lookup or connection.connection
+        return existing_values(
+            lookup, Payment, "reference", scope=("merchant_id", self.batch.merchant_id), values=references
+        )
 
     def beat(self) -> None:
         """Tell the sweeper this validation is alive (committed at once on the second connection)."""
         if self._lookup is None or time.monotonic() - self._beat < HEARTBEAT_SECONDS:
             return
-        with self._lookup.cursor() as cursor:
-            cursor.execute(
-                "UPDATE payments_paymentbatch SET validation_started_at = now() WHERE id = %s",
-                [self.batch.pk],
-            )
+        touch_now(self._lookup, PaymentBatch, self.batch.pk, "validation_started_at")
         self._beat = time.monotonic()
 
     def _layout(self, first: dict[str, Any]) -> tuple[list[Any], list[tuple[int, str]], int, int]:
@@ -238,35 +229,36 @@ class CopyWriter(Writer):
         fixed = template.copy()
         for slot in (id_slot, meta_slot, *(slot for slot, _ in slots)):
             fixed[slot] = None  # set per row below
-        line = [_copy_escape_bytes(b) for b in tx.dump_sequence(fixed, [PyFormat.TEXT] * len(fixed))]
+        line = [copy_escape_bytes(b) for b in tx.dump_sequence(fixed, [PyFormat.TEXT] * len(fixed))]
         lines = []
         for public_id, row in zip(ids, rows, strict=True):
-            line[id_slot] = _copy_field(tx, public_id)
+            line[id_slot] = copy_field(tx, public_id)
             for slot, name in slots:
                 value = row[name]
                 # Inlined fast case of _copy_field: plain printable text.
                 if type(value) is str and value.isprintable() and "\\" not in value:
                     line[slot] = value
                 else:
-                    line[slot] = _copy_field(tx, value)
-            line[meta_slot] = _copy_field(tx, _metadata_json(row["metadata"]))
+                    line[slot] = copy_field(tx, value)
+            line[meta_slot] = copy_field(tx, _metadata_json(row["metadata"]))
             lines.append("\t".join(line))
         lines.append("")
         return "\n".join(lines).encode("utf-8")
 
     def errors(self, rows: list[ErrorRow]) -> None:
         for row in rows:
-            self._spool.write(_copy_text((self.batch.pk, *row)))
+            self._spool.write(copy_text_row((self.batch.pk, *row)))
 
     def finish(self) -> None:
         with connection.wrap_database_errors:
             self._close_copy()
             if self._spool.tell():
                 self._spool.seek(0)
-                table = connection.ops.quote_name(BatchRowError._meta.db_table)
-                columns = 'batch_id, line, "column", code, message, reference, pmt_inf_id'
-                sql = f"COPY {table} ({columns}) FROM STDIN"  # noqa: S608
-                with self._cursor.copy(sql) as cp:
+                columns = [
+                    BatchRowError._meta.get_field(name)
+                    for name in ("batch", "line", "column", "code", "message", "reference", "pmt_inf_id")
+                ]
+                with self._cursor.copy(copy_statement(BatchRowError, columns)) as cp:
                     while block := self._spool.read(1 << 20):
                         cp.write(block)
 
@@ -288,45 +280,3 @@ def _metadata_json(meta: dict) -> str:
     if len(meta) == 1 and type(meta.get("batch_line")) is int:
         return '{"batch_line":' + str(meta["batch_line"]) + "}"
     return json.dumps(meta, separators=(",", ":"))
-
-
-# What COPY's text format escapes, as psycopg's write_row does (backslash and six control characters).
-_COPY_ESCAPES = str.maketrans(
-    {"\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "\f": "\\f", "\r": "\\r"}
-)
-_COPY_NULL = "\\N"
-
-
-def _copy_escape_bytes(value: bytes | bytearray | memoryview | None) -> str:
-    """One field adapted by psycopg (UTF-8 bytes, or None for NULL) as COPY text."""
-    if value is None:
-        return _COPY_NULL
-    return bytes(value).decode("utf-8").translate(_COPY_ESCAPES)
-
-
-def _copy_field(tx: Transformer, value: Any) -> str:
-    """One value of a payment row as a COPY text field, as psycopg's `write_row` formats it.
-
-    Printable text without backslashes is sent as is and integers as digits;
-    anything else (control characters, NUL, lone surrogates, other types)
-    is adapted by psycopg, which also rejects what PostgreSQL cannot store.
-    """
-    kind = type(value)
-    if kind is str:
-        if value.isprintable() and "\\" not in value:
-            return value
-    elif kind is int:
-        return str(value)
-    elif value is None:
-        return _COPY_NULL
-    return _copy_escape_bytes(tx.dump_sequence([value], [PyFormat.TEXT])[0])
-
-
-def _copy_text(values: tuple) -> bytes:
-    """One row in COPY's text format (tabs, newlines and backslashes escaped)."""
-    out = []
-    for v in values:
-        text = str(v)
-        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-        out.append(text)
-    return ("\t".join(out) + "\n").encode("utf-8")

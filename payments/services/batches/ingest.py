@@ -25,16 +25,19 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from merchants.models import Merchant
+from payments.db import is_unique_violation, streams_copy
 from payments.formats import FormatError, RawRow, open_reader
 from payments.models import BatchStatus, PaymentBatch
-from payments.services.batch_transitions import batch_event_record
-from payments.services.batch_writers import CopyWriter, ErrorRow, OrmWriter, Writer
+from payments.queue import enqueue
+from payments.services.batches.writers import CopyWriter, ErrorRow, OrmWriter, Writer
+from payments.services.lifecycle.events import batch_event_record
+from payments.services.lifecycle.locks import lock_batch, lock_merchant
 from payments.validation import PaymentInvalid, validate_payment_input
 
 logger = logging.getLogger(__name__)
@@ -231,8 +234,6 @@ VALIDATE_TASK = "payments.tasks.batch_validate_task"
 
 def enqueue_validation(batch_id: int) -> None:
     """Queue a batch's validation with its own (longer) task timeout: a million rows take a while."""
-    from payments.queue import enqueue
-
     enqueue(VALIDATE_TASK, batch_id, q_options={"timeout": settings.PAYDESK_BATCH_TASK_TIMEOUT})
 
 
@@ -246,7 +247,7 @@ def validation_lease_seconds() -> int:
     On PostgreSQL a running validation beats every few seconds on a second
     connection; elsewhere it cannot, so the lease is the task's timeout.
     """
-    if connection.vendor == "postgresql":
+    if streams_copy():
         return settings.PAYDESK_BATCH_VALIDATION_LEASE
     return max(settings.PAYDESK_BATCH_VALIDATION_LEASE, settings.PAYDESK_BATCH_TASK_TIMEOUT)
 
@@ -300,9 +301,7 @@ def batch_validate(*, batch_id: int) -> PaymentBatch | None:
 
 def _reference_conflict(exc: Exception) -> bool:
     """Whether a database error is a unique violation or a deadlock (both: another batch's references)."""
-    if isinstance(exc, IntegrityError) and connection.vendor != "postgresql":
-        return True
-    return getattr(exc.__cause__, "sqlstate", None) in ("23505", "40P01")
+    return is_unique_violation(exc)
 
 
 def _validate_once(batch: PaymentBatch, *, streaming: bool = True) -> None:
@@ -312,7 +311,7 @@ def _validate_once(batch: PaymentBatch, *, streaming: bool = True) -> None:
         with open_batch_reader(batch, fileobj) as reader:
             _check_message_id(batch, reader)
             with transaction.atomic():
-                if connection.vendor == "postgresql":
+                if streams_copy():
                     writer: Writer = CopyWriter(batch, streaming=streaming)
                 else:
                     writer = OrmWriter(batch)
@@ -334,7 +333,7 @@ def _check_message_id(batch: PaymentBatch, reader) -> None:
             "ctrl_sum": format(reader.ctrl_sum, "f") if reader.ctrl_sum is not None else None,
         }
     with transaction.atomic():
-        Merchant.objects.select_for_update().filter(pk=batch.merchant_id).first()  # serialise the check
+        lock_merchant(batch.merchant_id)  # serialise the check
         if msg_id:
             first = batch_duplicate_of(merchant_id=batch.merchant_id, message_id=msg_id, exclude=batch.pk)
             if first is not None:
@@ -373,7 +372,7 @@ def batch_duplicate_of(
 
 
 def _finish(batch: PaymentBatch, reader, tally: _Tally) -> None:
-    locked = PaymentBatch.objects.select_for_update().get(pk=batch.pk)
+    locked = lock_batch(batch.pk)
     locked.row_count = tally.rows
     locked.valid_count = tally.valid
     locked.error_count = tally.errors
@@ -397,8 +396,8 @@ def _finish(batch: PaymentBatch, reader, tally: _Tally) -> None:
 
 def _reject(batch_id: int, exc: FileRejected) -> None:
     with transaction.atomic():
-        batch = PaymentBatch.objects.select_for_update().get(pk=batch_id)
-        if batch.status not in (BatchStatus.UPLOADED, BatchStatus.VALIDATING):
+        batch = lock_batch(batch_id)
+        if batch is None or batch.status not in (BatchStatus.UPLOADED, BatchStatus.VALIDATING):
             return
         batch.rejection_code = exc.code[:64]
         batch.rejection_line = exc.line
