@@ -1,0 +1,113 @@
+"""The callback inbox under abuse: nothing answers 500, rejected requests are stored small."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import pytest
+from django.test import Client
+
+from payments.gateways import get_gateway
+from payments.gateways.sandbox import sign
+from payments.models import GatewayCallback
+
+REJECTED_BODY_BYTES = 4096  # the documented limit: 4 KB of an unverified body
+
+pytestmark = pytest.mark.django_db
+
+GATEWAYS = ["sandbox", "alipay", "wechat_pay", "paypal"]
+
+
+def _post(gateway: str, body: bytes, content_type: str = "application/json", **extra):
+    return Client().post(f"/callbacks/{gateway}/", data=body, content_type=content_type, **extra)
+
+
+@pytest.mark.parametrize("gateway", GATEWAYS)
+def test_an_unexpected_exception_in_verification_is_a_stored_rejection_and_a_400(
+    gateway, monkeypatch, caplog
+):
+    gw_class = type(get_gateway(gateway))
+
+    def broken(self, request):
+        raise KeyError("purchase_units")
+
+    monkeypatch.setattr(gw_class, "verify_callback", broken)
+    with caplog.at_level(logging.ERROR, logger="payments.services.callbacks"):
+        response = _post(gateway, b'{"id": "evt_1"}', HTTP_X_TRACE="abc")
+
+    assert response.status_code == 400
+    row = GatewayCallback.objects.get()
+    assert row.gateway == gateway
+    assert row.status == GatewayCallback.Status.REJECTED
+    assert row.reason == "verification failed: KeyError: 'purchase_units'"
+    assert row.body == '{"id": "evt_1"}'
+    assert row.headers["X-Trace"] == "abc"
+    [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert record.exc_info is not None and record.exc_info[0] is KeyError, "logged with its traceback"
+
+
+@pytest.mark.parametrize("resource", [{"purchase_units": "x"}, [1], {"purchase_units": [1]}])
+def test_a_paypal_event_with_a_malformed_resource_is_rejected_not_a_500(resource):
+    body = json.dumps({"id": "WH-1", "event_type": "CHECKOUT.ORDER.APPROVED", "resource": resource}).encode()
+
+    response = _post("paypal", body)
+
+    assert response.status_code == 400
+    row = GatewayCallback.objects.get()
+    assert row.status == GatewayCallback.Status.REJECTED
+    assert row.body == body.decode()
+
+
+def test_a_rejected_callback_keeps_its_headers_and_only_the_first_4_kb_of_its_body():
+    body = b'{"id": "sbxevt_big", "padding": "' + b"x" * 100_000 + b'"}'
+
+    response = _post("sandbox", body, HTTP_X_SANDBOX_SIGNATURE="t=1,v1=forged")
+
+    assert response.status_code == 400
+    row = GatewayCallback.objects.get()
+    assert row.status == GatewayCallback.Status.REJECTED
+    assert row.body == body[:REJECTED_BODY_BYTES].decode()
+    assert len(row.body.encode()) == REJECTED_BODY_BYTES
+    assert row.headers["X-Sandbox-Signature"] == "t=1,v1=forged"
+    assert row.headers["Content-Length"] == str(len(body))
+
+
+def test_a_rejected_callbacks_header_values_are_cut_too():
+    _post("sandbox", b"{}", HTTP_X_SANDBOX_SIGNATURE="t=1,v1=" + "f" * 50_000)
+
+    row = GatewayCallback.objects.get()
+    assert len(row.headers["X-Sandbox-Signature"]) == 1024
+
+
+def test_a_body_over_djangos_memory_limit_is_rejected_with_its_start_stored(settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    body = b"{" + b" " * 50_000 + b"}"
+
+    response = _post("sandbox", body, HTTP_X_SANDBOX_SIGNATURE="t=1,v1=00")
+
+    assert response.status_code == 400
+    row = GatewayCallback.objects.get()
+    assert row.status == GatewayCallback.Status.REJECTED
+    assert row.reason.startswith("RequestDataTooBig")
+    assert row.body == body[:REJECTED_BODY_BYTES].decode()
+
+
+def test_an_accepted_callback_is_stored_whole():
+    """The 4 KB cut is for unverified requests only: a verified one is the record of what happened."""
+    raw = json.dumps(
+        {
+            "id": "sbxevt_whole",
+            "type": "payment.succeeded",
+            "created": int(time.time()),
+            "data": {"attempt_key": "pay_unknown-1", "padding": "p" * 10_000},
+        }
+    ).encode()
+
+    response = _post("sandbox", raw, HTTP_X_SANDBOX_SIGNATURE=sign(raw, int(time.time())))
+
+    assert response.status_code == 200
+    row = GatewayCallback.objects.get()
+    assert row.status != GatewayCallback.Status.REJECTED
+    assert row.body == raw.decode()
