@@ -109,6 +109,14 @@ PAYDESK_PAYPAL_RETURN_URL = os.environ.get("PAYDESK_PAYPAL_RETURN_URL", PAYDESK_
 PAYDESK_SWEEP_AFTER = env_int("PAYDESK_SWEEP_AFTER", 60)
 # Attempts before a unit of work is dead-lettered.
 PAYDESK_MAX_ATTEMPTS = env_int("PAYDESK_MAX_ATTEMPTS", 8)
+# Gateway callbacks (README "Gateways"): requests per client address at /callbacks/ before
+# 429 ("" = no limit), and days rejected and duplicate callbacks are kept before they are purged.
+PAYDESK_CALLBACK_RATE = os.environ.get("PAYDESK_CALLBACK_RATE", "6000/min")
+PAYDESK_CALLBACK_RETENTION_DAYS = env_int("PAYDESK_CALLBACK_RETENTION_DAYS", 30)
+# Behind a reverse proxy: the header it sets with the client's address (e.g. X-Forwarded-For,
+# X-Real-IP) and how many proxies of yours append to it. Unset: REMOTE_ADDR; no other header is trusted.
+PAYDESK_CLIENT_IP_HEADER = os.environ.get("PAYDESK_CLIENT_IP_HEADER", "")
+PAYDESK_TRUSTED_PROXIES = env_int("PAYDESK_TRUSTED_PROXIES", 1)
 # Batches (README "Batches"): upload limits, chunking, leases.
 PAYDESK_BATCH_MAX_BYTES = env_int("PAYDESK_BATCH_MAX_BYTES", 100 * 1024 * 1024)
 PAYDESK_BATCH_JSON_MAX_BYTES = env_int("PAYDESK_BATCH_JSON_MAX_BYTES", 10 * 1024 * 1024)

@@ -7,6 +7,7 @@ import logging
 import time
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 
 from payments.gateways import get_gateway
@@ -111,3 +112,54 @@ def test_an_accepted_callback_is_stored_whole():
     row = GatewayCallback.objects.get()
     assert row.status != GatewayCallback.Status.REJECTED
     assert row.body == raw.decode()
+
+
+@pytest.fixture
+def fresh_counters():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_callbacks_over_the_rate_are_429_per_client_address_and_stored_nowhere(settings, fresh_counters):
+    settings.PAYDESK_CALLBACK_RATE = "3/min"
+    for _ in range(3):
+        assert _post("sandbox", b"{}", REMOTE_ADDR="198.51.100.1").status_code == 400
+
+    refused = _post("sandbox", b"{}", REMOTE_ADDR="198.51.100.1")
+
+    assert refused.status_code == 429
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert GatewayCallback.objects.count() == 3
+    assert _post("sandbox", b"{}", REMOTE_ADDR="198.51.100.2").status_code == 400, "another address"
+    assert GatewayCallback.objects.count() == 4
+
+
+def test_a_forwarded_header_is_not_trusted_unless_configured(settings, fresh_counters):
+    settings.PAYDESK_CALLBACK_RATE = "2/min"
+    settings.PAYDESK_CLIENT_IP_HEADER = ""
+    codes = [
+        _post("sandbox", b"{}", REMOTE_ADDR="198.51.100.1", HTTP_X_FORWARDED_FOR=f"203.0.113.{i}").status_code
+        for i in range(4)
+    ]
+    assert codes == [400, 400, 429, 429]
+
+
+def test_behind_a_proxy_each_client_has_its_own_budget(settings, fresh_counters):
+    settings.PAYDESK_CALLBACK_RATE = "1/min"
+    settings.PAYDESK_CLIENT_IP_HEADER = "X-Forwarded-For"
+    settings.PAYDESK_TRUSTED_PROXIES = 1
+    proxy = "10.0.0.2"
+
+    def via_proxy(claimed: str, seen: str) -> int:
+        forwarded = f"{claimed}, {seen}"
+        return _post("sandbox", b"{}", REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR=forwarded).status_code
+
+    assert via_proxy("1.1.1.1", "198.51.100.1") == 400
+    assert via_proxy("2.2.2.2", "198.51.100.1") == 429, "a forged left-hand entry buys nothing"
+    assert via_proxy("1.1.1.1", "198.51.100.2") == 400
+
+
+def test_the_callback_rate_limit_can_be_switched_off(settings, fresh_counters):
+    settings.PAYDESK_CALLBACK_RATE = ""
+    assert {_post("sandbox", b"{}").status_code for _ in range(5)} == {400}
