@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
@@ -119,6 +120,27 @@ def callback_receive(*, gateway: Gateway, request: HttpRequest) -> tuple[bool, G
             processed_at=timezone.now(),
         )
     return True, row
+
+
+PURGE_CHUNK = 10_000
+PURGED_STATUSES = (GatewayCallback.Status.REJECTED, GatewayCallback.Status.DUPLICATE)
+
+
+def callbacks_purge(*, now: datetime | None = None) -> int:
+    """Delete rejected and duplicate callbacks older than PAYDESK_CALLBACK_RETENTION_DAYS; return how many.
+
+    Run by the django-q2 schedule `paydesk-callback-purge` (payments/apps.py).
+    They changed nothing and are kept only for audit; applied, ignored and
+    dead-lettered callbacks are the record of what happened and stay. Deleted
+    in chunks, so a flood of junk never makes one long transaction.
+    """
+    cutoff = (now or timezone.now()) - timedelta(days=settings.PAYDESK_CALLBACK_RETENTION_DAYS)
+    old = GatewayCallback.objects.filter(status__in=PURGED_STATUSES, received_at__lt=cutoff)
+    deleted = 0
+    while ids := list(old.order_by("pk").values_list("pk", flat=True)[:PURGE_CHUNK]):
+        count, _by_model = GatewayCallback.objects.filter(pk__in=ids).delete()
+        deleted += count
+    return deleted
 
 
 def _payment_for(notices: list[CallbackNotice]) -> int | None:

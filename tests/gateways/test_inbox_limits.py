@@ -5,14 +5,20 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
 from django.test import Client
+from django.utils import timezone
+from django.utils.module_loading import import_string
+from django_q.models import Schedule
 
+from payments.apps import ensure_schedules
 from payments.gateways import get_gateway
 from payments.gateways.sandbox import sign
 from payments.models import GatewayCallback
+from payments.services.callbacks import callbacks_purge
 
 REJECTED_BODY_BYTES = 4096  # the documented limit: 4 KB of an unverified body
 
@@ -163,3 +169,39 @@ def test_behind_a_proxy_each_client_has_its_own_budget(settings, fresh_counters)
 def test_the_callback_rate_limit_can_be_switched_off(settings, fresh_counters):
     settings.PAYDESK_CALLBACK_RATE = ""
     assert {_post("sandbox", b"{}").status_code for _ in range(5)} == {400}
+
+
+def _callback(status: str, age_days: float) -> GatewayCallback:
+    row = GatewayCallback.objects.create(
+        gateway="sandbox", status=status, event_id=f"e{status}{age_days}", body="{}"
+    )
+    GatewayCallback.objects.filter(pk=row.pk).update(received_at=timezone.now() - timedelta(days=age_days))
+    return row
+
+
+def test_rejected_and_duplicate_callbacks_are_purged_after_the_retention_days(settings):
+    settings.PAYDESK_CALLBACK_RETENTION_DAYS = 7
+    S = GatewayCallback.Status
+    old = {status: _callback(status, 8) for status in S.values}
+    recent = {status: _callback(status, 6) for status in S.values}
+
+    assert callbacks_purge() == 2
+
+    kept = set(GatewayCallback.objects.values_list("pk", flat=True))
+    assert old[S.REJECTED].pk not in kept and old[S.DUPLICATE].pk not in kept
+    for status in (S.RECEIVED, S.APPLIED, S.IGNORED, S.DEAD):
+        assert old[status].pk in kept, f"an old {status} callback is a record and stays"
+    assert {r.pk for r in recent.values()} <= kept
+
+
+def test_the_purge_runs_from_a_django_q_schedule(settings):
+    settings.PAYDESK_CALLBACK_RETENTION_DAYS = 30
+    ensure_schedules(sender=None)
+    ensure_schedules(sender=None)  # idempotent
+    schedule = Schedule.objects.get(name="paydesk-callback-purge")
+    assert schedule.schedule_type == Schedule.HOURLY and schedule.repeats == -1
+    stale = _callback(GatewayCallback.Status.REJECTED, 31)
+
+    assert import_string(schedule.func)() == 1
+
+    assert not GatewayCallback.objects.filter(pk=stale.pk).exists()
