@@ -11,7 +11,9 @@ followed); 410 is permanent. Requests time out after 15 s. Targets that resolve
 to private, loopback or link-local addresses are refused unless
 settings.PAYDESK_WEBHOOK_ALLOW_PRIVATE: the URL is checked when an endpoint is
 saved, and the address actually connected to is checked on every send, so a
-DNS answer that changes after the check (rebinding) cannot reach inside.
+DNS answer that changes after the check (rebinding) cannot reach inside. An
+IPv6 address that carries an IPv4 one (NAT64, 6to4, Teredo, IPv4-compatible or
+-mapped) is judged by the IPv4 inside.
 """
 
 from __future__ import annotations
@@ -122,10 +124,52 @@ def allow_private() -> bool:
     return bool(getattr(settings, "PAYDESK_WEBHOOK_ALLOW_PRIVATE", False))
 
 
+# IPv6 forms that carry an IPv4 address a packet may end up at (RFC 6052, 8215, 3056, 4380, 4291).
+NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
+NAT64_LOCAL_USE_96 = ipaddress.IPv6Network("64:ff9b:1::/96")
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address] | None:
+    """Return the IPv4 addresses an IPv6 address stands for ([] if none); None if it cannot be told.
+
+    IPv4-mapped, IPv4-translated and IPv4-compatible addresses, NAT64 (the
+    well-known 64:ff9b::/96, and the local-use 64:ff9b:1::/48 in its /96 form:
+    with another prefix length the IPv4 sits elsewhere, so it cannot be told),
+    6to4 (2002::/16) and Teredo (2001::/32: its server and its client).
+    """
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.ipv4_mapped is not None:
+        return [ip.ipv4_mapped]
+    if ip in NAT64_WELL_KNOWN or ip in IPV4_TRANSLATED:
+        return [low32]
+    if ip in NAT64_LOCAL_USE:
+        return [low32] if ip in NAT64_LOCAL_USE_96 else None
+    if ip in IPV4_COMPATIBLE:
+        return [low32]
+    if ip.sixtofour is not None:
+        return [ip.sixtofour]
+    if ip.teredo is not None:
+        return list(ip.teredo)
+    return []
+
+
 def is_public_address(address: str) -> bool:
+    """Whether webhooks may connect to `address`: globally routed, not multicast, nothing private inside.
+
+    An IPv6 address that carries an IPv4 address (NAT64, 6to4, Teredo,
+    IPv4-compatible or -mapped) is judged by the IPv4 inside, so that
+    64:ff9b::7f00:1 is refused like 127.0.0.1.
+    """
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = embedded_ipv4(ip)
+        if inner is None:
+            return False
+        if inner:
+            return all(v4.is_global and not v4.is_multicast for v4 in inner)
     return ip.is_global and not ip.is_multicast
 
 
