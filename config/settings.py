@@ -52,6 +52,8 @@ SANDBOX_CALLBACK_DELAY = float(os.environ.get("SANDBOX_CALLBACK_DELAY", "0.5"))
 SANDBOX_FOLLOWUP_DELAY = float(os.environ.get("SANDBOX_FOLLOWUP_DELAY", "2"))
 
 PAYDESK_WEBHOOK_ALLOW_PRIVATE = env_bool("PAYDESK_WEBHOOK_ALLOW_PRIVATE", DEBUG)
+# Seconds one webhook request may take in all: connect, send, status line, headers, body start.
+PAYDESK_WEBHOOK_TIMEOUT = float(os.environ.get("PAYDESK_WEBHOOK_TIMEOUT", "15"))
 
 # Fernet key(s) for secrets at rest, comma-separated: the first encrypts, all decrypt.
 FIELD_ENCRYPTION_KEY = os.environ.get("FIELD_ENCRYPTION_KEY", "")
