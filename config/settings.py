@@ -54,6 +54,9 @@ SANDBOX_FOLLOWUP_DELAY = float(os.environ.get("SANDBOX_FOLLOWUP_DELAY", "2"))
 PAYDESK_WEBHOOK_ALLOW_PRIVATE = env_bool("PAYDESK_WEBHOOK_ALLOW_PRIVATE", DEBUG)
 # Seconds one webhook request may take in all: connect, send, status line, headers, body start.
 PAYDESK_WEBHOOK_TIMEOUT = float(os.environ.get("PAYDESK_WEBHOOK_TIMEOUT", "15"))
+# Workers that may send one merchant's webhooks at once, cluster-wide (README "Notifications and
+# webhooks"): keep it below Q_WORKERS, so a merchant whose endpoint hangs leaves workers for the rest.
+PAYDESK_WEBHOOK_SLOTS_PER_MERCHANT = env_int("PAYDESK_WEBHOOK_SLOTS_PER_MERCHANT", 1)
 
 # Fernet key(s) for secrets at rest, comma-separated: the first encrypts, all decrypt.
 FIELD_ENCRYPTION_KEY = os.environ.get("FIELD_ENCRYPTION_KEY", "")

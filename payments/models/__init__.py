@@ -1,6 +1,6 @@
 from payments.models.batch import BatchChunk, BatchRowError, BatchStatus, PaymentBatch
 from payments.models.events import Event, GatewayCallback, IdempotencyKey
-from payments.models.notifications import Channel, Delivery, DeliveryStatus, Notification
+from payments.models.notifications import Channel, Delivery, DeliveryStatus, Notification, WebhookSendSlot
 from payments.models.payment import (
     FINAL_STATES,
     GatewayAttempt,
@@ -35,4 +35,5 @@ __all__ = [
     "RiskModel",
     "SandboxNotice",
     "SandboxOperation",
+    "WebhookSendSlot",
 ]

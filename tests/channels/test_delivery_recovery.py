@@ -11,6 +11,7 @@ from django.db import connection
 
 from payments.models import Delivery, DeliveryStatus
 from payments.services import sweeper
+from payments.services.notifications import fanout
 from payments.services.notifications import sending as notifications
 from payments.services.notifications.sending import (
     deliveries_send,
@@ -173,7 +174,7 @@ def test_the_sweeper_dead_letters_a_last_attempt_that_never_reported(merchant_a,
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_workers_send_one_attempt_once(merchant_a, endpoint_a, receiver, monkeypatch):
     # Real commits here: keep the on-commit hook from sending before the workers race for it.
-    monkeypatch.setattr(notifications, "enqueue_on_commit", lambda *args: None)
+    monkeypatch.setattr(fanout, "enqueue_on_commit", lambda *args: None)
     event = record(final_payment(merchant_a))
     [delivery] = deliveries(event=event)
     barrier = threading.Barrier(8)
@@ -200,7 +201,7 @@ def test_concurrent_workers_send_one_attempt_once(merchant_a, endpoint_a, receiv
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_chunk_workers_send_each_attempt_once(merchant_a, endpoint_a, receiver, monkeypatch):
-    monkeypatch.setattr(notifications, "enqueue_on_commit", lambda *args: None)
+    monkeypatch.setattr(fanout, "enqueue_on_commit", lambda *args: None)
     payment = final_payment(merchant_a)
     events = [record(payment, f"payment.{s}") for s in ("succeeded", "refunded", "reversed", "failed")]
     ids = [d.pk for d in deliveries(channel="webhook")]

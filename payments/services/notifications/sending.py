@@ -1,12 +1,11 @@
-"""Events to Deliveries, and sending them (DESIGN section 1, last step).
+"""Sending Deliveries (DESIGN section 1, last step); fanout.py creates them from Events.
 
-- Fan-out: every Event becomes Delivery rows for the merchant's enabled webhook
-  endpoints and notification preferences, in the transaction that writes the
-  Event (`deliveries_for_events`, set-based for batches).
 - Sending: a worker claims the next attempt of a due delivery with one
   conditional UPDATE that commits the attempt counter and leases the row
   (`next_attempt_at` pushed out), calls the channel's transport outside any
-  transaction, then records the outcome if its claim still holds.
+  transaction, then records the outcome if its claim still holds. A
+  merchant's webhooks are sent only by holders of its send slots (slots.py),
+  so one merchant's hanging endpoint cannot hold every worker.
 - Recovery: the sweeper re-enqueues due deliveries (retries and leases that ran
   out because a worker died mid-send) and dead-letters those out of attempts.
 """
@@ -16,7 +15,6 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,21 +24,27 @@ from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from merchants.models import Membership, Merchant, WebhookEndpoint
+from merchants.models import WebhookEndpoint
 from payments.channels import SendResult, Transport, TransportError, get_transport
-from payments.channels.messages import BENEFICIARY_PAID, ENDPOINT_DISABLED
-from payments.channels.sms import is_phone_number
-from payments.models import Channel, Delivery, DeliveryStatus, Event, Payment, PaymentStatus
-from payments.queue import enqueue, enqueue_on_commit
-from payments.services.notifications.targets import fanout_targets
+from payments.channels.messages import ENDPOINT_DISABLED
+from payments.models import Channel, Delivery, DeliveryStatus
+from payments.queue import enqueue
+from payments.services.notifications.fanout import (  # noqa: F401 (fan-out names long imported from here)
+    CHUNK,
+    SMALL_FANOUT,
+    beneficiary_notices,
+    deliveries_for_event,
+    deliveries_for_events,
+    enqueue_sending,
+    merchant_notice,
+    new_delivery,
+)
+from payments.services.notifications.slots import Slot, slot_free, slot_renew, slot_take
 
 logger = logging.getLogger(__name__)
 
 # An endpoint whose failures have gone on this long is disabled and its merchant told.
 FAILING_DISABLE_AFTER = timedelta(hours=24)
-# Up to this many deliveries get a task each; more are sent in chunks.
-SMALL_FANOUT = 20
-CHUNK = 100
 # A chunk task stops claiming new deliveries after this long (below Q_CLUSTER's timeout).
 CHUNK_BUDGET_SECONDS = 60
 SWEEP_LIMIT = 5000
@@ -52,197 +56,6 @@ D = DeliveryStatus
 def lease_seconds() -> int:
     """How long a claimed attempt may run before the sweeper may claim the delivery again."""
     return max(int(settings.PAYDESK_SWEEP_AFTER), 60)
-
-
-# Fan-out ------------------------------------------------------------------------------
-
-
-def new_delivery(
-    *,
-    merchant_id: int,
-    type: str,
-    channel: str,
-    event: Event | None = None,
-    endpoint: WebhookEndpoint | None = None,
-    endpoint_id: int | None = None,
-    recipient: str = "",
-    payload: dict | None = None,
-    now: datetime | None = None,
-) -> Delivery:
-    """Return an unsaved Delivery due now, its attempt budget taken from the channel's schedule."""
-    return Delivery(
-        merchant_id=merchant_id,
-        event=event,
-        type=type,
-        channel=channel,
-        endpoint_id=endpoint.pk if endpoint is not None else endpoint_id,
-        recipient=recipient[:2000],
-        payload=payload or {},
-        max_attempts=get_transport(channel).max_attempts,
-        next_attempt_at=now or timezone.now(),
-    )
-
-
-def _owner_emails(merchant_ids: Iterable[int]) -> dict[int, list[str]]:
-    emails: dict[int, list[str]] = defaultdict(list)
-    owners = Membership.objects.filter(merchant_id__in=merchant_ids, role=Membership.Role.OWNER).exclude(
-        user__email=""
-    )
-    for merchant_id, email in owners.values_list("merchant_id", "user__email").order_by("pk"):
-        emails[merchant_id].append(email)
-    return emails
-
-
-def deliveries_for_event(event: Event) -> list[Delivery]:
-    """Fan one Event out to Delivery rows; see `deliveries_for_events`."""
-    return deliveries_for_events([event])
-
-
-def deliveries_for_events(events: Sequence[Event]) -> list[Delivery]:
-    """Create the Delivery rows of saved `events` and enqueue their sending on commit.
-
-    Call it inside the transaction that wrote the events, so an event and its
-    deliveries commit together. Set-based for batches: one query for the
-    merchants' enabled webhook endpoints, one for their notification
-    preferences, one for owners' emails if a preference needs them, then
-    `bulk_create` (the events must have primary keys, which `bulk_create`
-    returns on PostgreSQL and SQLite). Sending is enqueued on commit, one task
-    per delivery for a few, chunks of CHUNK for more; the sweeper sends
-    whatever a lost hook leaves behind.
-    """
-    events = list(events)
-    if not events:
-        return []
-    if any(e.pk is None for e in events):
-        raise ValueError("deliveries_for_events needs saved events (with primary keys).")
-    merchant_ids = sorted({e.merchant_id for e in events})
-    endpoints, prefs = fanout_targets(merchant_ids)
-    needs_owners = {
-        p.merchant_id for ps in prefs.values() for p in ps if p.channel == Channel.EMAIL and not p.recipients
-    }
-    owners = _owner_emails(needs_owners) if needs_owners else {}
-
-    now = timezone.now()
-    rows: list[Delivery] = []
-    for event in events:
-        m = event.merchant_id
-        targets: list[tuple[str, str, int | None]] = [
-            (Channel.WEBHOOK, endpoint.url, endpoint.pk)
-            for endpoint in endpoints.get(m, ())
-            if endpoint.subscribes_to(event.type)
-        ]
-        for pref in prefs.get(m, ()):
-            if not pref.subscribes_to(event.type):
-                continue
-            if pref.channel == Channel.INAPP:
-                targets.append((Channel.INAPP, "", None))
-            elif pref.channel == Channel.EMAIL:
-                targets.extend((Channel.EMAIL, a, None) for a in pref.recipients or owners.get(m, []))
-            elif pref.channel == Channel.SMS:
-                targets.extend((Channel.SMS, number, None) for number in pref.recipients)
-        rows.extend(
-            new_delivery(
-                merchant_id=m,
-                type=event.type,
-                channel=channel,
-                event=event,
-                endpoint_id=endpoint_id,
-                recipient=recipient,
-                now=now,
-            )
-            for channel, recipient, endpoint_id in targets
-        )
-    if not rows:
-        return []
-    created = Delivery.objects.bulk_create(rows, batch_size=1000)
-    enqueue_sending([d.pk for d in created])
-    return created
-
-
-def enqueue_sending(delivery_ids: list[int]) -> None:
-    """Enqueue, on commit, the sending of these deliveries."""
-    if len(delivery_ids) <= SMALL_FANOUT:
-        for pk in delivery_ids:
-            enqueue_on_commit("payments.tasks.delivery_send_task", pk)
-        return
-    for i in range(0, len(delivery_ids), CHUNK):
-        enqueue_on_commit("payments.tasks.deliveries_send_task", delivery_ids[i : i + CHUNK])
-
-
-def merchant_notice(*, merchant_id: int, type: str, payload: dict) -> list[Delivery]:
-    """Tell a merchant's owners by email and every member in-app, whatever their preferences.
-
-    Used for operational notices (an endpoint disabled); call inside a transaction.
-    """
-    now = timezone.now()
-    rows = [new_delivery(merchant_id=merchant_id, type=type, channel=Channel.INAPP, payload=payload, now=now)]
-    for address in _owner_emails([merchant_id]).get(merchant_id, []):
-        rows.append(
-            new_delivery(
-                merchant_id=merchant_id,
-                type=type,
-                channel=Channel.EMAIL,
-                recipient=address,
-                payload=payload,
-                now=now,
-            )
-        )
-    created = Delivery.objects.bulk_create(rows)
-    enqueue_sending([d.pk for d in created])
-    return created
-
-
-def beneficiary_notices(
-    payments: Iterable[Payment], *, channels: Sequence[str] = (Channel.EMAIL, Channel.SMS)
-) -> list[Delivery]:
-    """Queue "you have been paid" notices to the beneficiaries of succeeded payments.
-
-    For batches: the batch service calls it with the payments of a batch (or a
-    chunk) whose merchant opted in. One Delivery per payment and channel, for
-    beneficiaries with an email address (email) or an E.164 phone number (sms);
-    other payments, and payments not succeeded, are skipped. The rows are
-    written with `bulk_create` inside the caller's transaction if there is one,
-    and sent on commit by chunk tasks, each over one connection per channel
-    (one SMTP session, one SMS provider session), not one per message.
-    Retries and recovery are those of every Delivery.
-    """
-    payments = [p for p in payments if p.status == PaymentStatus.SUCCEEDED]
-    names = dict(Merchant.objects.filter(pk__in={p.merchant_id for p in payments}).values_list("pk", "name"))
-    now = timezone.now()
-    rows: list[Delivery] = []
-    for payment in payments:
-        payload = {
-            "payment": payment.public_id,
-            "merchant": names[payment.merchant_id],
-            "reference": payment.reference,
-            "amount": payment.amount,
-            "currency": payment.currency,
-            "beneficiary_name": payment.beneficiary_name,
-            "description": payment.description,
-        }
-        targets = []
-        if Channel.EMAIL in channels and payment.beneficiary_email:
-            targets.append((Channel.EMAIL, payment.beneficiary_email))
-        phone = "".join(c for c in payment.beneficiary_phone if c == "+" or c.isdigit())
-        if Channel.SMS in channels and is_phone_number(phone):
-            targets.append((Channel.SMS, phone))
-        rows.extend(
-            new_delivery(
-                merchant_id=payment.merchant_id,
-                type=BENEFICIARY_PAID,
-                channel=channel,
-                recipient=recipient,
-                payload=payload,
-                now=now,
-            )
-            for channel, recipient in targets
-        )
-    with transaction.atomic():
-        created = Delivery.objects.bulk_create(rows, batch_size=1000)
-        ids = [d.pk for d in created]
-        for i in range(0, len(ids), CHUNK):
-            enqueue_on_commit("payments.tasks.deliveries_send_task", ids[i : i + CHUNK])
-    return created
 
 
 # Sending --------------------------------------------------------------------------------
@@ -322,12 +135,28 @@ def delivery_send(*, delivery_id: int) -> str:
     """Make the next attempt of one delivery if it is due; return its status after, or "" if not claimed.
 
     Safe to call any number of times and concurrently (at-least-once task
-    delivery): only the caller whose claim succeeds sends.
+    delivery): only the caller whose claim succeeds sends. A webhook is sent
+    only while holding one of its merchant's send slots (`webhooks_send`);
+    with every slot held this returns "" and the delivery stays due, for the
+    holder to send.
     """
+    row = (
+        Delivery.objects.filter(pk=delivery_id, status=D.PENDING)
+        .values_list("channel", "merchant_id")
+        .first()
+    )
+    if row is None:
+        return ""
+    channel, merchant_id = row
+    if channel == Channel.WEBHOOK:
+        until = time.monotonic() + CHUNK_BUDGET_SECONDS
+        return webhooks_send(merchant_id=merchant_id, delivery_ids=[delivery_id], until=until).get(
+            delivery_id, ""
+        )
     delivery = delivery_claim(delivery_id)
     if delivery is None:
         return ""
-    return delivery_attempt(delivery, get_transport(delivery.channel))
+    return delivery_attempt(delivery, get_transport(channel))
 
 
 def deliveries_send(
@@ -340,18 +169,23 @@ def deliveries_send(
     transaction after the sends: two commits per batch, not per delivery. A
     worker that dies mid-batch loses nothing: its claimed rows are sent again
     after their lease, as new attempts. A claimed row is not sent once too
-    little of its lease is left for a send to finish; it waits for its lease
-    to run out. What the time budget leaves stays due, for the sweeper.
+    little of its lease is left for a send to finish: its attempt is given
+    back and it stays due. What the time budget leaves stays due, for the
+    sweeper. Webhooks go merchant by merchant through `webhooks_send`.
     """
     deadline = time.monotonic() + budget_seconds
     counts: dict[str, int] = defaultdict(int)
     by_channel: dict[str, list[int]] = defaultdict(list)
-    for pk, channel in (
+    webhooks: dict[int, list[int]] = defaultdict(list)
+    for pk, channel, merchant_id in (
         Delivery.objects.filter(pk__in=delivery_ids, status=D.PENDING)
         .order_by("pk")
-        .values_list("pk", "channel")
+        .values_list("pk", "channel", "merchant_id")
     ):
-        by_channel[channel].append(pk)
+        if channel == Channel.WEBHOOK:
+            webhooks[merchant_id].append(pk)
+        else:
+            by_channel[channel].append(pk)
     for channel, ids in by_channel.items():
         transport = get_transport(channel)
         try:
@@ -366,20 +200,134 @@ def deliveries_send(
                 if time.monotonic() > deadline:
                     counts["left_for_sweeper"] += len(ids) - i
                     break
-                batch = _claim_batch(ids[i : i + BATCH])
-                counts["skipped"] += len(ids[i : i + BATCH]) - len(batch)
-                send_until = time.monotonic() + lease_seconds() - transport.max_send_seconds
-                outcomes = []
-                for delivery in batch:
-                    if time.monotonic() > send_until:
-                        counts["left_for_sweeper"] += 1
-                    else:
-                        outcomes.append(_send(delivery, transport))
-                for status in _record(outcomes):
+                for status in _send_batch(ids[i : i + BATCH], transport, counts).values():
                     counts[status] += 1
         finally:
             transport.close()
+    for merchant_id, ids in webhooks.items():
+        for status in webhooks_send(
+            merchant_id=merchant_id, delivery_ids=ids, until=deadline, counts=counts
+        ).values():
+            counts[status] += 1
     return dict(counts)
+
+
+def webhooks_send(
+    *, merchant_id: int, delivery_ids: list[int], until: float, counts: dict[str, int] | None = None
+) -> dict[int, str]:
+    """Send a merchant's webhook deliveries, then its other due ones, holding one of its send slots.
+
+    Return the status of every delivery attempted, by id. Until the monotonic
+    time `until`:
+    - With every slot of the merchant held (slots.py), nothing is claimed:
+      the deliveries stay due, for the holder.
+    - The holder sends `delivery_ids`, then the merchant's other due webhooks,
+      batch by batch, renewing its slot's lease before each batch.
+    - An endpoint that gave no answer (timed out, refused the connection) is
+      not sent to again in this call: its other deliveries stay due, for the
+      sweeper. A hanging endpoint costs a worker one deadline per task.
+    - Having freed the slot, it looks for due webhooks once more: a task that
+      found the slot taken meanwhile left its deliveries to it. What is left
+      when its time is up goes back to the queue as a new task, behind the
+      work queued meanwhile.
+    """
+    counts = defaultdict(int) if counts is None else counts
+    transport = get_transport(Channel.WEBHOOK.value)  # the cache key is the plain str
+    statuses: dict[int, str] = {}
+    cut_off: set[int] = set()
+    ids = delivery_ids
+    while ids:
+        slot = slot_take(merchant_id, lease=lease_seconds())
+        if slot is None:
+            counts["merchant_busy"] += len(ids)
+            break
+        try:
+            attempted = _drain(slot, ids, transport, until, counts, cut_off, statuses)
+        finally:
+            slot_free(slot)
+        ids = _due_webhooks(merchant_id, cut_off)
+        if ids and time.monotonic() >= until:
+            enqueue("payments.tasks.deliveries_send_task", ids)
+            break
+        if not attempted:
+            break  # due but not claimable (another worker's claim in flight): the sweeper looks again
+    return statuses
+
+
+def _drain(
+    slot: Slot,
+    ids: list[int],
+    transport: Transport,
+    until: float,
+    counts: dict[str, int],
+    cut_off: set[int],
+    statuses: dict[int, str],
+) -> int:
+    attempted = 0
+    while ids:
+        before = len(statuses)
+        for i in range(0, len(ids), BATCH):
+            if time.monotonic() >= until or not slot_renew(slot, lease=lease_seconds()):
+                return attempted + len(statuses) - before
+            statuses.update(_send_batch(ids[i : i + BATCH], transport, counts, cut_off))
+        if len(statuses) == before:
+            break
+        attempted += len(statuses) - before
+        ids = _due_webhooks(slot.merchant_id, cut_off)
+    return attempted
+
+
+def _due_webhooks(merchant_id: int, cut_off: set[int]) -> list[int]:
+    """Up to CHUNK of the merchant's due webhook deliveries, oldest due first, none to `cut_off`."""
+    due = Delivery.objects.filter(
+        merchant_id=merchant_id,
+        channel=Channel.WEBHOOK,
+        status=D.PENDING,
+        next_attempt_at__lte=timezone.now(),
+        attempts__lt=F("max_attempts"),
+    )
+    if cut_off:
+        due = due.exclude(endpoint_id__in=cut_off)
+    return list(due.order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:CHUNK])
+
+
+def _send_batch(
+    ids: list[int], transport: Transport, counts: dict[str, int], cut_off: set[int] | None = None
+) -> dict[int, str]:
+    """Claim the due deliveries among `ids`, send them, record the outcomes; return their statuses.
+
+    A claimed delivery is not sent, and its attempt is given back, once too
+    little of the lease is left for a send, or when its endpoint is in
+    `cut_off`; an endpoint that gives no answer is added to it.
+    """
+    batch = _claim_batch(ids)
+    counts["skipped"] += len(ids) - len(batch)
+    send_until = time.monotonic() + lease_seconds() - transport.max_send_seconds
+    outcomes: list[Outcome] = []
+    unsent: list[Delivery] = []
+    for delivery in batch:
+        if time.monotonic() > send_until or (cut_off is not None and delivery.endpoint_id in cut_off):
+            unsent.append(delivery)
+            continue
+        outcome = _send(delivery, transport)
+        outcomes.append(outcome)
+        error = outcome.error
+        if cut_off is not None and error is not None and error.response_code is None and not error.permanent:
+            cut_off.add(delivery.endpoint_id)
+    counts["left_for_sweeper"] += _unclaim(unsent)
+    return {o.delivery.pk: status for o, status in zip(outcomes, _record(outcomes), strict=True)}
+
+
+def _unclaim(deliveries: list[Delivery]) -> int:
+    """Give back claimed attempts that were not made: due again at once, the attempt not counted."""
+    if not deliveries:
+        return 0
+    claims = Q()
+    for delivery in deliveries:
+        claims |= Q(pk=delivery.pk, attempts=delivery.attempts)
+    return Delivery.objects.filter(claims, status=D.PENDING).update(
+        attempts=F("attempts") - 1, next_attempt_at=timezone.now()
+    )
 
 
 def delivery_attempt(delivery: Delivery, transport: Transport) -> str:
