@@ -12,8 +12,10 @@ import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.utils import timezone
 
-from payments.models import DeliveryStatus, WebhookSendSlot
+from payments.models import Delivery, DeliveryStatus, WebhookSendSlot
+from payments.services.notifications import sending
 from payments.services.notifications.endpoints import webhook_endpoint_create
 from payments.services.notifications.sending import deliveries_send, delivery_send, lease_seconds
 from payments.services.notifications.slots import slot_free, slot_take
@@ -107,3 +109,26 @@ def test_the_budget_is_a_setting(settings, merchant_a, merchant_b):
     taken = [slot_take(merchant_a.pk, lease=60) for _ in range(3)]
     assert [slot is not None for slot in taken] == [True, True, False]
     assert slot_take(merchant_b.pk, lease=60) is not None, "budgets are per merchant"
+
+
+def test_one_merchants_backlog_does_not_crowd_the_others_out_of_a_sweep(
+    merchant_a, merchant_b, endpoint_a, receiver, monkeypatch
+):
+    webhook_endpoint_create(merchant=merchant_b, url=receiver.url)
+    _events(merchant_a, 5)
+    [theirs] = _events(merchant_b, 1)
+    now = timezone.now()
+    for age, delivery in enumerate(deliveries(merchant=merchant_a)):
+        Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=now - timedelta(hours=1, minutes=age))
+    [b_delivery] = deliveries(event=theirs)
+    Delivery.objects.filter(pk=b_delivery.pk).update(next_attempt_at=now - timedelta(minutes=1))
+    monkeypatch.setattr(sending, "SWEEP_LIMIT", 4)
+    monkeypatch.setattr(sending, "SWEEP_PER_MERCHANT", 2)
+    enqueued: list[int] = []
+    monkeypatch.setattr(sending, "enqueue", lambda func, pk: enqueued.append(pk))
+
+    counts = sending.deliveries_sweep(now=now)
+
+    assert counts["deliveries"] == 3
+    assert b_delivery.pk in enqueued, "merchant B's retry is swept despite A's older backlog"
+    assert len(set(enqueued) & {d.pk for d in deliveries(merchant=merchant_a)}) == 2

@@ -20,8 +20,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
-from django.db.models.functions import Cast
+from django.db.models import Case, F, Q, Value, When, Window
+from django.db.models.functions import Cast, RowNumber
 from django.utils import timezone
 
 from merchants.models import WebhookEndpoint
@@ -48,6 +48,7 @@ FAILING_DISABLE_AFTER = timedelta(hours=24)
 # A chunk task stops claiming new deliveries after this long (below Q_CLUSTER's timeout).
 CHUNK_BUDGET_SECONDS = 60
 SWEEP_LIMIT = 5000
+SWEEP_PER_MERCHANT = 500
 # Deliveries claimed, sent and recorded together by a chunk task.
 BATCH = 25
 D = DeliveryStatus
@@ -504,7 +505,10 @@ def deliveries_sweep(*, now: datetime | None = None) -> dict[str, int]:
     """Dead-letter deliveries whose last attempt's lease ran out, and re-enqueue the due ones.
 
     Due means pending with `next_attempt_at` passed: a retry whose time has
-    come, or an attempt whose worker died before recording its outcome.
+    come, or an attempt whose worker died before recording its outcome. At
+    most SWEEP_PER_MERCHANT of one merchant's are taken per sweep (their
+    sender drains the rest), so one merchant's backlog at a hanging endpoint
+    never crowds the others' retries out of the SWEEP_LIMIT.
     """
     now = now or timezone.now()
     dead = Delivery.objects.filter(
@@ -515,9 +519,12 @@ def deliveries_sweep(*, now: datetime | None = None) -> dict[str, int]:
         completed_at=now,
         error="Dead-lettered: the last attempt never recorded an outcome.",
     )
+    rank = Window(RowNumber(), partition_by=[F("merchant_id")], order_by=[F("next_attempt_at"), F("pk")])
     due = list(
         Delivery.objects.filter(status=D.PENDING, next_attempt_at__lte=now)
-        .order_by("next_attempt_at")
+        .annotate(rank=rank)
+        .filter(rank__lte=SWEEP_PER_MERCHANT)
+        .order_by("next_attempt_at", "pk")
         .values_list("pk", flat=True)[:SWEEP_LIMIT]
     )
     if len(due) <= SMALL_FANOUT:
