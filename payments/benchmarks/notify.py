@@ -303,7 +303,7 @@ def _bench_deliveries(endpoint, payment, count: int) -> list[int]:
 
     from payments.models import Channel, Delivery, Event
     from payments.representations import payment_data
-    from payments.services.notifications.sending import new_delivery
+    from payments.services.notifications.fanout import new_delivery
 
     data = {"object": payment_data(payment)}
     with transaction.atomic():

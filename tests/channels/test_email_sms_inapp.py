@@ -21,7 +21,8 @@ from payments.services.notifications.endpoints import (
     notification_preference_update,
     notifications_mark_read,
 )
-from payments.services.notifications.sending import beneficiary_notices, delivery_send
+from payments.services.notifications.fanout import beneficiary_notices
+from payments.services.notifications.sending import delivery_send
 from tests.channels.conftest import deliveries, final_payment, record
 
 pytestmark = pytest.mark.django_db

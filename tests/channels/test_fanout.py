@@ -9,7 +9,7 @@ from merchants.models import NotificationPreference
 from payments.models import Channel, Delivery, Event
 from payments.services.lifecycle.events import event_record
 from payments.services.notifications.endpoints import notification_preference_update, webhook_endpoint_create
-from payments.services.notifications.sending import deliveries_for_events
+from payments.services.notifications.fanout import deliveries_for_events
 from tests.channels.conftest import deliveries, final_payment, record
 
 pytestmark = pytest.mark.django_db

@@ -23,7 +23,8 @@ from payments.channels.sms import is_phone_number
 from payments.channels.webhook import UrlNotAllowed, check_url, generate_secret
 from payments.models import Channel, Delivery, DeliveryStatus, Method, Notification, Payment
 from payments.representations import payment_data
-from payments.services.notifications.sending import endpoint_disable, enqueue_sending, new_delivery
+from payments.services.notifications.fanout import enqueue_sending, new_delivery
+from payments.services.notifications.sending import endpoint_disable
 from payments.validation import FieldError
 
 ROTATION_OVERLAP = timedelta(hours=24)

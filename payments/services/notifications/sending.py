@@ -29,15 +29,15 @@ from payments.channels import SendResult, Transport, TransportError, get_transpo
 from payments.channels.messages import ENDPOINT_DISABLED
 from payments.models import Channel, Delivery, DeliveryStatus
 from payments.queue import enqueue
-from payments.services.notifications.fanout import (  # noqa: F401 (fan-out names long imported from here)
+
+# deliveries_for_events and beneficiary_notices stay importable from here: the lifecycle core
+# imports them from this module. New code imports them from fanout.py.
+from payments.services.notifications.fanout import (  # noqa: F401
     CHUNK,
     SMALL_FANOUT,
     beneficiary_notices,
-    deliveries_for_event,
     deliveries_for_events,
-    enqueue_sending,
     merchant_notice,
-    new_delivery,
 )
 from payments.services.notifications.slots import Slot, slot_free, slot_renew, slot_take
 
