@@ -71,6 +71,11 @@ if not DEBUG and not env_is_set("PAYDESK_WEBHOOK_ALLOW_PRIVATE"):
         "point at loopback and private addresses?"
     )
 PAYDESK_WEBHOOK_ALLOW_PRIVATE = env_bool("PAYDESK_WEBHOOK_ALLOW_PRIVATE", DEBUG)
+# Seconds one webhook request may take in all: connect, send, status line, headers, body start.
+PAYDESK_WEBHOOK_TIMEOUT = float(os.environ.get("PAYDESK_WEBHOOK_TIMEOUT", "15"))
+# Workers that may send one merchant's webhooks at once, cluster-wide (README "Notifications and
+# webhooks"): keep it below Q_WORKERS, so a merchant whose endpoint hangs leaves workers for the rest.
+PAYDESK_WEBHOOK_SLOTS_PER_MERCHANT = env_int("PAYDESK_WEBHOOK_SLOTS_PER_MERCHANT", 1)
 
 # Fernet key(s) for secrets at rest, comma-separated: the first encrypts, all decrypt.
 FIELD_ENCRYPTION_KEY = production_value(
@@ -133,6 +138,20 @@ PAYDESK_PAYPAL_RETURN_URL = env_str("PAYDESK_PAYPAL_RETURN_URL", PAYDESK_PUBLIC_
 PAYDESK_SWEEP_AFTER = env_int("PAYDESK_SWEEP_AFTER", 60, minimum=1)
 # Attempts before a unit of work is dead-lettered.
 PAYDESK_MAX_ATTEMPTS = env_int("PAYDESK_MAX_ATTEMPTS", 8, minimum=1)
+# Gateway callbacks (docs/gateways.md): requests per client address at /callbacks/ before
+# 429 ("" = no limit), and days rejected and duplicate callbacks are kept before they are purged.
+PAYDESK_CALLBACK_RATE = env_str("PAYDESK_CALLBACK_RATE", "6000/min")
+if PAYDESK_CALLBACK_RATE and not re.fullmatch(
+    r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", PAYDESK_CALLBACK_RATE
+):
+    raise ImproperlyConfigured(
+        f"PAYDESK_CALLBACK_RATE must be requests per period such as 6000/min, not {PAYDESK_CALLBACK_RATE!r}."
+    )
+PAYDESK_CALLBACK_RETENTION_DAYS = env_int("PAYDESK_CALLBACK_RETENTION_DAYS", 30, minimum=1)
+# Behind a reverse proxy: the header it sets with the client's address (e.g. X-Forwarded-For,
+# X-Real-IP) and how many proxies of yours append to it. Unset: REMOTE_ADDR; no other header is trusted.
+PAYDESK_CLIENT_IP_HEADER = env_str("PAYDESK_CLIENT_IP_HEADER")
+PAYDESK_TRUSTED_PROXIES = env_int("PAYDESK_TRUSTED_PROXIES", 1, minimum=1)
 # Batches (README "Batches"): upload limits, chunking, leases.
 PAYDESK_BATCH_MAX_BYTES = env_int("PAYDESK_BATCH_MAX_BYTES", 100 * 1024 * 1024, minimum=1)
 PAYDESK_BATCH_JSON_MAX_BYTES = env_int("PAYDESK_BATCH_JSON_MAX_BYTES", 10 * 1024 * 1024, minimum=1)

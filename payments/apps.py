@@ -6,7 +6,7 @@ from payments.checks import check_gateway_routes, check_urls
 
 
 def ensure_schedules(sender, **kwargs) -> None:
-    """Create the periodic sweeper schedule once (idempotent)."""
+    """Create the periodic schedules (sweeper, reconciliation, purges) once each (idempotent)."""
     from django_q.models import Schedule
 
     Schedule.objects.update_or_create(
@@ -33,6 +33,15 @@ def ensure_schedules(sender, **kwargs) -> None:
         name="paydesk-idempotency-purge",
         defaults={
             "func": "payments.tasks.idempotency_keys_purge_task",
+            "schedule_type": Schedule.HOURLY,
+            "repeats": -1,
+        },
+    )
+    # Rejected and duplicate callbacks are kept PAYDESK_CALLBACK_RETENTION_DAYS for audit, then deleted.
+    Schedule.objects.update_or_create(
+        name="paydesk-callback-purge",
+        defaults={
+            "func": "payments.tasks.callbacks_purge_task",
             "schedule_type": Schedule.HOURLY,
             "repeats": -1,
         },

@@ -36,6 +36,11 @@ def callback_apply_task(callback_id: int) -> None:
     callbacks.callback_apply(callback_id=callback_id)
 
 
+def callbacks_purge_task() -> int:
+    """Scheduled: delete rejected and duplicate callbacks past their retention."""
+    return callbacks.callbacks_purge()
+
+
 def sandbox_deliver_task(operation_id: int) -> None:
     sandbox.deliver_notices(operation_id)
 

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import math
 import re
-import time
 
-from django.core.cache import cache
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.settings import api_settings
 
 from merchants.models import ApiKey, hash_api_key
+from merchants.ratelimit import client_address, parse_rate, rate_hit
 from payments.selectors import api_key_for_prefix
 
 LAST_USED_RESOLUTION_SECONDS = 60
@@ -122,52 +121,30 @@ def required_scope(method: str, view) -> str:
 class ApiKeyRateThrottle(throttling.BaseThrottle):
     """A fixed-window request counter per API key (per client address when unauthenticated).
 
-    One atomic cache increment per request, whatever the rate (DRF's
-    SimpleRateThrottle stores every request's timestamp, which costs a list of
-    thousands of entries per request at API rates). The rate comes from
-    REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["api_key"], e.g. "6000/min".
-    Counters live in the cache: shared across processes with Redis, per
-    process with the local-memory cache.
+    Counted by merchants/ratelimit.py (one atomic cache increment per request).
+    The rate comes from REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["api_key"],
+    e.g. "6000/min".
     """
 
     scope = "api_key"
-    durations = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
     def __init__(self) -> None:
         rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
-        self.num_requests, self.duration = self.parse_rate(rate)
+        self.num_requests, self.duration = parse_rate(rate)
         self.retry_after: float | None = None
-
-    def parse_rate(self, rate: str | None) -> tuple[int | None, int]:
-        if not rate:
-            return None, 1
-        num, period = rate.split("/")
-        return int(num), self.durations[period.strip()[0].lower()]
 
     def ident_for(self, request) -> str:
         key = request.auth
         if isinstance(key, ApiKey):
             return f"key:{key.prefix}"
-        return f"addr:{self.get_ident(request)}"
+        return f"addr:{client_address(request)}"
 
     def allow_request(self, request, view) -> bool:
         if self.num_requests is None:
             return True
-        now = time.time()
-        window = int(now // self.duration)
-        cache_key = f"throttle:{self.scope}:{self.ident_for(request)}:{window}"
-        try:
-            count = cache.incr(cache_key)
-        except ValueError:
-            # First request of the window (or the counter just expired).
-            if cache.add(cache_key, 1, timeout=self.duration + 1):
-                count = 1
-            else:
-                count = cache.incr(cache_key)
-        if count > self.num_requests:
-            self.retry_after = (window + 1) * self.duration - now
-            return False
-        return True
+        hit = rate_hit(self.scope, self.ident_for(request), self.num_requests, self.duration)
+        self.retry_after = hit.wait
+        return hit.wait is None
 
     def wait(self) -> float | None:
         if self.retry_after is None:

@@ -20,6 +20,11 @@ DELETE; a request without the header is simply executed):
   and key order do not matter) gets exactly those bytes again, with
   `Idempotent-Replayed: true`.
 - The same key with a different request is 422 `idempotency_key_reused`.
+- An answer that holds something shown once (a webhook endpoint's signing
+  secret) is never stored: the view marks it with `shown_once`, and what is
+  stored, and replayed, is the body it names instead (the endpoint without
+  its secret, `"secret_omitted": true`). A replay never hands a secret out
+  again, and the table never holds one in plaintext.
 - A 5xx answer or an exception releases the key so that the request can be
   retried: services are transactional, so nothing half-done stays behind.
 - Authentication, permission, throttling, malformed bodies and key errors are
@@ -41,6 +46,7 @@ from django.db import IntegrityError, connection, transaction
 from django.http import HttpResponse, QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from rest_framework.response import Response
 
 from merchants.models import ApiKey
 from payments.api.problems import BadRequest, Conflict, Unprocessable
@@ -183,8 +189,26 @@ def replay_response(record: IdempotencyKey) -> HttpResponse:
     return response
 
 
+def shown_once(response: Response, replay_data: dict) -> Response:
+    """Mark an answer whose body is shown only now: store, and replay, `replay_data` instead."""
+    response.replay_data = replay_data
+    return response
+
+
+def _stored_body(response: HttpResponse) -> bytes:
+    replay_data = getattr(response, "replay_data", None)
+    if replay_data is None:
+        return response.content
+    return response.accepted_renderer.render(
+        replay_data, response.accepted_media_type, response.renderer_context
+    )
+
+
 def idempotency_finish(record: IdempotencyKey, response: HttpResponse) -> None:
-    """Store a finished request's answer under its key; release the key after a 5xx."""
+    """Store a finished request's answer under its key; release the key after a 5xx.
+
+    For an answer marked `shown_once`, the body stored is its replay body.
+    """
     if response.status_code >= 500 or getattr(response, "streaming", False):
         idempotency_release(record)
         return
@@ -194,7 +218,7 @@ def idempotency_finish(record: IdempotencyKey, response: HttpResponse) -> None:
     values = {
         "response_status": response.status_code,
         "response_headers": headers,
-        "response_body": response.content,
+        "response_body": _stored_body(response),
         "completed_at": timezone.now(),
     }
     # IdempotencyKey.objects.filter(pk=record.pk).update(**values), the SQL built once.

@@ -2,7 +2,9 @@
 
 An endpoint is `{"id", "url", "events", "description", "status"}`, plus
 `"secret"` in the answers to create and rotate-secret only. Another merchant's
-endpoint is a 404. Unsafe requests honour `Idempotency-Key`.
+endpoint is a 404. Unsafe requests honour `Idempotency-Key`; a replay of
+create or rotate-secret answers the endpoint without its secret and with
+`"secret_omitted": true` (the secret is shown once and never stored with the key).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from merchants.models import WebhookEndpoint
 from payments import notification_selectors as selectors
 from payments.api import examples
 from payments.api.filters import parse_query
-from payments.api.idempotency import IdempotencyMixin
+from payments.api.idempotency import IdempotencyMixin, shown_once
 from payments.api.pagination import KeysetPagination, PageQuerySerializer, list_envelope, page_body
 from payments.api.parsers import StrictJSONParser
 from payments.api.problems import BodyInvalid
@@ -26,6 +28,11 @@ from payments.channels.messages import event_types
 from payments.services.notifications import endpoints as services
 
 TAG = ["Webhook endpoints"]
+REPLAY_NOTE = (
+    "The signing secret is in this answer only. A retry with the same `Idempotency-Key` is answered "
+    "with `Idempotent-Replayed: true` and the endpoint without `secret`, with `secret_omitted: true` "
+    "instead: secrets are never stored with idempotency keys nor handed out twice."
+)
 
 
 # The schema states the form; the service also refuses credentials and private targets.
@@ -60,7 +67,19 @@ class WebhookEndpointSerializer(serializers.Serializer):
 
 class WebhookEndpointWithSecretSerializer(WebhookEndpointSerializer):
     secret = serializers.CharField(
-        help_text="`whsec_<base64>`: shown only now. Verify signatures with it (Standard Webhooks)."
+        required=False,
+        help_text=(
+            "`whsec_<base64>`: shown only in this answer. Verify signatures with it (Standard Webhooks). "
+            "Absent from an idempotent replay (`Idempotent-Replayed: true`), which has "
+            "`secret_omitted` instead."
+        ),
+    )
+    secret_omitted = serializers.BooleanField(
+        required=False,
+        help_text=(
+            "`true` in an idempotent replay of this request: the secret was shown once, in the first "
+            "answer, and is never stored with the key nor sent again. Lost it? Rotate the secret."
+        ),
     )
 
 
@@ -88,6 +107,12 @@ def endpoint_data(endpoint: WebhookEndpoint, secret: str | None = None) -> dict:
     if secret is not None:
         data["secret"] = secret
     return data
+
+
+def with_secret(endpoint: WebhookEndpoint, secret: str, *, status: int) -> Response:
+    """The answer to create and rotate-secret: the secret now, never in a replay of the request."""
+    response = Response(endpoint_data(endpoint, secret), status=status)
+    return shown_once(response, {**endpoint_data(endpoint), "secret_omitted": True})
 
 
 def _validated(serializer_class: type[serializers.Serializer], data, *, partial: bool = False) -> dict:
@@ -143,6 +168,7 @@ class WebhookEndpointListView(IdempotencyMixin, APIView):
         operation_id="webhook_endpoints_create",
         tags=TAG,
         summary="Create a webhook endpoint",
+        description=REPLAY_NOTE,
         request=WebhookEndpointCreateSerializer,
         responses={201: WebhookEndpointWithSecretSerializer},
         examples=examples.ENDPOINT_CREATE,
@@ -153,7 +179,7 @@ class WebhookEndpointListView(IdempotencyMixin, APIView):
             endpoint, secret = services.webhook_endpoint_create(merchant=request.merchant, **data)
         except services.NotificationsInvalid as exc:
             raise _invalid(exc) from None
-        return Response(endpoint_data(endpoint, secret), status=status.HTTP_201_CREATED)
+        return with_secret(endpoint, secret, status=status.HTTP_201_CREATED)
 
 
 class WebhookEndpointDetailView(IdempotencyMixin, APIView):
@@ -207,7 +233,8 @@ class WebhookEndpointRotateSecretView(IdempotencyMixin, APIView):
         operation_id="webhook_endpoints_rotate_secret",
         tags=TAG,
         summary="Rotate the signing secret",
-        description="The new secret signs at once; the old one keeps signing beside it for 24 hours.",
+        description="The new secret signs at once; the old one keeps signing beside it for 24 hours. "
+        + REPLAY_NOTE,
         request=None,
         responses=WebhookEndpointWithSecretSerializer,
         examples=examples.ENDPOINT_ROTATE,
@@ -215,4 +242,4 @@ class WebhookEndpointRotateSecretView(IdempotencyMixin, APIView):
     def post(self, request, endpoint_id: str):
         endpoint = selectors.webhook_endpoint_get(merchant=request.merchant, public_id=endpoint_id)
         endpoint, secret = services.webhook_endpoint_rotate_secret(endpoint=endpoint)
-        return Response(endpoint_data(endpoint, secret))
+        return with_secret(endpoint, secret, status=status.HTTP_200_OK)

@@ -7,11 +7,16 @@ base64-decoded part of the endpoint's `whsec_` secret. During the 24 hours
 after a rotation the old secret signs too; the signatures are space-separated.
 
 2xx is success; anything else, 3xx included, is a failure (redirects are never
-followed); 410 is permanent. Requests time out after 15 s. Targets that resolve
+followed); 410 is permanent. A request has settings.PAYDESK_WEBHOOK_TIMEOUT
+seconds (15) in total to connect, send, and get the status line, the headers
+and the start of the body: a total deadline (channels/deadline.py), not a
+per-read timeout that a receiver dripping bytes can stretch. Targets that resolve
 to private, loopback or link-local addresses are refused unless
 settings.PAYDESK_WEBHOOK_ALLOW_PRIVATE: the URL is checked when an endpoint is
 saved, and the address actually connected to is checked on every send, so a
-DNS answer that changes after the check (rebinding) cannot reach inside.
+DNS answer that changes after the check (rebinding) cannot reach inside. An
+IPv6 address that carries an IPv4 one (NAT64, 6to4, Teredo, IPv4-compatible or
+-mapped) is judged by the IPv4 inside.
 """
 
 from __future__ import annotations
@@ -40,13 +45,15 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from merchants.crypto import SecretUnreadable
 from merchants.models import WEBHOOK_SECRET_PREFIX
 from payments.channels import HOUR, MINUTE, SendResult, Transport, TransportError
+from payments.channels.deadline import SendDeadline, current_deadline, send_deadline
 
 if TYPE_CHECKING:
     from payments.models import Delivery
 
 # Offsets from the first attempt: 0, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h.
 SCHEDULE = (0, 5, 5 * MINUTE, 30 * MINUTE, 2 * HOUR, 5 * HOUR, 10 * HOUR, 14 * HOUR, 20 * HOUR, 24 * HOUR)
-TIMEOUT_SECONDS = 15
+# Seconds a connection attempt may take (within the request's total deadline).
+CONNECT_SECONDS = 5
 EXCERPT_CHARS = 1000
 MAX_READ_BYTES = 64 * 1024
 USER_AGENT = "PayDesk-Webhooks/1.0"
@@ -122,10 +129,52 @@ def allow_private() -> bool:
     return bool(getattr(settings, "PAYDESK_WEBHOOK_ALLOW_PRIVATE", False))
 
 
+# IPv6 forms that carry an IPv4 address a packet may end up at (RFC 6052, 8215, 3056, 4380, 4291).
+NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
+NAT64_LOCAL_USE_96 = ipaddress.IPv6Network("64:ff9b:1::/96")
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address] | None:
+    """Return the IPv4 addresses an IPv6 address stands for ([] if none); None if it cannot be told.
+
+    IPv4-mapped, IPv4-translated and IPv4-compatible addresses, NAT64 (the
+    well-known 64:ff9b::/96, and the local-use 64:ff9b:1::/48 in its /96 form:
+    with another prefix length the IPv4 sits elsewhere, so it cannot be told),
+    6to4 (2002::/16) and Teredo (2001::/32: its server and its client).
+    """
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.ipv4_mapped is not None:
+        return [ip.ipv4_mapped]
+    if ip in NAT64_WELL_KNOWN or ip in IPV4_TRANSLATED:
+        return [low32]
+    if ip in NAT64_LOCAL_USE:
+        return [low32] if ip in NAT64_LOCAL_USE_96 else None
+    if ip in IPV4_COMPATIBLE:
+        return [low32]
+    if ip.sixtofour is not None:
+        return [ip.sixtofour]
+    if ip.teredo is not None:
+        return list(ip.teredo)
+    return []
+
+
 def is_public_address(address: str) -> bool:
+    """Whether webhooks may connect to `address`: globally routed, not multicast, nothing private inside.
+
+    An IPv6 address that carries an IPv4 address (NAT64, 6to4, Teredo,
+    IPv4-compatible or -mapped) is judged by the IPv4 inside, so that
+    64:ff9b::7f00:1 is refused like 127.0.0.1.
+    """
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = embedded_ipv4(ip)
+        if inner is None:
+            return False
+        if inner:
+            return all(v4.is_global and not v4.is_multicast for v4 in inner)
     return ip.is_global and not ip.is_multicast
 
 
@@ -163,7 +212,10 @@ def check_url(url: str, *, resolve=None) -> None:
 
 
 class _PeerCheck:
-    """Check the address a new connection actually reached, after DNS and connect."""
+    """Check the address a new connection actually reached, after DNS and connect.
+
+    The socket is then put under the deadline of the send it serves.
+    """
 
     def _new_conn(self):
         sock = super()._new_conn()
@@ -172,6 +224,9 @@ class _PeerCheck:
             if not is_public_address(peer):
                 sock.close()
                 raise BlockedAddress(f"{self.host} connected to non-public address {peer}")
+        deadline = current_deadline()
+        if deadline is not None:
+            deadline.watch(sock)
         return sock
 
 
@@ -183,11 +238,22 @@ class _CheckedHTTPSConnection(_PeerCheck, HTTPSConnection):
     pass
 
 
-class _CheckedHTTPPool(HTTPConnectionPool):
+class _DeadlinePool:
+    """Put a kept-alive connection taken from the pool under the deadline of the send it serves."""
+
+    def _get_conn(self, timeout=None):
+        conn = super()._get_conn(timeout)
+        deadline = current_deadline()
+        if deadline is not None and conn.sock is not None:
+            deadline.watch(conn.sock)
+        return conn
+
+
+class _CheckedHTTPPool(_DeadlinePool, HTTPConnectionPool):
     ConnectionCls = _CheckedHTTPConnection
 
 
-class _CheckedHTTPSPool(HTTPSConnectionPool):
+class _CheckedHTTPSPool(_DeadlinePool, HTTPSConnectionPool):
     ConnectionCls = _CheckedHTTPSConnection
 
 
@@ -236,18 +302,24 @@ def http_session() -> requests.Session:
         return _session
 
 
-def _excerpt(response: requests.Response, deadline: float) -> str:
+def timeout_seconds() -> float:
+    """The total time one webhook request may take (settings.PAYDESK_WEBHOOK_TIMEOUT)."""
+    return float(settings.PAYDESK_WEBHOOK_TIMEOUT)
+
+
+def _excerpt(response: requests.Response, deadline: SendDeadline) -> str:
     """Return the start of the response body; reading stops at 64 KiB or the deadline."""
     chunks, size, note = [], 0, ""
     try:
         for chunk in response.iter_content(4096):
             chunks.append(chunk)
             size += len(chunk)
-            if size >= MAX_READ_BYTES or time.monotonic() > deadline:
+            if size >= MAX_READ_BYTES or deadline.expired:
                 break
     except requests.RequestException as exc:
         # The status line arrived, so the status decides; the log shows why the body is cut.
-        note = f" [body unreadable: {type(exc).__name__}]"
+        why = "deadline" if deadline.expired else type(exc).__name__
+        note = f" [body unreadable: {why}]"
     finally:
         response.close()
     text = b"".join(chunks).decode("utf-8", errors="replace")
@@ -258,6 +330,10 @@ class WebhookTransport(Transport):
     name = "webhook"
     schedule = SCHEDULE
 
+    @property
+    def max_send_seconds(self) -> float:
+        return timeout_seconds() + 5
+
     def send(self, delivery: Delivery) -> SendResult:
         endpoint = delivery.endpoint
         if endpoint is None:
@@ -267,24 +343,25 @@ class WebhookTransport(Transport):
         except SecretUnreadable as exc:
             # A key problem on our side: retry once FIELD_ENCRYPTION_KEY is fixed.
             raise TransportError(str(exc)) from None
-        started = time.monotonic()
-        try:
-            response = http_session().post(
-                endpoint.url,
-                data=body,
-                headers=headers,
-                timeout=TIMEOUT_SECONDS,
-                allow_redirects=False,
-                stream=True,
-            )
-        except requests.Timeout:
-            raise TransportError(f"No answer within {TIMEOUT_SECONDS} s.") from None
-        except requests.RequestException as exc:
-            blocked = _blocked(exc)
-            if blocked is not None:
-                raise TransportError(f"Address refused: {blocked}", permanent=True) from None
-            raise TransportError(f"Connection failed: {type(exc).__name__}: {exc}"[:500]) from None
-        excerpt = _excerpt(response, started + TIMEOUT_SECONDS)
+        seconds = timeout_seconds()
+        with send_deadline(seconds) as deadline:
+            try:
+                response = http_session().post(
+                    endpoint.url,
+                    data=body,
+                    headers=headers,
+                    timeout=(min(CONNECT_SECONDS, seconds), seconds),
+                    allow_redirects=False,
+                    stream=True,
+                )
+            except requests.RequestException as exc:
+                blocked = _blocked(exc)
+                if blocked is not None:
+                    raise TransportError(f"Address refused: {blocked}", permanent=True) from None
+                if deadline.expired or isinstance(exc, requests.Timeout):
+                    raise TransportError(f"No answer within {seconds:g} s.") from None
+                raise TransportError(f"Connection failed: {type(exc).__name__}: {exc}"[:500]) from None
+            excerpt = _excerpt(response, deadline)
         code = response.status_code
         if 200 <= code < 300:
             return SendResult(response_code=code, response_excerpt=excerpt)

@@ -1,7 +1,7 @@
 from payments.models.batch import BatchChunk, BatchRowError, BatchStatus, PaymentBatch
 from payments.models.events import Event, GatewayCallback, IdempotencyKey
 from payments.models.incidents import Incident
-from payments.models.notifications import Channel, Delivery, DeliveryStatus, Notification
+from payments.models.notifications import Channel, Delivery, DeliveryStatus, Notification, WebhookSendSlot
 from payments.models.payment import (
     FINAL_STATES,
     GatewayAttempt,
@@ -37,4 +37,5 @@ __all__ = [
     "RiskModel",
     "SandboxNotice",
     "SandboxOperation",
+    "WebhookSendSlot",
 ]

@@ -69,6 +69,12 @@ class Delivery(models.Model):
             ),
             models.Index(fields=["endpoint", "-created_at", "-id"], name="delivery_endpoint_recent"),
             models.Index(fields=["merchant", "-created_at", "-id"], name="delivery_merchant_recent"),
+            # A merchant's due webhooks, drained by the holder of one of its send slots.
+            models.Index(
+                fields=["merchant", "next_attempt_at"],
+                condition=models.Q(status="pending", channel="webhook"),
+                name="delivery_webhook_due",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -80,6 +86,31 @@ class Delivery(models.Model):
         if self.event_id is not None:
             return self.event.public_id
         return self.payload.get("id") or self.public_id
+
+
+class WebhookSendSlot(models.Model):
+    """One of a merchant's webhook send slots: the per-merchant concurrency budget of deliveries.
+
+    A worker sends a merchant's webhooks only while it holds one of its
+    settings.PAYDESK_WEBHOOK_SLOTS_PER_MERCHANT slots, taken with a conditional
+    UPDATE and leased (`leased_until`), so a worker that dies frees its slot
+    when the lease runs out. Rows are created on first use.
+    """
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    number = models.PositiveSmallIntegerField()
+    # "<node>:<pid>:<token>" of the worker holding it; "" when free.
+    holder = models.CharField(max_length=200, blank=True)
+    leased_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("webhook send slot")
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "number"], name="webhook_send_slot_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.merchant_id}#{self.number} {self.holder or 'free'}"
 
 
 class Notification(models.Model):

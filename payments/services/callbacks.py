@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.http import HttpRequest
+from django.http.request import RawPostDataException
 from django.utils import timezone
 
 from payments.gateways import CallbackRejected, Gateway, GatewayError, GatewayResult, get_gateway
@@ -18,39 +21,78 @@ from payments.services.lifecycle.outcomes import outcomes_apply
 
 logger = logging.getLogger(__name__)
 
-STORED_HEADERS = ("content-type", "user-agent")
+STORED_HEADERS = ("content-type", "content-length", "user-agent")
+# An unverified request is kept for audit only: its headers (each cut to HEADER_VALUE_CHARS)
+# and the first REJECTED_BODY_BYTES of its body, so a flood of junk cannot fill the table.
+REJECTED_BODY_BYTES = 4096
+HEADER_VALUE_CHARS = 1024
+MAX_STORED_HEADERS = 40
 
 
-def _headers(request: HttpRequest) -> dict:
-    return {
+def _headers(request: HttpRequest, *, limit: bool = False) -> dict:
+    headers = {
         k: v
         for k, v in request.headers.items()
         if k.lower() in STORED_HEADERS or k.lower().startswith(("x-", "wechatpay-", "paypal-"))
     }
+    if limit:
+        headers = {k: v[:HEADER_VALUE_CHARS] for k, v in list(headers.items())[:MAX_STORED_HEADERS]}
+    return headers
 
 
 def _body_text(request: HttpRequest) -> str:
     return request.body.decode("utf-8", errors="replace")
 
 
+def _body_excerpt(request: HttpRequest) -> str:
+    """Return at most the first REJECTED_BODY_BYTES of the body, whatever made verification fail."""
+    try:
+        raw = request.body[:REJECTED_BODY_BYTES]
+    except RequestDataTooBig:
+        # Over DATA_UPLOAD_MAX_MEMORY_SIZE: the body was never read, so read just its start.
+        try:
+            raw = request.read(REJECTED_BODY_BYTES)
+        except OSError as exc:
+            return f"[body unreadable: {type(exc).__name__}]"
+    except (RawPostDataException, OSError) as exc:
+        # Multipart already parsed from the stream, or the client went away mid-body.
+        return f"[body unreadable: {type(exc).__name__}]"
+    return raw.decode("utf-8", errors="replace")
+
+
+def _rejected(gateway: Gateway, request: HttpRequest, reason: str) -> GatewayCallback:
+    return GatewayCallback.objects.create(
+        gateway=gateway.slug,
+        status=GatewayCallback.Status.REJECTED,
+        reason=reason[:500],
+        headers=_headers(request, limit=True),
+        body=_body_excerpt(request),
+        processed_at=timezone.now(),
+    )
+
+
 def callback_receive(*, gateway: Gateway, request: HttpRequest) -> tuple[bool, GatewayCallback]:
     """Verify and store one callback; return (accepted, row). Never applies it inline.
 
-    A forged, malformed or replayed request is stored as rejected. A repeat of
-    an event already stored is stored as a duplicate and changes nothing.
+    A forged, malformed or replayed request is stored as rejected, with its
+    headers and the start of its body only. So is one whose verification
+    raised anything else (a bug in a gateway's parsing must not answer 500
+    and lose the request): that is logged with its traceback. A repeat of an
+    event already stored is stored as a duplicate and changes nothing.
     """
     try:
         verified = gateway.verify_callback(request)
     except (CallbackRejected, GatewayError) as exc:  # GatewayError: it could not be checked (credentials)
-        row = GatewayCallback.objects.create(
-            gateway=gateway.slug,
-            status=GatewayCallback.Status.REJECTED,
-            reason=str(exc)[:500],
-            headers=_headers(request),
-            body=_body_text(request),
-            processed_at=timezone.now(),
-        )
+        row = _rejected(gateway, request, str(exc))
         logger.warning("rejected %s callback %s: %s", gateway.slug, row.pk, exc)
+        return False, row
+    except SuspiciousOperation as exc:  # Django refused the request itself (too big, too many fields)
+        row = _rejected(gateway, request, f"{type(exc).__name__}: {exc}")
+        logger.warning("rejected %s callback %s: %s", gateway.slug, row.pk, exc)
+        return False, row
+    except Exception as exc:
+        row = _rejected(gateway, request, f"verification failed: {type(exc).__name__}: {exc}")
+        logger.exception("verifying %s callback %s raised; stored as rejected", gateway.slug, row.pk)
         return False, row
     payment_id = _payment_for(verified.notices)
     try:
@@ -77,6 +119,27 @@ def callback_receive(*, gateway: Gateway, request: HttpRequest) -> tuple[bool, G
             processed_at=timezone.now(),
         )
     return True, row
+
+
+PURGE_CHUNK = 10_000
+PURGED_STATUSES = (GatewayCallback.Status.REJECTED, GatewayCallback.Status.DUPLICATE)
+
+
+def callbacks_purge(*, now: datetime | None = None) -> int:
+    """Delete rejected and duplicate callbacks older than PAYDESK_CALLBACK_RETENTION_DAYS; return how many.
+
+    Run by the django-q2 schedule `paydesk-callback-purge` (payments/apps.py).
+    They changed nothing and are kept only for audit; applied, ignored and
+    dead-lettered callbacks are the record of what happened and stay. Deleted
+    in chunks, so a flood of junk never makes one long transaction.
+    """
+    cutoff = (now or timezone.now()) - timedelta(days=settings.PAYDESK_CALLBACK_RETENTION_DAYS)
+    old = GatewayCallback.objects.filter(status__in=PURGED_STATUSES, received_at__lt=cutoff)
+    deleted = 0
+    while ids := list(old.order_by("pk").values_list("pk", flat=True)[:PURGE_CHUNK]):
+        count, _by_model = GatewayCallback.objects.filter(pk__in=ids).delete()
+        deleted += count
+    return deleted
 
 
 def _payment_for(notices: list[GatewayResult]) -> int | None:

@@ -113,9 +113,9 @@ def test_rate_limit_is_per_key_and_answers_429_with_retry_after(settings, mercha
 def test_rate_limit_window_resets(settings, merchant_a, key_a, monkeypatch):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key": "1/min"}}
     now = timezone.now().timestamp()
-    monkeypatch.setattr("payments.api.auth.time.time", lambda: now)
+    monkeypatch.setattr("merchants.ratelimit.time.time", lambda: now)
     client = Api(key_a)
     assert client.get(LIST).status_code == 200
     assert client.get(LIST).status_code == 429
-    monkeypatch.setattr("payments.api.auth.time.time", lambda: now + 61)
+    monkeypatch.setattr("merchants.ratelimit.time.time", lambda: now + 61)
     assert client.get(LIST).status_code == 200

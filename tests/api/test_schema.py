@@ -104,3 +104,18 @@ def test_swagger_ui_is_public_and_loads_its_assets_locally(db):
     assert "cdn" not in html.lower()
     for asset in assets:
         assert Client().get(asset).status_code == 200, asset
+
+
+def test_the_schema_says_a_replayed_create_or_rotation_has_no_secret(schema):
+    component = schema["components"]["schemas"]["WebhookEndpointWithSecret"]
+    assert "secret" not in component["required"]
+    assert component["properties"]["secret_omitted"]["type"] == "boolean"
+    for path, status in (
+        ("/api/v1/webhook-endpoints", "201"),
+        ("/api/v1/webhook-endpoints/{endpoint_id}/rotate-secret", "200"),
+    ):
+        operation = schema["paths"][path]["post"]
+        assert operation["responses"][status]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/WebhookEndpointWithSecret"
+        }
+        assert "secret_omitted" in operation["description"]

@@ -176,13 +176,11 @@ def test_response_excerpt_is_capped(merchant_a, endpoint_a, receiver):
     assert delivery.response_excerpt == "x" * webhook.EXCERPT_CHARS
 
 
-def test_a_receiver_slower_than_the_timeout_is_a_failed_attempt(
-    merchant_a, endpoint_a, receiver, monkeypatch
-):
+def test_a_receiver_slower_than_the_timeout_is_a_failed_attempt(merchant_a, endpoint_a, receiver, settings):
     import threading
 
     release = threading.Event()
-    monkeypatch.setattr(webhook, "TIMEOUT_SECONDS", 0.2)
+    settings.PAYDESK_WEBHOOK_TIMEOUT = 0.2
     original = receiver._handle
 
     def slow(request):

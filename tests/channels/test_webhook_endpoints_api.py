@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import pytest
+from django.apps import apps
 from django.test import Client
 from standardwebhooks import Webhook
 
 from merchants.models import WebhookEndpoint
+from payments.models import IdempotencyKey
 from payments.services.notifications.endpoints import webhook_endpoint_create
 from tests.factories import make_api_key
 
@@ -146,13 +149,46 @@ def test_rotate_secret_answers_the_new_secret_and_both_sign_for_a_day(api):
     assert endpoint.signing_secrets() == [rotated["secret"], created["secret"]]
 
 
-def test_idempotency_key_replays_the_create(api):
+def test_idempotency_key_replays_the_create_without_handing_the_secret_out_again(api):
     first = api("POST", BASE, {"url": "https://hooks.example.com/a"}, **{"Idempotency-Key": "create-1"})
     again = api("POST", BASE, {"url": "https://hooks.example.com/a"}, **{"Idempotency-Key": "create-1"})
     assert first.status_code == again.status_code == 201
+    assert "Idempotent-Replayed" not in first
     assert again["Idempotent-Replayed"] == "true"
-    assert again.json() == first.json()
+    secret = first.json()["secret"]
+    assert secret.startswith("whsec_")
+    assert again.json() == {**_without_secret(first.json()), "secret_omitted": True}
     assert WebhookEndpoint.objects.count() == 1
+    _assert_stored_without_secrets(secret)
+
+
+def test_idempotency_key_replays_a_rotation_without_the_new_secret(api):
+    created = api("POST", BASE, {"url": "https://hooks.example.com/a"}).json()
+    path = f"{BASE}/{created['id']}/rotate-secret"
+    first = api("POST", path, **{"Idempotency-Key": "rotate-1"})
+    again = api("POST", path, **{"Idempotency-Key": "rotate-1"})
+    assert first.status_code == again.status_code == 200
+    assert again["Idempotent-Replayed"] == "true"
+    rotated = first.json()["secret"]
+    assert again.json() == {**_without_secret(first.json()), "secret_omitted": True}
+    endpoint = WebhookEndpoint.objects.get(public_id=created["id"])
+    assert endpoint.signing_secrets() == [rotated, created["secret"]], "rotated once, not twice"
+    _assert_stored_without_secrets(rotated)
+
+
+def _without_secret(body: dict) -> dict:
+    return {k: v for k, v in body.items() if k != "secret"}
+
+
+def _assert_stored_without_secrets(secret: str) -> None:
+    stored = [bytes(r.response_body) for r in IdempotencyKey.objects.all()]
+    assert stored, "the answer was stored under its key"
+    for body in stored:
+        assert secret.encode() not in body
+        assert b"whsec_" not in body
+        assert json.loads(body)["secret_omitted"] is True
+    for headers in IdempotencyKey.objects.values_list("response_headers", flat=True):
+        assert "whsec_" not in json.dumps(headers)
 
 
 def test_reading_needs_read_and_writing_needs_write(merchant_a, alice):
@@ -180,3 +216,17 @@ def test_endpoint_quota_is_a_409_conflict(api):
         assert api("POST", BASE, {"url": f"https://hooks{i}.example.com/h"}).status_code == 201
     body = problem(api("POST", BASE, {"url": "https://one-more.example.com/h"}), 409, "too_many_endpoints")
     assert "at most 20" in body["detail"]
+
+
+def test_the_migration_scrubs_secrets_stored_before_this_change(api, merchant_a):
+    """Keys stored by the old code held the whole answer; the data migration rewrites them."""
+    migration = importlib.import_module("payments.migrations.0009_abuse_limits")
+    first = api("POST", BASE, {"url": "https://hooks.example.com/a"}, **{"Idempotency-Key": "old-1"})
+    secret = first.json()["secret"]
+    IdempotencyKey.objects.update(response_body=first.content)  # as the old code stored it
+
+    migration.scrub_stored_secrets(apps, None)
+
+    _assert_stored_without_secrets(secret)
+    again = api("POST", BASE, {"url": "https://hooks.example.com/a"}, **{"Idempotency-Key": "old-1"})
+    assert again.json() == {**_without_secret(first.json()), "secret_omitted": True}

@@ -37,6 +37,55 @@ def test_public_addresses_are_public(address):
     assert is_public_address(address)
 
 
+# IPv6 addresses that carry an IPv4 address are judged by the IPv4 inside (address, public?).
+EMBEDDED_IPV4 = [
+    # NAT64 well-known prefix 64:ff9b::/96 (RFC 6052): the last 32 bits.
+    ("64:ff9b::7f00:1", False),  # 127.0.0.1
+    ("64:ff9b::a9fe:a9fe", False),  # 169.254.169.254, cloud metadata
+    ("64:ff9b::10.0.0.1", False),
+    ("64:ff9b::c0a8:101", False),  # 192.168.1.1
+    ("64:ff9b::808:808", True),  # 8.8.8.8
+    # Local-use NAT64 64:ff9b:1::/48 (RFC 8215), /96 form; any other form cannot be told: refused.
+    ("64:ff9b:1::7f00:1", False),
+    ("64:ff9b:1::a00:1", False),
+    ("64:ff9b:1::808:808", True),
+    ("64:ff9b:1:2:3:4:808:808", False),
+    # 6to4 2002::/16 (RFC 3056): bits 16-47.
+    ("2002:7f00:1::1", False),
+    ("2002:a9fe:a9fe::1", False),
+    ("2002:c0a8:101:1::1", False),
+    ("2002:808:808::1", True),
+    # Teredo 2001::/32 (RFC 4380): the server (bits 32-63) and the client (last 32 bits, inverted).
+    ("2001:0:7f00:1:0:0:f7f7:f7f7", False),  # server 127.0.0.1
+    ("2001:0:808:808:0:0:80ff:fefe", False),  # client 127.0.1.1
+    ("2001:0:808:808:0:0:5601:5656", False),  # client 169.254.169.169
+    ("2001:0:808:808:0:0:f7f7:f7f7", True),  # server and client 8.8.8.8
+    # IPv4-compatible ::a.b.c.d (RFC 4291, deprecated), IPv4-mapped and IPv4-translated.
+    ("::127.0.0.1", False),
+    ("::10.1.2.3", False),
+    ("::169.254.169.254", False),
+    ("::8.8.8.8", True),
+    ("::ffff:10.0.0.1", False),
+    ("::ffff:8.8.8.8", True),
+    ("::ffff:0:127.0.0.1", False),
+    ("::ffff:0:8.8.8.8", True),
+    ("::", False),
+    ("::1", False),
+]
+
+
+@pytest.mark.parametrize(("address", "public"), EMBEDDED_IPV4)
+def test_an_ipv4_inside_an_ipv6_address_decides(address, public):
+    assert is_public_address(address) is public
+
+
+@pytest.mark.parametrize("address", [a for a, public in EMBEDDED_IPV4 if not public])
+def test_a_host_resolving_to_a_wrapped_private_ipv4_is_refused(settings, address):
+    settings.PAYDESK_WEBHOOK_ALLOW_PRIVATE = False
+    with pytest.raises(UrlNotAllowed, match="private, loopback or link-local"):
+        check_url("https://hooks.example.com/in", resolve=_resolver(address))
+
+
 @pytest.mark.parametrize("address", ["127.0.0.1", "10.0.0.5", "169.254.169.254", "::1"])
 def test_a_host_resolving_to_a_private_address_is_refused(settings, address):
     settings.PAYDESK_WEBHOOK_ALLOW_PRIVATE = False

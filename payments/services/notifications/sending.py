@@ -1,12 +1,11 @@
-"""Events to Deliveries, and sending them (DESIGN section 1, last step).
+"""Sending Deliveries (DESIGN section 1, last step); fanout.py creates them from Events.
 
-- Fan-out: every Event becomes Delivery rows for the merchant's enabled webhook
-  endpoints and notification preferences, in the transaction that writes the
-  Event (`deliveries_for_events`, set-based for batches).
 - Sending: a worker claims the next attempt of a due delivery with one
   conditional UPDATE that commits the attempt counter and leases the row
   (`next_attempt_at` pushed out), calls the channel's transport outside any
-  transaction, then records the outcome if its claim still holds.
+  transaction, then records the outcome if its claim still holds. A
+  merchant's webhooks are sent only by holders of its send slots (slots.py),
+  so one merchant's hanging endpoint cannot hold every worker.
 - Recovery: the sweeper re-enqueues due deliveries (retries and leases that ran
   out because a worker died mid-send) and dead-letters those out of attempts.
 """
@@ -21,8 +20,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
-from django.db.models.functions import Cast
+from django.db.models import Case, F, Q, Value, When, Window
+from django.db.models.functions import Cast, RowNumber
 from django.utils import timezone
 
 from merchants.models import WebhookEndpoint
@@ -31,6 +30,7 @@ from payments.channels.messages import ENDPOINT_DISABLED
 from payments.models import Channel, Delivery, DeliveryStatus
 from payments.queue import enqueue
 from payments.services.notifications.fanout import CHUNK, SMALL_FANOUT, merchant_notice
+from payments.services.notifications.slots import Slot, slot_free, slot_renew, slot_take
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ FAILING_DISABLE_AFTER = timedelta(hours=24)
 # A chunk task stops claiming new deliveries after this long (below Q_CLUSTER's timeout).
 CHUNK_BUDGET_SECONDS = 60
 SWEEP_LIMIT = 5000
+SWEEP_PER_MERCHANT = 500
 # Deliveries claimed, sent and recorded together by a chunk task.
 BATCH = 25
 D = DeliveryStatus
@@ -126,12 +127,28 @@ def delivery_send(*, delivery_id: int) -> str:
     """Make the next attempt of one delivery if it is due; return its status after, or "" if not claimed.
 
     Safe to call any number of times and concurrently (at-least-once task
-    delivery): only the caller whose claim succeeds sends.
+    delivery): only the caller whose claim succeeds sends. A webhook is sent
+    only while holding one of its merchant's send slots (`webhooks_send`);
+    with every slot held this returns "" and the delivery stays due, for the
+    holder to send.
     """
+    row = (
+        Delivery.objects.filter(pk=delivery_id, status=D.PENDING)
+        .values_list("channel", "merchant_id")
+        .first()
+    )
+    if row is None:
+        return ""
+    channel, merchant_id = row
+    if channel == Channel.WEBHOOK:
+        until = time.monotonic() + CHUNK_BUDGET_SECONDS
+        return webhooks_send(merchant_id=merchant_id, delivery_ids=[delivery_id], until=until).get(
+            delivery_id, ""
+        )
     delivery = delivery_claim(delivery_id)
     if delivery is None:
         return ""
-    return delivery_attempt(delivery, get_transport(delivery.channel))
+    return delivery_attempt(delivery, get_transport(channel))
 
 
 def deliveries_send(
@@ -144,18 +161,23 @@ def deliveries_send(
     transaction after the sends: two commits per batch, not per delivery. A
     worker that dies mid-batch loses nothing: its claimed rows are sent again
     after their lease, as new attempts. A claimed row is not sent once too
-    little of its lease is left for a send to finish; it waits for its lease
-    to run out. What the time budget leaves stays due, for the sweeper.
+    little of its lease is left for a send to finish: its attempt is given
+    back and it stays due. What the time budget leaves stays due, for the
+    sweeper. Webhooks go merchant by merchant through `webhooks_send`.
     """
     deadline = time.monotonic() + budget_seconds
     counts: dict[str, int] = defaultdict(int)
     by_channel: dict[str, list[int]] = defaultdict(list)
-    for pk, channel in (
+    webhooks: dict[int, list[int]] = defaultdict(list)
+    for pk, channel, merchant_id in (
         Delivery.objects.filter(pk__in=delivery_ids, status=D.PENDING)
         .order_by("pk")
-        .values_list("pk", "channel")
+        .values_list("pk", "channel", "merchant_id")
     ):
-        by_channel[channel].append(pk)
+        if channel == Channel.WEBHOOK:
+            webhooks[merchant_id].append(pk)
+        else:
+            by_channel[channel].append(pk)
     for channel, ids in by_channel.items():
         transport = get_transport(channel)
         try:
@@ -170,20 +192,134 @@ def deliveries_send(
                 if time.monotonic() > deadline:
                     counts["left_for_sweeper"] += len(ids) - i
                     break
-                batch = _claim_batch(ids[i : i + BATCH])
-                counts["skipped"] += len(ids[i : i + BATCH]) - len(batch)
-                send_until = time.monotonic() + lease_seconds() - transport.max_send_seconds
-                outcomes = []
-                for delivery in batch:
-                    if time.monotonic() > send_until:
-                        counts["left_for_sweeper"] += 1
-                    else:
-                        outcomes.append(_send(delivery, transport))
-                for status in _record(outcomes):
+                for status in _send_batch(ids[i : i + BATCH], transport, counts).values():
                     counts[status] += 1
         finally:
             transport.close()
+    for merchant_id, ids in webhooks.items():
+        for status in webhooks_send(
+            merchant_id=merchant_id, delivery_ids=ids, until=deadline, counts=counts
+        ).values():
+            counts[status] += 1
     return dict(counts)
+
+
+def webhooks_send(
+    *, merchant_id: int, delivery_ids: list[int], until: float, counts: dict[str, int] | None = None
+) -> dict[int, str]:
+    """Send a merchant's webhook deliveries, then its other due ones, holding one of its send slots.
+
+    Return the status of every delivery attempted, by id. Until the monotonic
+    time `until`:
+    - With every slot of the merchant held (slots.py), nothing is claimed:
+      the deliveries stay due, for the holder.
+    - The holder sends `delivery_ids`, then the merchant's other due webhooks,
+      batch by batch, renewing its slot's lease before each batch.
+    - An endpoint that gave no answer (timed out, refused the connection) is
+      not sent to again in this call: its other deliveries stay due, for the
+      sweeper. A hanging endpoint costs a worker one deadline per task.
+    - Having freed the slot, it looks for due webhooks once more: a task that
+      found the slot taken meanwhile left its deliveries to it. What is left
+      when its time is up goes back to the queue as a new task, behind the
+      work queued meanwhile.
+    """
+    counts = defaultdict(int) if counts is None else counts
+    transport = get_transport(Channel.WEBHOOK.value)  # the cache key is the plain str
+    statuses: dict[int, str] = {}
+    cut_off: set[int] = set()
+    ids = delivery_ids
+    while ids:
+        slot = slot_take(merchant_id, lease=lease_seconds())
+        if slot is None:
+            counts["merchant_busy"] += len(ids)
+            break
+        try:
+            attempted = _drain(slot, ids, transport, until, counts, cut_off, statuses)
+        finally:
+            slot_free(slot)
+        ids = _due_webhooks(merchant_id, cut_off)
+        if ids and time.monotonic() >= until:
+            enqueue("payments.tasks.deliveries_send_task", ids)
+            break
+        if not attempted:
+            break  # due but not claimable (another worker's claim in flight): the sweeper looks again
+    return statuses
+
+
+def _drain(
+    slot: Slot,
+    ids: list[int],
+    transport: Transport,
+    until: float,
+    counts: dict[str, int],
+    cut_off: set[int],
+    statuses: dict[int, str],
+) -> int:
+    attempted = 0
+    while ids:
+        before = len(statuses)
+        for i in range(0, len(ids), BATCH):
+            if time.monotonic() >= until or not slot_renew(slot, lease=lease_seconds()):
+                return attempted + len(statuses) - before
+            statuses.update(_send_batch(ids[i : i + BATCH], transport, counts, cut_off))
+        if len(statuses) == before:
+            break
+        attempted += len(statuses) - before
+        ids = _due_webhooks(slot.merchant_id, cut_off)
+    return attempted
+
+
+def _due_webhooks(merchant_id: int, cut_off: set[int]) -> list[int]:
+    """Up to CHUNK of the merchant's due webhook deliveries, oldest due first, none to `cut_off`."""
+    due = Delivery.objects.filter(
+        merchant_id=merchant_id,
+        channel=Channel.WEBHOOK,
+        status=D.PENDING,
+        next_attempt_at__lte=timezone.now(),
+        attempts__lt=F("max_attempts"),
+    )
+    if cut_off:
+        due = due.exclude(endpoint_id__in=cut_off)
+    return list(due.order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:CHUNK])
+
+
+def _send_batch(
+    ids: list[int], transport: Transport, counts: dict[str, int], cut_off: set[int] | None = None
+) -> dict[int, str]:
+    """Claim the due deliveries among `ids`, send them, record the outcomes; return their statuses.
+
+    A claimed delivery is not sent, and its attempt is given back, once too
+    little of the lease is left for a send, or when its endpoint is in
+    `cut_off`; an endpoint that gives no answer is added to it.
+    """
+    batch = _claim_batch(ids)
+    counts["skipped"] += len(ids) - len(batch)
+    send_until = time.monotonic() + lease_seconds() - transport.max_send_seconds
+    outcomes: list[Outcome] = []
+    unsent: list[Delivery] = []
+    for delivery in batch:
+        if time.monotonic() > send_until or (cut_off is not None and delivery.endpoint_id in cut_off):
+            unsent.append(delivery)
+            continue
+        outcome = _send(delivery, transport)
+        outcomes.append(outcome)
+        error = outcome.error
+        if cut_off is not None and error is not None and error.response_code is None and not error.permanent:
+            cut_off.add(delivery.endpoint_id)
+    counts["left_for_sweeper"] += _unclaim(unsent)
+    return {o.delivery.pk: status for o, status in zip(outcomes, _record(outcomes), strict=True)}
+
+
+def _unclaim(deliveries: list[Delivery]) -> int:
+    """Give back claimed attempts that were not made: due again at once, the attempt not counted."""
+    if not deliveries:
+        return 0
+    claims = Q()
+    for delivery in deliveries:
+        claims |= Q(pk=delivery.pk, attempts=delivery.attempts)
+    return Delivery.objects.filter(claims, status=D.PENDING).update(
+        attempts=F("attempts") - 1, next_attempt_at=timezone.now()
+    )
 
 
 def delivery_attempt(delivery: Delivery, transport: Transport) -> str:
@@ -360,7 +496,10 @@ def deliveries_sweep(*, now: datetime | None = None) -> dict[str, int]:
     """Dead-letter deliveries whose last attempt's lease ran out, and re-enqueue the due ones.
 
     Due means pending with `next_attempt_at` passed: a retry whose time has
-    come, or an attempt whose worker died before recording its outcome.
+    come, or an attempt whose worker died before recording its outcome. At
+    most SWEEP_PER_MERCHANT of one merchant's are taken per sweep (their
+    sender drains the rest), so one merchant's backlog at a hanging endpoint
+    never crowds the others' retries out of the SWEEP_LIMIT.
     """
     now = now or timezone.now()
     dead = Delivery.objects.filter(
@@ -371,9 +510,12 @@ def deliveries_sweep(*, now: datetime | None = None) -> dict[str, int]:
         completed_at=now,
         error="Dead-lettered: the last attempt never recorded an outcome.",
     )
+    rank = Window(RowNumber(), partition_by=[F("merchant_id")], order_by=[F("next_attempt_at"), F("pk")])
     due = list(
         Delivery.objects.filter(status=D.PENDING, next_attempt_at__lte=now)
-        .order_by("next_attempt_at")
+        .annotate(rank=rank)
+        .filter(rank__lte=SWEEP_PER_MERCHANT)
+        .order_by("next_attempt_at", "pk")
         .values_list("pk", flat=True)[:SWEEP_LIMIT]
     )
     if len(due) <= SMALL_FANOUT:
