@@ -101,11 +101,20 @@ PAYDESK_GATEWAY_ROUTES = {
     method: env_str(f"PAYDESK_GATEWAY_{method.upper()}", "sandbox").strip()
     for method in ("card", "alipay", "wechat_pay", "paypal", "bank_transfer")
 }
+# Which rail pays out each method's batch rows (docs/payouts.md); empty = none: such rows are refused.
+# bank_transfer -> bank_file, alipay -> alipay_transfer, wechat_pay -> wechat_transfer, paypal -> paypal.
+PAYDESK_PAYOUT_ROUTES = {
+    method: os.environ.get(f"PAYDESK_PAYOUT_{method.upper()}", "sandbox")
+    for method in ("card", "alipay", "wechat_pay", "paypal", "bank_transfer")
+}
 PAYDESK_GATEWAYS = {
     "sandbox": "payments.gateways.sandbox.SandboxGateway",
     "alipay": "payments.gateways.alipay.AlipayGateway",
     "wechat_pay": "payments.gateways.wechat_pay.WeChatPayGateway",
     "paypal": "payments.gateways.paypal.PayPalGateway",
+    "bank_file": "payments.gateways.bank_file.BankFileGateway",
+    "alipay_transfer": "payments.gateways.alipay_transfer.AlipayTransferGateway",
+    "wechat_transfer": "payments.gateways.wechat_transfer.WeChatTransferGateway",
 }
 # Provider endpoints per gateway account environment; PAYDESK_<GATEWAY>_<ENV>_URL overrides one.
 # WeChat Pay API v3 has no separate sandbox host: test merchants use the live host.
@@ -130,6 +139,9 @@ PAYDESK_RECONCILE = {
     "alipay": {"query_after": 120, "action_expires": 900},
     "wechat_pay": {"query_after": 120, "action_expires": 900},
     "paypal": {"query_after": 300, "action_expires": 3 * 3600},
+    "alipay_transfer": {"query_after": 120, "action_expires": 24 * 3600},
+    # A transfer waiting for the user to confirm receipt is closed by WeChat Pay after 24 hours.
+    "wechat_transfer": {"query_after": 120, "action_expires": 25 * 3600},
 }
 PAYDESK_RECONCILE_GRACE = 120
 # Where PayPal sends the buyer after approving or cancelling an order.
@@ -165,6 +177,8 @@ PAYDESK_BATCH_CHUNK_LEASE = env_int("PAYDESK_BATCH_CHUNK_LEASE", 150, minimum=1)
 PAYDESK_BATCH_VALIDATION_LEASE = env_int("PAYDESK_BATCH_VALIDATION_LEASE", 120, minimum=1)
 # Timeout of the validation task alone (a million rows take longer than Q_CLUSTER's timeout).
 PAYDESK_BATCH_TASK_TIMEOUT = env_int("PAYDESK_BATCH_TASK_TIMEOUT", 1800, minimum=1)
+# Bank-file rail: the initiating party named in pain.001 files (default: the merchant's name).
+PAYDESK_BANK_FILE_INITIATOR = env_str("PAYDESK_BANK_FILE_INITIATOR")
 # Names this node in chunk claims ("<node>:<pid>"), to see which worker did what.
 PAYDESK_NODE_NAME = env_str("PAYDESK_NODE") or os.uname().nodename
 

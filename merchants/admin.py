@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from merchants.funding_forms import FundingAccountAdminForm
 from merchants.gateway_forms import GatewayAccountForm, masked
-from merchants.models import ApiKey, AuditEntry, GatewayAccount, Membership, Merchant
+from merchants.models import ApiKey, AuditEntry, FundingAccount, GatewayAccount, Membership, Merchant
 
 
 class MembershipInline(admin.TabularInline):
@@ -72,6 +73,17 @@ class GatewayAccountAdmin(admin.ModelAdmin):
             {"fields": ["app_id", "mch_id", "key_serial", "webhook_id"]},
         ),
         (
+            _("Transfers (Alipay certificate mode, WeChat Pay transfer scene)"),
+            {
+                "fields": [
+                    "app_certificate",
+                    "root_certificate",
+                    "transfer_scene_id",
+                    "transfer_scene_report_infos",
+                ]
+            },
+        ),
+        (
             _("Secrets (write-only)"),
             {"fields": ["stored_private_key", "new_private_key", "stored_secret", "new_secret"]},
         ),
@@ -97,6 +109,27 @@ class GatewayAccountAdmin(admin.ModelAdmin):
     @admin.display(description=_("stored public key ids"))
     def stored_public_keys(self, obj: GatewayAccount) -> str:
         return ", ".join(sorted((obj.public_keys or {}).keys())) or "-"
+
+
+@admin.register(FundingAccount)
+class FundingAccountAdmin(admin.ModelAdmin):
+    """The accounts merchants pay from; details are checked (IBAN, BIC) like everywhere else."""
+
+    form = FundingAccountAdminForm
+    list_display = [
+        "public_id",
+        "merchant",
+        "name",
+        "currency",
+        "iban",
+        "account_number",
+        "is_default",
+        "enabled",
+    ]
+    list_filter = ["currency", "is_default", "enabled"]
+    search_fields = ["public_id", "name", "iban", "account_number", "merchant__name", "merchant__slug"]
+    autocomplete_fields = ["merchant"]
+    readonly_fields = ["public_id", "created_at", "updated_at"]
 
 
 @admin.register(AuditEntry)

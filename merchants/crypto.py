@@ -8,6 +8,7 @@ and no key is configured, settings derive one from SECRET_KEY.
 from __future__ import annotations
 
 import base64
+import hashlib
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -120,3 +121,49 @@ def rsa_sha256_verify(public_key_text: str, message: bytes, signature_b64: str) 
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+def rsa_oaep_encrypt(public_key_text: str, plaintext: str) -> str:
+    """Encrypt `plaintext` for the holder of the key (RSA-OAEP, SHA-1 as WeChat Pay asks); base64."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    ciphertext = load_public_key(public_key_text).encrypt(
+        plaintext.encode(),
+        padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None),  # noqa: S303
+    )
+    return base64.b64encode(ciphertext).decode()
+
+
+# Signature algorithms whose root certificates count in Alipay's alipay_root_cert_sn.
+_ALIPAY_ROOT_ALGORITHMS = ("1.2.840.113549.1.1.5", "1.2.840.113549.1.1.11")  # sha1/sha256 with RSA
+
+
+def _certificates(pem_text: str) -> list:
+    from cryptography import x509
+
+    try:
+        return x509.load_pem_x509_certificates(pem_text.strip().encode())
+    except ValueError as exc:
+        raise ValueError(f"unreadable certificate: {exc}") from None
+
+
+def _cert_sn(certificate) -> str:
+    # Alipay's SN: MD5 of the issuer's distinguished name as Java prints it (RFC 2253 order,
+    # "CN=...,OU=...,O=...,C=...") followed by the decimal serial number.
+    issuer = certificate.issuer.rfc4514_string()
+    return hashlib.md5((issuer + str(certificate.serial_number)).encode(), usedforsecurity=False).hexdigest()
+
+
+def alipay_cert_sn(pem_text: str) -> str:
+    """The SN Alipay gives a public-key certificate (app_cert_sn, alipay_cert_sn); raise ValueError."""
+    return _cert_sn(_certificates(pem_text)[0])
+
+
+def alipay_root_cert_sn(pem_text: str) -> str:
+    """alipay_root_cert_sn: the SNs of the RSA root certificates of Alipay's chain, joined by `_`."""
+    return "_".join(
+        _cert_sn(c)
+        for c in _certificates(pem_text)
+        if c.signature_algorithm_oid.dotted_string in _ALIPAY_ROOT_ALGORITHMS
+    )

@@ -64,12 +64,25 @@ class GatewayAccountForm(forms.ModelForm):
             "mch_id",
             "key_serial",
             "webhook_id",
+            "app_certificate",
+            "root_certificate",
+            "transfer_scene_id",
+            "transfer_scene_report_infos",
         ]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         keys = sorted((self.instance.public_keys or {}).keys()) if self.instance.pk else []
         self.fields["remove_public_keys"].choices = [(k, k) for k in keys]
+
+    def clean_transfer_scene_report_infos(self) -> list:
+        """A list of {"info_type", "info_content"} objects (WeChat Pay's transfer scene report)."""
+        value = self.cleaned_data.get("transfer_scene_report_infos") or []
+        if not isinstance(value, list) or not all(
+            isinstance(item, dict) and set(item) == {"info_type", "info_content"} for item in value
+        ):
+            raise forms.ValidationError(_('Give a list of {"info_type": ..., "info_content": ...} objects.'))
+        return value
 
     def clean_new_private_key(self) -> str:
         value = self.cleaned_data["new_private_key"]

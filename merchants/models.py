@@ -271,6 +271,8 @@ class GatewayAccount(models.Model):
         ALIPAY = "alipay", _("Alipay")
         WECHAT_PAY = "wechat_pay", _("WeChat Pay")
         PAYPAL = "paypal", _("PayPal")
+        ALIPAY_TRANSFER = "alipay_transfer", _("Alipay transfers")
+        WECHAT_TRANSFER = "wechat_transfer", _("WeChat Pay transfers")
 
     class Environment(models.TextChoices):
         SANDBOX = "sandbox", _("Sandbox")
@@ -313,6 +315,31 @@ class GatewayAccount(models.Model):
     webhook_id = models.CharField(
         _("webhook id"), max_length=64, blank=True, help_text=_("PayPal webhook id.")
     )
+    # Alipay's public-key-certificate mode (the fund APIs require it): the application's
+    # public-key certificate and Alipay's root certificate chain give app_cert_sn and
+    # alipay_root_cert_sn; Alipay's public-key certificates go in public_keys under their SN.
+    app_certificate = models.TextField(
+        _("application public-key certificate"),
+        blank=True,
+        help_text=_("Alipay certificate mode: appCertPublicKey_<app_id>.crt (PEM)."),
+    )
+    root_certificate = models.TextField(
+        _("Alipay root certificate"),
+        blank=True,
+        help_text=_("Alipay certificate mode: alipayRootCert.crt (PEM, the whole chain)."),
+    )
+    transfer_scene_id = models.CharField(
+        _("transfer scene id"),
+        max_length=36,
+        blank=True,
+        help_text=_("WeChat Pay transfers: the transfer scene granted to the merchant, e.g. 1005."),
+    )
+    transfer_scene_report_infos = models.JSONField(
+        _("transfer scene report"),
+        default=list,
+        blank=True,
+        help_text=_('WeChat Pay transfers: [{"info_type": ..., "info_content": ...}] required by the scene.'),
+    )
     enabled = models.BooleanField(_("enabled"), default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -322,6 +349,22 @@ class GatewayAccount(models.Model):
         Gateway.ALIPAY: ("app_id", "private_key", "public_keys"),
         Gateway.WECHAT_PAY: ("app_id", "mch_id", "key_serial", "private_key", "secret", "public_keys"),
         Gateway.PAYPAL: ("app_id", "secret", "webhook_id"),
+        Gateway.ALIPAY_TRANSFER: (
+            "app_id",
+            "private_key",
+            "app_certificate",
+            "root_certificate",
+            "public_keys",
+        ),
+        Gateway.WECHAT_TRANSFER: (
+            "app_id",
+            "mch_id",
+            "key_serial",
+            "private_key",
+            "secret",
+            "public_keys",
+            "transfer_scene_id",
+        ),
     }
 
     class Meta:
@@ -336,6 +379,61 @@ class GatewayAccount(models.Model):
     def missing_fields(self) -> list[str]:
         """Return the names of the fields this account's gateway needs and that are empty."""
         return [name for name in self.REQUIRED.get(self.gateway, ()) if not getattr(self, name)]
+
+
+class FundingAccount(models.Model):
+    """A merchant's bank account that payouts are paid from (the debtor of a bank file).
+
+    Identified by an IBAN or a local account number, its bank by a BIC or a
+    local bank code. One account per currency may be the default: a batch
+    pays its rows of that currency from it unless the upload names another.
+    """
+
+    public_id = PublicIdField(prefix="fac")
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="funding_accounts")
+    name = models.CharField(_("account holder name"), max_length=140)
+    iban = models.CharField(_("IBAN"), max_length=34, blank=True)
+    account_number = models.CharField(
+        _("account number"),
+        max_length=34,
+        blank=True,
+        help_text=_("A local account number, without an IBAN."),
+    )
+    bic = models.CharField(_("BIC"), max_length=11, blank=True)
+    bank_code = models.CharField(
+        _("bank code"),
+        max_length=35,
+        blank=True,
+        help_text=_("A local bank or clearing code, without a BIC."),
+    )
+    currency = models.CharField(_("currency"), max_length=3)
+    is_default = models.BooleanField(_("default for its currency"), default=False)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("funding account")
+        ordering = ["currency", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "currency"],
+                condition=models.Q(is_default=True),
+                name="funding_account_one_default",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(iban="") | ~models.Q(account_number=""),
+                name="funding_account_identified",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.display_number} ({self.currency})"
+
+    @property
+    def display_number(self) -> str:
+        number = self.iban or self.account_number
+        return "•••• " + number[-4:] if len(number) > 4 else number
 
 
 class AuditEntry(models.Model):

@@ -1,12 +1,17 @@
-"""Merchant, membership and API key use cases."""
+"""Merchant, membership, API key and funding account use cases."""
 
 from __future__ import annotations
+
+import re
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from schwifty import BIC, IBAN
+from schwifty.exceptions import SchwiftyException
 
-from merchants.models import ApiKey, Membership, Merchant
+from merchants.models import ApiKey, FundingAccount, Membership, Merchant
 
 VALID_SCOPES = {s.value for s in ApiKey.Scope}
 
@@ -45,3 +50,105 @@ def api_key_create(
         created_by=created_by,
     )
     return key, raw
+
+
+# Funding accounts ---------------------------------------------------------------------------
+
+
+class FundingAccountInvalid(ValueError):
+    """The account's details cannot identify a bank account; `errors` maps a field to its message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+def funding_account_clean(
+    *, name: str, currency: str, iban: str = "", account_number: str = "", bic: str = "", bank_code: str = ""
+) -> dict[str, str]:
+    """Return the normalised fields of a funding account or raise FundingAccountInvalid.
+
+    An IBAN and a BIC are checked (checksum, country, length) with schwifty;
+    a local account number and bank code are taken as given.
+    """
+    errors: dict[str, str] = {}
+    clean = {
+        "name": (name or "").strip(),
+        "currency": (currency or "").strip().upper(),
+        "iban": "",
+        "account_number": (account_number or "").strip(),
+        "bic": "",
+        "bank_code": (bank_code or "").strip(),
+    }
+    if not clean["name"] or len(clean["name"]) > 140:
+        errors["name"] = str(_("Give the account holder's name (at most 140 characters)."))
+    if not re.fullmatch(r"[A-Z]{3}", clean["currency"]):
+        errors["currency"] = str(_("Give an ISO 4217 currency code, such as EUR."))
+    if iban and iban.strip():
+        try:
+            clean["iban"] = IBAN(iban).compact
+        except SchwiftyException as exc:
+            errors["iban"] = str(_("Not a valid IBAN: %(reason)s.") % {"reason": exc})
+    if bic and bic.strip():
+        try:
+            clean["bic"] = BIC(bic).compact
+        except SchwiftyException as exc:
+            errors["bic"] = str(_("Not a valid BIC: %(reason)s.") % {"reason": exc})
+    if not clean["iban"] and not clean["account_number"] and "iban" not in errors:
+        errors["iban"] = str(_("Give an IBAN or a local account number."))
+    if len(clean["account_number"]) > 34 or len(clean["bank_code"]) > 35:
+        errors["account_number"] = str(_("The account number or bank code is too long."))
+    if errors:
+        raise FundingAccountInvalid(errors)
+    return clean
+
+
+def funding_account_create(
+    *,
+    merchant: Merchant,
+    name: str,
+    currency: str,
+    iban: str = "",
+    account_number: str = "",
+    bic: str = "",
+    bank_code: str = "",
+    is_default: bool | None = None,
+) -> FundingAccount:
+    """Create a funding account; the merchant's first one in a currency becomes its default.
+
+    With `is_default=True` it replaces the current default of its currency.
+    Raise FundingAccountInvalid on bad details.
+    """
+    clean = funding_account_clean(
+        name=name, currency=currency, iban=iban, account_number=account_number, bic=bic, bank_code=bank_code
+    )
+    with transaction.atomic():
+        Merchant.objects.select_for_update().get(pk=merchant.pk)  # serialise the default per currency
+        has_default = FundingAccount.objects.filter(
+            merchant=merchant, currency=clean["currency"], is_default=True
+        ).exists()
+        default = (not has_default) if is_default is None else is_default
+        if default and has_default:
+            FundingAccount.objects.filter(merchant=merchant, currency=clean["currency"]).update(
+                is_default=False
+            )
+        return FundingAccount.objects.create(merchant=merchant, is_default=default, **clean)
+
+
+def funding_account_make_default(*, account: FundingAccount) -> FundingAccount:
+    """Make `account` the default of its currency (the previous default stops being one)."""
+    with transaction.atomic():
+        Merchant.objects.select_for_update().get(pk=account.merchant_id)
+        FundingAccount.objects.filter(merchant_id=account.merchant_id, currency=account.currency).exclude(
+            pk=account.pk
+        ).update(is_default=False)
+        FundingAccount.objects.filter(pk=account.pk).update(is_default=True, enabled=True)
+    account.refresh_from_db()
+    return account
+
+
+def funding_account_disable(*, account: FundingAccount) -> FundingAccount:
+    """Stop paying from `account` (batches validated later cannot use it); it stays for the record."""
+    FundingAccount.objects.filter(pk=account.pk).update(enabled=False, is_default=False)
+    account.refresh_from_db()
+    return account

@@ -6,6 +6,8 @@ from django.utils.translation import gettext_lazy as _
 from merchants.models import NotificationPreference, WebhookEndpoint
 from payments.gateways import CallbackRejected
 from payments.models import (
+    BankFile,
+    BankReport,
     BatchChunk,
     BatchRowError,
     Event,
@@ -307,3 +309,17 @@ class NotificationPreferenceAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(BankFile)
+class BankFileAdmin(ReadOnlyAdmin):
+    list_display = ["msg_id", "merchant", "batch", "status", "nb_of_txs", "size", "written_at"]
+    list_filter = ["status"]
+    search_fields = ["msg_id", "batch__public_id", "merchant__name"]
+
+
+@admin.register(BankReport)
+class BankReportAdmin(ReadOnlyAdmin):
+    list_display = ["public_id", "merchant", "kind", "version", "matched", "duplicates", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["public_id", "msg_id", "file_sha256", "merchant__name"]

@@ -28,6 +28,16 @@ def ensure_schedules(sender, **kwargs) -> None:
             "repeats": -1,
         },
     )
+    # Approved batches with a requested execution date start on that day.
+    Schedule.objects.update_or_create(
+        name="paydesk-batches-due",
+        defaults={
+            "func": "payments.tasks.batches_due_task",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 10,
+            "repeats": -1,
+        },
+    )
     # API Idempotency-Keys are kept 24 hours; purge the expired ones every hour.
     Schedule.objects.update_or_create(
         name="paydesk-idempotency-purge",

@@ -1,6 +1,9 @@
 """The one JSON shape of each object: API responses, Event data and webhooks share them."""
 
-from payments.models import Payment, PaymentBatch, Refund
+from django.core.exceptions import ObjectDoesNotExist
+
+from payments.gateways import payment_direction
+from payments.models import BankReport, Payment, PaymentBatch, Refund
 from payments.money import format_minor
 
 
@@ -12,6 +15,7 @@ def payment_data(payment: Payment) -> dict:
         "amount": payment.amount,
         "currency": payment.currency,
         "method": payment.method,
+        "direction": payment_direction(payment),
         "beneficiary_name": payment.beneficiary_name,
         "beneficiary_account": payment.beneficiary_account,
         "beneficiary_email": payment.beneficiary_email,
@@ -82,6 +86,9 @@ def batch_data(batch: PaymentBatch) -> dict:
         "outcomes": {status: totals_data(t) for status, t in sorted((batch.outcomes or {}).items())},
         "rejection": rejection,
         "cancel_requested": batch.cancel_requested_at is not None,
+        "funding_account": batch.funding_account.public_id if batch.funding_account_id else None,
+        "execution_date": batch.execution_date.isoformat() if batch.execution_date else None,
+        "bank_file": _bank_file(batch),
         "uploaded_by": batch.uploaded_by.get_username() if batch.uploaded_by_id else None,
         "uploaded_by_key": batch.uploaded_by_key.public_id if batch.uploaded_by_key_id else None,
         "approved_by": batch.approved_by.get_username() if batch.approved_by_id else None,
@@ -95,5 +102,25 @@ def batch_data(batch: PaymentBatch) -> dict:
     }
 
 
+def _bank_file(batch: PaymentBatch) -> dict | None:
+    try:
+        bank_file = batch.bank_file
+    except ObjectDoesNotExist:
+        return None
+    return {"msg_id": bank_file.msg_id, "status": bank_file.status, "nb_of_txs": bank_file.nb_of_txs}
+
+
 def _iso(value) -> str | None:
     return value.isoformat() if value else None
+
+
+def bank_report_data(report: BankReport) -> dict:
+    """A bank report as the API answers its upload (DESIGN section 6)."""
+    return {
+        "id": report.public_id,
+        "kind": report.kind,
+        "matched": report.matched,
+        "unmatched": list(report.unmatched),
+        "duplicates": report.duplicates,
+        "errors": list(report.errors),
+    }

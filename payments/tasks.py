@@ -8,7 +8,7 @@ from django.utils import timezone
 from payments.api.idempotency import purge_expired_keys
 from payments.gateways import sandbox
 from payments.services import callbacks, payments, reconcile, sweeper
-from payments.services.batches import execute, ingest, lifecycle
+from payments.services.batches import bank_files, execute, ingest, lifecycle
 from payments.services.notifications import sending
 
 
@@ -101,3 +101,13 @@ def batch_notify_beneficiaries_task(batch_id: int) -> None:
 
 def batch_cancel_rest_task(batch_id: int) -> None:
     lifecycle.batch_cancel_rest(batch_id=batch_id)
+
+
+def batches_due_task() -> int:
+    """Scheduled: start the approved batches whose requested execution date has come."""
+    return lifecycle.batches_due()
+
+
+def bank_file_write_task(batch_id: int, **_broker_options) -> None:
+    """Write a batch's bank file; `q_options` (its longer timeout) matter only to the broker."""
+    bank_files.bank_file_write(batch_id=batch_id)

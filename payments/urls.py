@@ -1,6 +1,6 @@
 from django.urls import path
 
-from payments.views import batches, dashboard, notifications
+from payments.views import batches, dashboard, notifications, payouts
 
 app_name = "dashboard"
 
@@ -24,6 +24,15 @@ urlpatterns = [
     path("batches/<str:public_id>/errors.csv", batches.batch_errors_csv, name="batch_errors_csv"),
     path("batches/<str:public_id>/results.csv", batches.batch_results_csv, name="batch_results_csv"),
     path("batches/<str:public_id>/pain.002.xml", batches.batch_pain002, name="batch_pain002"),
+    # Payouts: the bank file of a batch, bank reports, funding accounts (payments/views/payouts.py).
+    path("batches/<str:public_id>/bank-file.xml", payouts.batch_bank_file, name="batch_bank_file"),
+    path("bank-reports/", payouts.bank_report_list, name="bank_report_list"),
+    path("funding-accounts/", payouts.funding_account_list, name="funding_account_list"),
+    path(
+        "funding-accounts/<str:public_id>/<str:action>/",
+        payouts.funding_account_action,
+        name="funding_account_action",
+    ),
     # Webhooks, delivery log, notification preferences and the in-app feed (payments/views/notifications.py).
     path("webhooks/", notifications.webhook_endpoint_list, name="webhook_endpoint_list"),
     path("webhooks/<str:public_id>/", notifications.webhook_endpoint_detail, name="webhook_endpoint_detail"),

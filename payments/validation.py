@@ -69,7 +69,9 @@ def _has_nul(value) -> bool:
     return False
 
 
-def validate_payment_input(merchant: Merchant, data: dict, *, memo: dict | None = None) -> dict:
+def validate_payment_input(
+    merchant: Merchant, data: dict, *, memo: dict | None = None, payout: bool = False
+) -> dict:
     """Return the cleaned fields of a payment (amount as `amount_minor`) or raise PaymentInvalid.
 
     Checks money (DESIGN section 3), currency allowed for the merchant,
@@ -81,6 +83,9 @@ def validate_payment_input(merchant: Merchant, data: dict, *, memo: dict | None 
     of one merchant in one unit of work (a batch, under the same settings
     and language): it remembers the gateway set-up check per method and
     currency. Never share one across merchants.
+
+    `payout=True` (batch rows) checks the method against its payout rail
+    instead of its real-time gateway.
     """
     errors: list[FieldError] = []
     clean: dict = {}
@@ -187,7 +192,7 @@ def validate_payment_input(merchant: Merchant, data: dict, *, memo: dict | None 
         else:
             from payments.gateways import setup_problem
 
-            problem = setup_problem(merchant, clean["method"], clean["currency"])
+            problem = setup_problem(merchant, clean["method"], clean["currency"], payout=payout)
             if memo is not None:
                 memo[key] = problem
         if problem is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from django.conf import settings
-from django.http import Http404, StreamingHttpResponse
+from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
@@ -32,14 +32,16 @@ from payments.api.pagination import KeysetPagination, PageQuerySerializer, list_
 from payments.api.parsers import StrictJSONParser
 from payments.api.problems import PROBLEM_CONTENT_TYPE, BodyInvalid, problem_body
 from payments.api.serializers import PaymentSerializer
-from payments.models import BatchRowError, BatchStatus, PaymentBatch
+from payments.models import BankFile, BatchRowError, BatchStatus, PaymentBatch
 from payments.representations import batch_data, payment_data
 from payments.services.batches import reports as batch_reports
+from payments.services.batches.bank_files import BankFileNotReady, bank_file_path
 from payments.services.batches.lifecycle import (
     BatchError,
     batch_approve,
     batch_cancel,
     batch_create_from_items,
+    batch_options_clean,
     batch_upload,
 )
 from payments.services.batches.upload import (
@@ -136,6 +138,20 @@ class BatchSerializer(serializers.Serializer):
         allow_null=True,
     )
     cancel_requested = serializers.BooleanField()
+    funding_account = serializers.CharField(
+        allow_null=True, help_text="fac_...: the account named at upload."
+    )
+    execution_date = serializers.DateField(allow_null=True, help_text="The requested execution date.")
+    bank_file = inline_serializer(
+        "BatchBankFile",
+        {
+            "msg_id": serializers.CharField(),
+            "status": serializers.CharField(help_text="pending or written."),
+            "nb_of_txs": serializers.IntegerField(),
+        },
+        allow_null=True,
+        help_text="The pain.001 of the bank-rail payments (GET /batches/{id}/bank-file).",
+    )
     uploaded_by = serializers.CharField(allow_null=True)
     uploaded_by_key = serializers.CharField(allow_null=True)
     approved_by = serializers.CharField(allow_null=True)
@@ -157,6 +173,17 @@ class RowErrorSerializer(serializers.Serializer):
 
 class BatchItemsSerializer(serializers.Serializer):
     name = StrictCharField(required=False, allow_blank=True, max_length=200)
+    funding_account = StrictCharField(
+        required=False,
+        allow_blank=True,
+        max_length=40,
+        help_text="fac_...: the account bank transfers are paid from.",
+    )
+    execution_date = serializers.DateField(
+        required=False,
+        allow_null=True,
+        help_text="The day the batch is to be paid (YYYY-MM-DD); today if absent.",
+    )
     items = serializers.ListField(
         child=serializers.DictField(),
         allow_empty=False,
@@ -233,7 +260,13 @@ class BatchListCreateView(IdempotencyMixin, APIView):
     def get(self, request):
         query = parse_query(BatchListQuery, request).validated_data
         qs = selectors.batch_list(merchant=request.auth.merchant).select_related(
-            "uploaded_by", "approved_by", "uploaded_by_key", "approved_by_key", "duplicate_of"
+            "uploaded_by",
+            "approved_by",
+            "uploaded_by_key",
+            "approved_by_key",
+            "duplicate_of",
+            "funding_account",
+            "bank_file",
         )
         if query.get("status"):
             qs = qs.filter(status=query["status"])
@@ -255,6 +288,12 @@ class BatchListCreateView(IdempotencyMixin, APIView):
                 {
                     "file": serializers.FileField(help_text="CSV, XLSX or pain.001 XML."),
                     "name": serializers.CharField(required=False, allow_blank=True, max_length=200),
+                    "funding_account": serializers.CharField(
+                        required=False, allow_blank=True, help_text="fac_...: the account to pay from."
+                    ),
+                    "execution_date": serializers.DateField(
+                        required=False, help_text="YYYY-MM-DD; a pain.001's ReqdExctnDt otherwise."
+                    ),
                 },
             ),
             "application/json": BatchItemsSerializer,
@@ -271,7 +310,19 @@ class BatchListCreateView(IdempotencyMixin, APIView):
             name = str(request.data.get("name") or "")
             if len(name) > 200:
                 raise BodyInvalid({"name": [_("Ensure this field has no more than 200 characters.")]})
-            batch = batch_upload(merchant=merchant, upload=upload, api_key=request.auth, name=name)
+            account, day = batch_options_clean(
+                merchant=merchant,
+                funding_account=str(request.data.get("funding_account") or ""),
+                execution_date=str(request.data.get("execution_date") or ""),
+            )
+            batch = batch_upload(
+                merchant=merchant,
+                upload=upload,
+                api_key=request.auth,
+                name=name,
+                funding_account=account,
+                execution_date=day,
+            )
         else:
             serializer = BatchItemsSerializer(data=request.data if isinstance(request.data, dict) else {})
             if not isinstance(request.data, dict) or not serializer.is_valid():
@@ -281,8 +332,18 @@ class BatchListCreateView(IdempotencyMixin, APIView):
             data = serializer.validated_data
             if len(data["items"]) > settings.PAYDESK_BATCH_MAX_ROWS:
                 raise BodyInvalid({"items": [_("Too many items for one batch.")]})
+            account, day = batch_options_clean(
+                merchant=merchant,
+                funding_account=data.get("funding_account", ""),
+                execution_date=data.get("execution_date"),
+            )
             batch = batch_create_from_items(
-                merchant=merchant, items=data["items"], api_key=request.auth, name=data.get("name", "")
+                merchant=merchant,
+                items=data["items"],
+                api_key=request.auth,
+                name=data.get("name", ""),
+                funding_account=account,
+                execution_date=day,
             )
         return Response(batch_data(batch), status=201, headers={"Location": batch_url(request, batch)})
 
@@ -415,7 +476,7 @@ class BatchApproveView(BatchActionView):
         summary="Approve a validated batch",
         description=(
             "Needs the `approve` scope. With four-eyes on, the key's creator must not be the uploader. "
-            "Execution starts at once, in chunks, on the workers."
+            "Execution starts at once (or on the batch's `execution_date`), in chunks, on the workers."
         ),
         parameters=[BATCH_ID],
         request=None,
@@ -489,6 +550,48 @@ class BatchReportView(APIView):
         return _stream(
             batch_reports.iter_results_csv(batch), "text/csv; charset=utf-8", f"{batch.public_id}-results.csv"
         )
+
+
+class BatchBankFileView(APIView):
+    problem_statuses = {
+        "GET": {
+            404: "`no_bank_file`: the batch pays nothing through the bank-file rail.",
+            409: "`bank_file_not_ready`: its payments are still being submitted.",
+        }
+    }
+
+    @extend_schema(
+        operation_id="batches_bank_file",
+        tags=TAGS,
+        summary="The bank file of a batch",
+        description=(
+            "The ISO 20022 pain.001.001.09 credit-transfer file of the batch's bank-transfer payments "
+            "(the `bank_file` rail), written once all of them are submitted: send it to the bank, then "
+            "upload the bank's pain.002 / camt.054 to POST /bank-reports."
+        ),
+        parameters=[BATCH_ID],
+        responses={(200, "application/xml"): OpenApiResponse(str)},
+    )
+    def get(self, request, batch_id: str):
+        batch = scoped_batch(request, batch_id)
+        bank_file = BankFile.objects.filter(batch=batch).first()
+        if bank_file is None:
+            return _problem(404, "no_bank_file", _("This batch pays nothing through the bank-file rail."))
+        try:
+            path = bank_file_path(bank_file)
+        except BankFileNotReady:
+            return _problem(
+                409, "bank_file_not_ready", _("The bank file is written once every payment is submitted.")
+            )
+        response = FileResponse(open(path, "rb"), content_type="application/xml")  # noqa: SIM115
+        response["Content-Disposition"] = f'attachment; filename="{bank_file.msg_id}.xml"'
+        return response
+
+
+def _problem(status_code: int, code: str, message: str) -> Response:
+    response = Response(problem_body(status_code, code, message), status=status_code)
+    response.content_type = PROBLEM_CONTENT_TYPE
+    return response
 
 
 def _stream(chunks, content_type: str, filename: str) -> StreamingHttpResponse:

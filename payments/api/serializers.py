@@ -143,6 +143,11 @@ class PaymentSerializer(serializers.Serializer):
     amount = serializers.CharField(help_text='Decimal string, e.g. "1234.50".')
     currency = serializers.CharField()
     method = serializers.ChoiceField(choices=Method.choices)
+    direction = serializers.ChoiceField(
+        choices=["payout", "collection"],
+        read_only=True,
+        help_text="payout (to the beneficiary: batch rows, payout rails) or collection (from a customer).",
+    )
     beneficiary_name = serializers.CharField()
     beneficiary_account = serializers.CharField()
     beneficiary_email = serializers.CharField(allow_blank=True)

@@ -1,9 +1,9 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from payments.api import bank_reports, webhooks
 from payments.api import batches as batch_views
 from payments.api import views as api_views
-from payments.api import webhooks
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -42,6 +42,12 @@ urlpatterns = [
     ),
     path("v1/batches/<str:batch_id>/cancel", batch_views.BatchCancelView.as_view(), name="api-batch-cancel"),
     path("v1/batches/<str:batch_id>/report", batch_views.BatchReportView.as_view(), name="api-batch-report"),
+    path(
+        "v1/batches/<str:batch_id>/bank-file",
+        batch_views.BatchBankFileView.as_view(),
+        name="api-batch-bank-file",
+    ),
+    path("v1/bank-reports", bank_reports.BankReportCreateView.as_view(), name="api-bank-reports"),
     # Webhook endpoints (payments/api/webhooks.py).
     path("v1/webhook-endpoints", webhooks.WebhookEndpointListView.as_view(), name="api-webhook-endpoints"),
     path(

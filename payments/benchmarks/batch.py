@@ -18,6 +18,9 @@ callbacks, and a `manage.py qcluster` (2 workers) doing the work.
 (c) Peak memory: the highest peak RSS (VmHWM) of the worker processes, i.e.
     of the worker that validated the file. Target: under 300 MB for
     1,000,000 rows (`--rows 1000000 --skip-execution`).
+(d) Bank file: writing the pain.001 of `--rows` bank-rail payments against a
+    bare loop writing the same XML, and the peak RSS of that writing
+    (payments/benchmarks/bank_file.py; `--bank-file-only` runs just this).
 
 Every figure is the median of `--rounds` rounds.
 """
@@ -37,7 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from payments.benchmarks import ratio_line
+from payments.benchmarks import bank_file, ratio_line
 
 TARGET_INGEST_RATIO = 0.4
 TARGET_EXEC_RATIO = 20.0
@@ -57,6 +60,11 @@ def add_arguments(parser) -> None:
         "--port", type=int, default=8071, help="port of the benchmark's gunicorn (default 8071)"
     )
     parser.add_argument("--skip-execution", action="store_true", help="measure ingestion and memory only")
+    parser.add_argument(
+        "--bank-file-only",
+        action="store_true",
+        help="measure only (d), writing the bank file of --rows payments",
+    )
     parser.add_argument("--keep-db", action="store_true", help="leave the benchmark database behind")
     parser.add_argument("--step", default="", help="(internal) run one step in a child process")
     parser.add_argument("--slug", default="", help="(internal)")
@@ -67,11 +75,17 @@ def run(cmd, options) -> None:
     if options["step"] == "naive":
         _naive_step(cmd, options)
         return
+    if options["step"] == "bankfile":
+        bank_file.bank_file_step(cmd, options)
+        return
     from django.db import connection
 
     if connection.vendor != "postgresql":
         cmd.stderr.write("The batch benchmark needs PostgreSQL: set DATABASE_URL=postgres://...")
         sys.exit(2)
+    if options["bank_file_only"]:
+        bank_file.run_alone(cmd, options, _root())
+        return
     rounds = options["rounds"] or (1 if options["rows"] >= 500_000 else 3)
     bench = _Bench(cmd, options)
     try:
@@ -491,6 +505,8 @@ class _Bench:
                 higher_is_better=False,
             )
         )
+        figures = bank_file.measure(self.env, _root(), self.rows, rounds)
+        lines += bank_file.lines(figures, self.rows)
         for line in lines:
             self.say(line)
         summary = (
@@ -502,7 +518,11 @@ class _Bench:
                 f"execution {med(execute):,.0f} pay/s = {med(execute) / med(naive):.1f}x naive "
                 f"(target {TARGET_EXEC_RATIO:g}x); "
             )
-        summary += f"peak RSS {peak_mb:.0f} MB for {self.rows:,} rows (target < {TARGET_RSS_MB} MB)"
+        summary += f"peak RSS {peak_mb:.0f} MB for {self.rows:,} rows (target < {TARGET_RSS_MB} MB); "
+        summary += (
+            f"bank file {figures['ours']:,.0f} pay/s = {figures['ours'] / figures['bare']:.2f}x "
+            f"the bare loop, peak RSS {figures['peak_rss_mb']:.0f} MB"
+        )
         self.say(summary)
 
 

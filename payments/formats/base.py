@@ -76,13 +76,15 @@ class RawRow:
     ("" when the cell is empty or the file has no such column). ``line`` is
     the physical line in the file (CSV: the header is line 1; XLSX: the sheet
     row number; pain.001: the line of the ``<CdtTrfTxInf>`` start tag).
-    ``pmt_inf_id`` is the enclosing ``PmtInfId`` for pain.001 rows.
+    ``pmt_inf_id`` is the enclosing ``PmtInfId`` for pain.001 rows, and
+    ``requested_date`` its ``ReqdExctnDt`` (``YYYY-MM-DD``) when it has one.
     """
 
     line: int
     values: dict[str, str]
     problems: tuple[RowProblem, ...] = ()
     pmt_inf_id: str | None = None
+    requested_date: str | None = None
 
 
 def empty_values() -> dict[str, str]:

@@ -61,7 +61,9 @@ _TX_FIELDS: dict[tuple[str, ...], str] = {
     ("RmtInf", "Ustrd"): "description",
 }
 _GROUP_FIELDS = ("MsgId", "NbOfTxs", "CtrlSum")
-_PMT_FIELDS = ("PmtInfId", "NbOfTxs", "CtrlSum")
+_PMT_FIELDS = ("PmtInfId", "NbOfTxs", "CtrlSum", "ReqdExctnDt")
+# ReqdExctnDt: an ISODate in .03; in .09 a choice of Dt (ISODate) or DtTm (ISODateTime).
+_DATE = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})(?:T.*)?\Z")
 
 
 def parse_decimal(text: str) -> Decimal | None:
@@ -75,7 +77,7 @@ def parse_decimal(text: str) -> Decimal | None:
 class _Block:
     """Running totals of a group or of one PmtInf."""
 
-    __slots__ = ("declared", "count", "total", "unparsable_line", "ident")
+    __slots__ = ("declared", "count", "total", "unparsable_line", "ident", "date")
 
     def __init__(self) -> None:
         self.declared: dict[str, str] = {}
@@ -83,6 +85,7 @@ class _Block:
         self.total = Decimal(0)
         self.unparsable_line: int | None = None
         self.ident: str | None = None
+        self.date: str | None = None
 
     def add(self, amount: str, line: int) -> None:
         self.count += 1
@@ -322,6 +325,15 @@ class Pain001Reader(BaseReader):
         elif kind == "pmt" and self._pmt is not None:
             if key == "PmtInfId":
                 self._pmt.ident = text
+            elif key == "ReqdExctnDt":
+                match = _DATE.match(text)
+                if match is None:
+                    raise FormatError(
+                        "invalid_date",
+                        f"ReqdExctnDt '{text}' is not a date (YYYY-MM-DD).",
+                        line=self._line(),
+                    )
+                self._pmt.date = match.group(1)
             else:
                 self._pmt.declared[key] = text
 
@@ -366,7 +378,15 @@ class Pain001Reader(BaseReader):
         pmt = self._pmt
         if pmt is not None:
             pmt.add(values["amount"], line)
-        self._ready.append(RawRow(line, values, tuple(problems), pmt.ident if pmt is not None else None))
+        self._ready.append(
+            RawRow(
+                line,
+                values,
+                tuple(problems),
+                pmt.ident if pmt is not None else None,
+                pmt.date if pmt is not None else None,
+            )
+        )
 
     def _finish_document(self) -> None:
         if not self._header_done:

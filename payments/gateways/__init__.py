@@ -153,6 +153,26 @@ class Gateway:
     requires_account = False
     # Currencies the provider accepts; None accepts any.
     SUPPORTED_CURRENCIES: frozenset[str] | None = None
+    # Whether it can pay a beneficiary (a payout rail for batch rows, DESIGN section 6), whether
+    # its real-time payments collect money from a customer (QR codes, checkout) rather than pay
+    # the beneficiary, and whether it serves real-time payments at all (the bank file does not).
+    payouts = False
+    collects = False
+    realtime = True
+    # Whether its payments are paid from one of the merchant's funding accounts (the bank file).
+    needs_funding_account = False
+    # The GatewayAccount.gateway whose credentials it uses (its own slug unless it shares them).
+    account_slug = ""
+    # Whose provider hosts it calls (PAYDESK_GATEWAY_URLS), when they are another gateway's.
+    url_slug = ""
+
+    def row_problems(self, row: dict[str, Any]) -> list[tuple[str, str, str]]:
+        """Return (field, code, message) for each reason this rail cannot pay a validated batch row.
+
+        Checked at batch validation, after the rules every payment follows, so
+        a row the rail would refuse is a row error before any money moves.
+        """
+        return []
 
     def submit_payment(self, payment: Payment, attempt: GatewayAttempt) -> GatewayResult:
         raise NotImplementedError
@@ -278,7 +298,7 @@ class Gateway:
 
         try:
             account = GatewayAccount.objects.filter(
-                merchant_id=merchant_id, gateway=self.slug, enabled=True
+                merchant_id=merchant_id, gateway=self.account_slug or self.slug, enabled=True
             ).first()
         except SecretUnreadable as exc:
             raise GatewayError(f"{self.slug} credentials unreadable: {exc}") from None
@@ -287,7 +307,7 @@ class Gateway:
         return account
 
     def base_url(self, account: GatewayAccount) -> str:
-        return settings.PAYDESK_GATEWAY_URLS[self.slug][account.environment].rstrip("/")
+        return settings.PAYDESK_GATEWAY_URLS[self.url_slug or self.slug][account.environment].rstrip("/")
 
     def not_configured(self) -> GatewayResult:
         """The answer for a payment whose merchant has (no longer) an account here: final, not retryable."""
@@ -308,18 +328,84 @@ def get_gateway(slug: str) -> Gateway:
 
 
 def gateway_for_method(method: str) -> Gateway:
+    """The gateway of a real-time payment by `method` (PAYDESK_GATEWAY_<METHOD>)."""
     return get_gateway(settings.PAYDESK_GATEWAY_ROUTES.get(method, "sandbox"))
 
 
-def setup_problem(merchant: Merchant, method: str, currency: str) -> tuple[str, str, str] | None:
+def payout_gateway_for_method(method: str) -> Gateway | None:
+    """The payout rail of batch rows by `method` (PAYDESK_PAYOUT_<METHOD>), or None if it has none.
+
+    None when the route is empty, names no gateway, or names one that cannot
+    pay out (a collection-only gateway such as the Alipay QR code).
+    """
+    slug = settings.PAYDESK_PAYOUT_ROUTES.get(method, "sandbox")
+    if not slug or slug not in settings.PAYDESK_GATEWAYS:
+        return None
+    gateway = get_gateway(slug)
+    return gateway if gateway.payouts else None
+
+
+def gateway_for_payment(payment: Payment) -> Gateway:
+    """Route a payment: a batch row to its method's payout rail, a real-time payment by its method.
+
+    Raise LookupError for a batch row whose method has (no longer) a payout rail.
+    """
+    if payment.batch_id is None:
+        return gateway_for_method(payment.method)
+    gateway = payout_gateway_for_method(payment.method)
+    if gateway is None:
+        raise LookupError(f"No payout rail is configured for {payment.method}.")
+    return gateway
+
+
+def payment_direction(payment: Payment) -> str:
+    """`payout` or `collection` (DESIGN section 6): every batch row pays out; a real-time payment
+    collects when its method is routed to a collecting gateway (Alipay/WeChat Pay QR, PayPal checkout).
+    """
+    if payment.batch_id is not None:
+        return "payout"
+    slug = payment.gateway or settings.PAYDESK_GATEWAY_ROUTES.get(payment.method, "sandbox")
+    if slug not in settings.PAYDESK_GATEWAYS:
+        return "payout"
+    return "collection" if get_gateway(slug).collects else "payout"
+
+
+def setup_problem(
+    merchant: Merchant, method: str, currency: str, *, payout: bool = False
+) -> tuple[str, str, str] | None:
     """Return (field, code, message) if the gateway routed for `method` cannot take this payment.
 
-    Checked at payment creation so a merchant without an account at a routed
-    gateway, or a currency the provider refuses, gets a clear error instead of
-    a failed payment. Account look-ups are memoised on the Merchant instance,
-    so a batch of many rows costs one query per gateway.
+    Checked at payment creation (and for every batch row, `payout=True`, against
+    the method's payout rail) so a merchant without an account at a routed
+    gateway, a method without a payout rail, or a currency the provider
+    refuses, gets a clear error instead of a failed payment. Account look-ups
+    are memoised on the Merchant instance, so a batch of many rows costs one
+    query per gateway.
     """
-    gateway = gateway_for_method(method)
+    if payout:
+        gateway = payout_gateway_for_method(method)
+        if gateway is None:
+            return (
+                "method",
+                "no_payout_rail",
+                _(
+                    "PayDesk has no payout rail for %(method)s: batches cannot pay by %(method)s "
+                    "until PAYDESK_PAYOUT_%(setting)s names one."
+                )
+                % {"method": method, "setting": method.upper()},
+            )
+    else:
+        gateway = gateway_for_method(method)
+        if not gateway.realtime:
+            return (
+                "method",
+                "batch_only",
+                _(
+                    "Payments by %(method)s go through %(gateway)s, which pays whole batches only: "
+                    "upload a batch."
+                )
+                % {"method": method, "gateway": gateway.slug},
+            )
     if gateway.SUPPORTED_CURRENCIES is not None and currency and currency not in gateway.SUPPORTED_CURRENCIES:
         return (
             "currency",

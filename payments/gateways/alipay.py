@@ -84,6 +84,7 @@ def _raw_node(text: str, name: str) -> str:
 
 class AlipayGateway(Gateway):
     slug = "alipay"
+    collects = True
     requires_account = True
     SUPPORTED_CURRENCIES = frozenset({"CNY"})
     CALLBACK_TYPES = frozenset(
@@ -113,6 +114,7 @@ class AlipayGateway(Gateway):
         }
         if notify:
             params["notify_url"] = f"{settings.PAYDESK_PUBLIC_URL}/callbacks/{self.slug}/"
+        params.update(self.mode_params(account))
         try:
             params["sign"] = rsa_sha256_sign(account.private_key, sign_content(params).encode())
         except ValueError as exc:
@@ -133,7 +135,7 @@ class AlipayGateway(Gateway):
             raise GatewayError(f"Alipay answer has no {name}")
         sign = document.get("sign")
         if sign:
-            if not self._verify(account, _raw_node(text, name).encode(), str(sign)):
+            if not self._verify_answer(account, document, _raw_node(text, name).encode(), str(sign)):
                 raise GatewayError("Alipay answer signature invalid")
         elif node.get("code") == SUCCESS:
             raise GatewayError("Alipay success answer is unsigned")
@@ -146,6 +148,13 @@ class AlipayGateway(Gateway):
             data=params,
             headers={"Content-Type": "application/x-www-form-urlencoded;charset=utf-8"},
         )
+
+    def mode_params(self, account: GatewayAccount) -> dict[str, str]:
+        """Common parameters of the signing mode (none in public-key mode)."""
+        return {}
+
+    def _verify_answer(self, account: GatewayAccount, document: dict, message: bytes, signature: str) -> bool:
+        return self._verify(account, message, signature)
 
     def _verify(self, account: GatewayAccount, message: bytes, signature: str) -> bool:
         # Any listed key verifies, so a key rotation can list the old and the new key.

@@ -54,15 +54,29 @@ EVENT_NOTICES = {
     "PAYMENT.CAPTURE.REVERSED": "payment.reversed",
     "PAYMENT.CAPTURE.REFUNDED": "refund.succeeded",
     "PAYMENT.PAYOUTS-ITEM.SUCCEEDED": "payment.succeeded",
+    # Sent to an address with no PayPal account: the money has left the merchant and waits 30 days
+    # to be claimed. If it is not, PayPal returns it: the payout is then reversed (RETURNED).
+    "PAYMENT.PAYOUTS-ITEM.UNCLAIMED": "payment.succeeded",
     "PAYMENT.PAYOUTS-ITEM.FAILED": "payment.failed",
     "PAYMENT.PAYOUTS-ITEM.BLOCKED": "payment.failed",
     "PAYMENT.PAYOUTS-ITEM.DENIED": "payment.failed",
     "PAYMENT.PAYOUTS-ITEM.CANCELED": "payment.failed",
-    "PAYMENT.PAYOUTS-ITEM.RETURNED": "payment.failed",
+    "PAYMENT.PAYOUTS-ITEM.RETURNED": "payment.reversed",
+    "PAYMENT.PAYOUTS-ITEM.REFUNDED": "payment.reversed",
+    "PAYMENT.PAYOUTS-ITEM.REVERSED": "payment.reversed",
 }
-PAYOUT_ITEM_FAILED = frozenset(
-    {"FAILED", "BLOCKED", "DENIED", "CANCELED", "RETURNED", "REFUNDED", "REVERSED"}
-)
+# A payout item's transaction_status and the notice it is (reconciliation by query).
+PAYOUT_ITEM_NOTICES = {
+    "SUCCESS": "payment.succeeded",
+    "UNCLAIMED": "payment.succeeded",
+    "FAILED": "payment.failed",
+    "BLOCKED": "payment.failed",
+    "DENIED": "payment.failed",
+    "CANCELED": "payment.failed",
+    "RETURNED": "payment.reversed",
+    "REFUNDED": "payment.reversed",
+    "REVERSED": "payment.reversed",
+}
 VERIFY_HEADERS = {
     "auth_algo": "Paypal-Auth-Algo",
     "cert_url": "Paypal-Cert-Url",
@@ -91,6 +105,8 @@ def _link(data: dict, *rels: str) -> str | None:
 
 class PayPalGateway(Gateway):
     slug = "paypal"
+    collects = True
+    payouts = True
     requires_account = True
     CALLBACK_TYPES = frozenset(
         {
@@ -173,7 +189,13 @@ class PayPalGateway(Gateway):
 
     # Orders ----------------------------------------------------------------
     def submit_payment(self, payment: Payment, attempt: GatewayAttempt) -> GatewayResult:
-        """Create an order (PayPal-Request-Id = attempt key); the buyer approves it at PayPal."""
+        """Create an order (PayPal-Request-Id = attempt key); the buyer approves it at PayPal.
+
+        A batch row is a payout, never an order: its attempt (a retry, or one
+        the sweeper resumes) is sent as a payout of one item.
+        """
+        if payment.batch_id is not None:
+            return self._payout(payment.merchant_id, [(payment, attempt)])[0]
         account = self.account_for(payment.merchant_id)
         if account is None:
             return self.not_configured()
@@ -376,6 +398,9 @@ class PayPalGateway(Gateway):
     def submit_batch(self, items: list[tuple[Payment, GatewayAttempt]]) -> list[GatewayResult | None]:
         """Send a batch's payments as PayPal Payouts, one payout batch per merchant; answer per item.
 
+        A batch executes chunk by chunk, and a chunk holds one merchant's
+        payments: one payout per execution chunk.
+
         The sender_batch_id (also the PayPal-Request-Id) is derived from the
         items' attempt keys, so a repeat of the same chunk is the same payout
         batch at PayPal; each item's `sender_item_id` is its attempt's key. Every
@@ -436,12 +461,13 @@ class PayPalGateway(Gateway):
                 continue
             item_status = str(item.get("transaction_status") or "")
             reference = str(item.get("payout_item_id") or "")
-            if item_status == "SUCCESS":
-                return notice("payment.succeeded", attempt.idempotency_key, reference)
-            if item_status in PAYOUT_ITEM_FAILED:
+            kind = PAYOUT_ITEM_NOTICES.get(item_status)
+            if kind == "payment.succeeded":
+                return notice(kind, attempt.idempotency_key, reference)
+            if kind is not None:
                 code = str((item.get("errors") or {}).get("name") or f"payout_{item_status.lower()}")
-                return notice("payment.failed", attempt.idempotency_key, reference, code.lower()[:64])
-        return None
+                return notice(kind, attempt.idempotency_key, reference, code.lower()[:64])
+        return None  # PENDING, ONHOLD, NEW: not settled yet
 
     # Webhooks --------------------------------------------------------------
     def verify_callback(self, request: HttpRequest) -> VerifiedCallback:
@@ -516,9 +542,9 @@ class PayPalGateway(Gateway):
         key = str(payload.get("attempt_key") or _resource_key(event_type, resource))
         notice_type = EVENT_NOTICES.get(event_type, f"paypal.{event_type.lower()}")
         code = ""
-        if notice_type in ("payment.failed", "payment.closed"):
+        if notice_type in ("payment.failed", "payment.closed", "payment.reversed"):
             code = event_type.rsplit(".", 1)[-1].lower()
-        reference = str(resource.get("id") or "")
+        reference = str(resource.get("payout_item_id") or resource.get("id") or "")
         return [notice(notice_type, key, reference, code)]
 
     def acknowledge(self, accepted: bool) -> HttpResponse:

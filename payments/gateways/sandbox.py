@@ -86,6 +86,7 @@ def post_callback(url: str, body: bytes, headers: dict[str, str]) -> int:
 
 class SandboxGateway(Gateway):
     slug = "sandbox"
+    payouts = True
     CALLBACK_TYPES = frozenset(
         {
             "payment.succeeded",

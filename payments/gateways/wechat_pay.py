@@ -119,6 +119,7 @@ def decrypt_resource(api_v3_key: str, resource: Mapping[str, Any]) -> dict:
 
 class WeChatPayGateway(Gateway):
     slug = "wechat_pay"
+    collects = True
     requires_account = True
     SUPPORTED_CURRENCIES = frozenset({"CNY"})
     CALLBACK_TYPES = frozenset(
@@ -133,7 +134,12 @@ class WeChatPayGateway(Gateway):
 
     # Requests --------------------------------------------------------------
     def _request(
-        self, account: GatewayAccount, method: str, path: str, body: dict | None = None
+        self,
+        account: GatewayAccount,
+        method: str,
+        path: str,
+        body: dict | None = None,
+        extra_headers: dict[str, str] | None = None,
     ) -> tuple[int, dict]:
         """Send one signed request; return (status, JSON) of a verified answer.
 
@@ -144,6 +150,7 @@ class WeChatPayGateway(Gateway):
             "Authorization": authorization(account, method, path, text),
             "Accept": "application/json",
             "User-Agent": "PayDesk",
+            **(extra_headers or {}),
         }
         if body is not None:
             headers["Content-Type"] = "application/json"

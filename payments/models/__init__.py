@@ -1,3 +1,4 @@
+from payments.models.bank import BankFile, BankReport
 from payments.models.batch import BatchChunk, BatchRowError, BatchStatus, PaymentBatch
 from payments.models.events import Event, GatewayCallback, IdempotencyKey
 from payments.models.incidents import Incident
@@ -15,6 +16,8 @@ from payments.models.risk import RiskModel
 from payments.models.sandbox import SandboxNotice, SandboxOperation
 
 __all__ = [
+    "BankFile",
+    "BankReport",
     "Channel",
     "Delivery",
     "DeliveryStatus",

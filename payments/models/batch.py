@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from merchants.ids import PublicIdField
-from merchants.models import ApiKey, Merchant
+from merchants.models import ApiKey, FundingAccount, Merchant
 
 
 class BatchStatus(models.TextChoices):
@@ -89,6 +89,12 @@ class PaymentBatch(FSMModelMixin, models.Model):
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     outcomes = models.JSONField(default=dict, blank=True)
+    # Payouts: the account the batch pays from (its rows in that currency; other currencies use
+    # the merchant's default account for theirs) and the day the merchant asks it to be paid.
+    funding_account = models.ForeignKey(
+        FundingAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="batches"
+    )
+    execution_date = models.DateField(_("requested execution date"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("payment batch")

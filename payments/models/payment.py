@@ -175,8 +175,10 @@ class Payment(FSMModelMixin, models.Model):
         self.refunded_minor += amount_minor
 
     @transition(field=status, source=REFUNDABLE, target=S.REVERSED)
-    def reverse(self) -> None:
-        pass
+    def reverse(self, code: str = "", message: str = "") -> None:
+        # The money came back (chargeback, a bank's return): the reason is kept like a failure's.
+        self.failure_code = code
+        self.failure_message = message[:500]
 
 
 # Event types are "payment.<new status>" except where that would hide what happened.

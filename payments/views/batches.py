@@ -16,15 +16,16 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
-from merchants.models import Membership
+from merchants.models import FundingAccount, Membership
 from payments import selectors
-from payments.models import BatchStatus, PaymentStatus
+from payments.models import BankFile, BatchStatus, PaymentStatus
 from payments.representations import batch_data, totals_data
 from payments.services.batches import reports as batch_reports
 from payments.services.batches.lifecycle import (
     BatchError,
     batch_approve,
     batch_cancel,
+    batch_options_clean,
     batch_over_threshold,
     batch_upload,
     batch_uploader_id,
@@ -72,6 +73,7 @@ def _upload_page(request: HttpRequest, *, error: str = "", duplicate=None, statu
             "duplicate": duplicate,
             "max_mb": settings.PAYDESK_BATCH_MAX_BYTES // (1024 * 1024),
             "max_rows": settings.PAYDESK_BATCH_MAX_ROWS,
+            "funding_accounts": FundingAccount.objects.filter(merchant=request.merchant, enabled=True),
         },
         status=status,
     )
@@ -105,7 +107,19 @@ def _batch_new(request: HttpRequest) -> HttpResponse:
         return _upload_page(request, error=_("Choose a file to upload."), status=400)
     name = request.POST.get("name", "").strip()[:200]
     try:
-        batch = batch_upload(merchant=request.merchant, upload=upload, user=request.user, name=name)
+        account, day = batch_options_clean(
+            merchant=request.merchant,
+            funding_account=request.POST.get("funding_account", ""),
+            execution_date=request.POST.get("execution_date", "").strip(),
+        )
+        batch = batch_upload(
+            merchant=request.merchant,
+            upload=upload,
+            user=request.user,
+            name=name,
+            funding_account=account,
+            execution_date=day,
+        )
     except BatchError as exc:
         return _upload_page(
             request, error=exc.message, duplicate=exc.extra.get("duplicate_of"), status=exc.status
@@ -137,6 +151,7 @@ def batch_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     errors = list(batch.row_errors.order_by("line", "pk")[:FIRST_ERRORS])
     context = {
         "batch": batch,
+        "bank_file": BankFile.objects.filter(batch=batch).first(),
         "data": batch_data(batch),
         "progress": batch_reports.batch_progress(batch),
         "errors": errors,
@@ -166,7 +181,15 @@ def batch_approve_view(request: HttpRequest, public_id: str) -> HttpResponse:
     except BatchError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, _("Batch approved: execution has started."))
+        batch.refresh_from_db()
+        if batch.status == BatchStatus.APPROVED and batch.execution_date:
+            messages.success(
+                request,
+                _("Batch approved: it will be paid on %(date)s.")
+                % {"date": batch.execution_date.isoformat()},
+            )
+        else:
+            messages.success(request, _("Batch approved: execution has started."))
     return redirect("dashboard:batch_detail", public_id=public_id)
 
 

@@ -51,7 +51,7 @@ def test_a_late_alipay_payment_is_queried_after_the_threshold_and_settled(
     }
 
     clock(seconds=119)
-    assert reconcile_task() == {"alipay": 0, "wechat_pay": 0, "paypal": 0}
+    assert set(reconcile_task().values()) == {0}
     assert queries(fake_alipay) == []
 
     clock(seconds=121)
@@ -63,7 +63,7 @@ def test_a_late_alipay_payment_is_queried_after_the_threshold_and_settled(
     assert payment.gateway_reference == "2026010522001400000000000009"
     settled = Event.objects.get(payment=payment, type="payment.succeeded")
     assert settled.actor == "gateway:alipay"
-    assert reconcile_due() == {"alipay": 0, "wechat_pay": 0, "paypal": 0}
+    assert set(reconcile_due().values()) == {0}
 
 
 def test_an_unscanned_qr_code_is_cancelled_after_its_expiry_and_not_before(

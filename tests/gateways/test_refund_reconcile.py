@@ -25,7 +25,8 @@ pytestmark = [pytest.mark.usefixtures("routes"), pytest.mark.django_db(transacti
 
 WX_REFUND_ID = "50000000382019052709732678859"
 PP_REFUND_ID = "1JU08902781691411"
-NONE_DUE = {"alipay": 0, "wechat_pay": 0, "paypal": 0}
+# Every reconciled gateway (the transfer rails too) with nothing due.
+NONE_DUE = {"alipay": 0, "wechat_pay": 0, "paypal": 0, "alipay_transfer": 0, "wechat_transfer": 0}
 
 
 def events(refund, type_):

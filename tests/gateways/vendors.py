@@ -13,20 +13,24 @@ implements PayPal's scheme (SHA256withRSA over
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import secrets
 import time
 import zlib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from alipay.aop.api.util.SignatureUtils import get_sign_content, sign_with_rsa2, verify_with_rsa
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.x509.oid import NameOID
 from wechatpayv3.utils import aes_decrypt as wx_aes_decrypt
 from wechatpayv3.utils import rsa_sign as wx_rsa_sign
 from werkzeug import Request, Response
@@ -117,8 +121,84 @@ def alipay_notify_body(alipay_keys: KeyPair, **fields: str) -> bytes:
     return urlencode(params).encode()
 
 
+def _certificate(subject: x509.Name, issuer: x509.Name, public_key, signer, serial: int, algorithm=None):
+    now = datetime.now(UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(serial)
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=365))
+    )
+    return (
+        builder.sign(signer, algorithm or hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+    )
+
+
+def _ant_name(cn: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Ant Financial"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Certification Authority"),
+            x509.NameAttribute(NameOID.COMMON_NAME, cn),
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class AlipayCertificates:
+    """Alipay's public-key-certificate mode, built like Alipay's: an RSA and an EC root, a CA, two leaves."""
+
+    root_chain: str
+    app_certificate: str
+    alipay_certificate: str
+
+
+def alipay_certificates(app_keys: KeyPair, alipay_keys: KeyPair) -> AlipayCertificates:
+    root_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ec_root_key = ec.generate_private_key(ec.SECP256R1())
+    root_name, ec_root_name = (
+        _ant_name("iTrusChina Class 2 Root CA - G3"),
+        _ant_name("Ant Financial Root CA R2"),
+    )
+    ca_name = _ant_name("Ant Financial Certification Authority Class 2 R1")
+    root = _certificate(root_name, root_name, root_key.public_key(), root_key, 0x5F1B3A2C)
+    ec_root = _certificate(ec_root_name, ec_root_name, ec_root_key.public_key(), ec_root_key, 0x7E)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "2021000000000001")])
+    app = _certificate(subject, ca_name, app_keys.private.public_key(), root_key, 4_200_000_000_001)
+    alipay = _certificate(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "支付宝(中国)网络技术有限公司")]),
+        ca_name,
+        alipay_keys.private.public_key(),
+        root_key,
+        4_200_000_000_002,
+    )
+    return AlipayCertificates(root + ec_root, app, alipay)
+
+
+def documented_cert_sn(pem: str) -> str:
+    """Alipay's certificate SN as its documentation and the community SDKs compute it: the oracle.
+
+    MD5 of "CN=<cn>,OU=<ou>,O=<o>,C=<c>" of the issuer, then the serial number in decimal.
+    """
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    get = lambda oid: cert.issuer.get_attributes_for_oid(oid)[0].value  # noqa: E731
+    name = (
+        f"CN={get(NameOID.COMMON_NAME)},OU={get(NameOID.ORGANIZATIONAL_UNIT_NAME)},"
+        f"O={get(NameOID.ORGANIZATION_NAME)},C={get(NameOID.COUNTRY_NAME)}"
+    )
+    return hashlib.md5((name + str(cert.serial_number)).encode()).hexdigest()  # noqa: S324
+
+
 class FakeAlipay:
-    """The open-platform gateway: checks each request's RSA2 signature and answers signed JSON."""
+    """The open-platform gateway: checks each request's RSA2 signature and answers signed JSON.
+
+    In certificate mode (`cert_sns` set: the app_cert_sn and alipay_root_cert_sn every request
+    must carry) answers name the signing certificate in `alipay_cert_sn`.
+    """
 
     def __init__(self, httpserver, app_keys: KeyPair, alipay_keys: KeyPair) -> None:
         self.app_keys = app_keys
@@ -126,6 +206,8 @@ class FakeAlipay:
         self.requests: list[dict[str, Any]] = []
         self.errors: list[str] = []
         self.answers: dict[str, Any] = {}
+        self.cert_sns: tuple[str, str] | None = None
+        self.alipay_cert_sn = ""
         self.url = httpserver.url_for("/gateway.do")
         httpserver.expect_request("/gateway.do", method="POST").respond_with_handler(self.handle)
 
@@ -137,6 +219,13 @@ class FakeAlipay:
         except Exception as exc:  # rsa.VerificationError and friends
             self.errors.append(f"request signature: {exc!r}")
             return Response("bad signature", status=400)
+        if (
+            self.cert_sns is not None
+            and (params.get("app_cert_sn"), params.get("alipay_root_cert_sn")) != self.cert_sns
+        ):
+            self.errors.append(
+                f"certificate SNs {params.get('app_cert_sn')!r}, {params.get('alipay_root_cert_sn')!r}"
+            )
         params["biz"] = json.loads(params["biz_content"])
         params["content_type"] = request.headers.get("Content-Type")
         self.requests.append(params)
@@ -151,7 +240,8 @@ class FakeAlipay:
         name = method.replace(".", "_") + "_response"
         node_json = json.dumps(node, ensure_ascii=False, separators=(",", ":"))
         signature = sign_with_rsa2(self.alipay_keys.private_pkcs1_b64, node_json, "utf-8")
-        return "{" + json.dumps(name) + ":" + node_json + ',"sign":' + json.dumps(signature) + "}"
+        cert = f',"alipay_cert_sn":{json.dumps(self.alipay_cert_sn)}' if self.alipay_cert_sn else ""
+        return "{" + json.dumps(name) + ":" + node_json + cert + ',"sign":' + json.dumps(signature) + "}"
 
 
 # WeChat Pay --------------------------------------------------------------------------------
@@ -227,6 +317,17 @@ class FakeWeChatPay:
             ("close", re.compile(r"^/v3/pay/transactions/out-trade-no/[^/]+/close$"), "POST"),
             ("refund", "/v3/refund/domestic/refunds", "POST"),
             ("refund_query", re.compile(r"^/v3/refund/domestic/refunds/[^/]+$"), "GET"),
+            ("transfer", "/v3/fund-app/mch-transfer/transfer-bills", "POST"),
+            (
+                "transfer_query",
+                re.compile(r"^/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/[^/]+$"),
+                "GET",
+            ),
+            (
+                "transfer_cancel",
+                re.compile(r"^/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/[^/]+/cancel$"),
+                "POST",
+            ),
         ]
         for name, uri, method in routes:
             self.httpserver.expect_request(uri, method=method).respond_with_handler(
@@ -255,6 +356,7 @@ class FakeWeChatPay:
                 "auth": auth,
                 "json": json.loads(body) if body else None,
                 "content_type": request.headers.get("Content-Type"),
+                "serial": request.headers.get("Wechatpay-Serial"),
             }
         )
         answer = self.answers[name]

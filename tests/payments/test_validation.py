@@ -119,9 +119,9 @@ def test_the_memo_asks_for_the_gateway_set_up_once_per_method_and_currency(merch
     calls = []
     real = payments.gateways.setup_problem
 
-    def counting(merchant, method, currency):
+    def counting(merchant, method, currency, **options):
         calls.append((method, currency))
-        return real(merchant, method, currency)
+        return real(merchant, method, currency, **options)
 
     monkeypatch.setattr(payments.gateways, "setup_problem", counting)
     monkeypatch.setattr(

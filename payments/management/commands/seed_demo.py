@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from merchants.models import ApiKey, Membership, Merchant, hash_api_key
+from merchants.services import funding_account_create
 from payments.demo import ADMIN_USERNAME, DEMO_PASSWORD, DEMO_SLUG, USERS, demo_api_key
 from payments.models import Event, Payment, PaymentBatch
 from payments.services.batches.execute import batch_chunk_execute
@@ -86,6 +87,15 @@ class Command(BaseCommand):
                     "created_by": owner,
                 },
             )
+            if not merchant.funding_accounts.exists():
+                # Accounts to pay bank transfers from (PAYDESK_PAYOUT_BANK_TRANSFER=bank_file).
+                funding_account_create(
+                    merchant=merchant,
+                    name="Demo Trading Co.",
+                    iban="DE44500105175407324931",
+                    bic="INGDDEFFXXX",
+                    currency="EUR",
+                )
         created = seed_payments(merchant, owner, self.stderr)
         batches = seed_batches(merchant)
         if options["verbosity"] == 0:

@@ -29,6 +29,8 @@ from payments.db import values_update
 from payments.gateways import GatewayError, GatewayResult, get_gateway
 from payments.models import BatchChunk, BatchStatus, GatewayAttempt, Payment, PaymentBatch
 from payments.queue import enqueue, enqueue_on_commit
+from payments.services.batches.bank_files import bank_file_enqueue_if_ready, bank_file_sweep
+from payments.services.batches.funding import today
 from payments.services.batches.ingest import enqueue_validation, validation_lease_seconds
 from payments.services.lifecycle.attempts import attempts_create, gateway_call
 from payments.services.lifecycle.locks import lock_payment_ids, lock_payments
@@ -96,6 +98,7 @@ def batch_chunk_execute(*, chunk_id: int) -> BatchChunk | None:
             last_error="",
         )
         enqueue_on_commit("payments.tasks.batch_check_task", batch.pk)
+        bank_file_enqueue_if_ready(batch_id=batch.pk)
     chunk.refresh_from_db()
     return chunk
 
@@ -212,6 +215,7 @@ def _dead_letter(chunk: BatchChunk, batch: PaymentBatch) -> None:
             last_error="gave up after repeated failures; unsubmitted payments cancelled",
         )
         enqueue_on_commit("payments.tasks.batch_check_task", batch.pk)
+        bank_file_enqueue_if_ready(batch_id=batch.pk)
     logger.error("batch %s chunk %s dead-lettered", batch.public_id, chunk.number)
 
 
@@ -222,14 +226,20 @@ def batch_sweep(*, now=None) -> dict[str, int]:
     """Re-enqueue batch work whose task was lost (run by the periodic sweeper).
 
     - validating batches whose validation never started or whose worker died;
-    - approved batches never started;
+    - approved batches never started (whose requested execution date has come);
     - chunks whose claim outlived its lease (worker died);
     - pending chunks of a batch that made no progress for PAYDESK_SWEEP_AFTER;
     - processing batches whose payments are all final (completion missed).
     """
     now = now or timezone.now()
     stale = now - timedelta(seconds=settings.PAYDESK_SWEEP_AFTER)
-    counts = {"batch_validations": 0, "batch_starts": 0, "batch_chunks": 0, "batch_checks": 0}
+    counts = {
+        "batch_validations": 0,
+        "batch_starts": 0,
+        "batch_chunks": 0,
+        "batch_checks": 0,
+        "bank_files": 0,
+    }
 
     lease = now - timedelta(seconds=validation_lease_seconds())
     validating = PaymentBatch.objects.filter(status=BatchStatus.VALIDATING).filter(
@@ -239,9 +249,10 @@ def batch_sweep(*, now=None) -> dict[str, int]:
         enqueue_validation(pk)
         counts["batch_validations"] += 1
 
-    for pk in PaymentBatch.objects.filter(status=BatchStatus.APPROVED, approved_at__lt=stale).values_list(
-        "pk", flat=True
-    )[:SWEEP_LIMIT]:
+    approved = PaymentBatch.objects.filter(status=BatchStatus.APPROVED, approved_at__lt=stale).filter(
+        Q(execution_date=None) | Q(execution_date__lte=today())
+    )
+    for pk in approved.values_list("pk", flat=True)[:SWEEP_LIMIT]:
         enqueue("payments.tasks.batch_start_task", pk)
         counts["batch_starts"] += 1
 
@@ -269,4 +280,5 @@ def batch_sweep(*, now=None) -> dict[str, int]:
     for pk in processing.filter(updated_at__lt=stale).values_list("pk", flat=True)[:SWEEP_LIMIT]:
         enqueue("payments.tasks.batch_check_task", pk)
         counts["batch_checks"] += 1
+    counts["bank_files"] = bank_file_sweep(now=now)
     return counts

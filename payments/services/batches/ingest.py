@@ -20,7 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -33,8 +33,10 @@ from django.utils.translation import gettext as _
 from merchants.models import Merchant
 from payments.db import is_unique_violation, streams_copy
 from payments.formats import FormatError, RawRow, open_reader
+from payments.gateways import Gateway, get_gateway
 from payments.models import BatchStatus, PaymentBatch
 from payments.queue import enqueue
+from payments.services.batches.funding import funding_account_for
 from payments.services.batches.writers import CopyWriter, ErrorRow, OrmWriter, Writer
 from payments.services.lifecycle.events import batch_event_record
 from payments.services.lifecycle.locks import lock_batch, lock_merchant
@@ -114,6 +116,8 @@ class _Tally:
         self.valid = 0
         self.errors = 0
         self.totals: dict[str, list[int]] = {}
+        # The earliest ReqdExctnDt of the file's valid rows (pain.001), if any.
+        self.first_date: date | None = None
 
     def totals_json(self) -> dict[str, dict[str, int]]:
         return {c: {"count": n, "amount_minor": s} for c, (n, s) in sorted(self.totals.items())}
@@ -177,6 +181,29 @@ def ingest_rows(batch: PaymentBatch, merchant: Merchant, reader, writer: Writer)
         errors.clear()
 
     gateway = writer.gateway
+    rails: dict[str, Gateway] = {}
+    funded: dict[str, bool] = {}
+
+    def rail_problems(clean: dict[str, Any]) -> list[tuple[str, str, str]]:
+        """What the row's payout rail refuses (its own rules, a funding account for the currency)."""
+        slug = gateway(clean["method"])
+        rail = rails.get(slug) or rails.setdefault(slug, get_gateway(slug))
+        problems = rail.row_problems(clean)
+        if rail.needs_funding_account:
+            currency = clean["currency"]
+            if currency not in funded:
+                funded[currency] = funding_account_for(batch, currency) is not None
+            if not funded[currency]:
+                problems.append(
+                    (
+                        "currency",
+                        "no_funding_account",
+                        _("The merchant has no %(currency)s account to pay this bank transfer from.")
+                        % {"currency": currency},
+                    )
+                )
+        return problems
+
     rows = 0
     for row in reader:
         rows += 1
@@ -204,18 +231,33 @@ def ingest_rows(batch: PaymentBatch, merchant: Merchant, reader, writer: Writer)
                 bad = True
             else:
                 seen.add(ref)
+        requested = None
+        if row.requested_date:
+            try:
+                requested = date.fromisoformat(row.requested_date)
+            except ValueError:
+                err("", "invalid_date", _("ReqdExctnDt is not a valid date."))
+                bad = True
         if not bad:
             try:
-                clean = validate_payment_input(merchant, values, memo=memo)
+                clean = validate_payment_input(merchant, values, memo=memo, payout=True)
             except PaymentInvalid as exc:
                 for e in exc.errors:
                     err(e.field, e.code, str(e.message))
-            else:
+                clean = None
+            problems = rail_problems(clean) if clean is not None else []
+            for field, code, message in problems:
+                err(field, code, str(message))
+            if clean is not None and not problems:
                 clean["gateway"] = gateway(clean["method"])
                 meta = dict(clean["metadata"])
                 meta["batch_line"] = line
                 if pmt_inf_id:
                     meta["pmt_inf_id"] = pmt_inf_id
+                if requested is not None:
+                    meta["requested_execution_date"] = requested.isoformat()
+                    if tally.first_date is None or requested < tally.first_date:
+                        tally.first_date = requested
                 clean["metadata"] = meta
                 block.append((line, clean, clean["reference"]))
         if len(block) >= BLOCK_ROWS or len(errors) >= BLOCK_ROWS:
@@ -379,6 +421,9 @@ def _finish(batch: PaymentBatch, reader, tally: _Tally) -> None:
     locked.totals = tally.totals_json()
     locked.encoding = (getattr(reader, "encoding", "") or "")[:20]
     locked.validated_at = timezone.now()
+    if locked.execution_date is None and tally.first_date is not None:
+        # pain.001: the batch is started on the earliest ReqdExctnDt of its payment blocks.
+        locked.execution_date = tally.first_date
     if tally.valid == 0:
         locked.rejection_code = "no_valid_rows" if tally.rows else "no_rows"
         locked.reject(

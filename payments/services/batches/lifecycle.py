@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import date, timedelta
 from pathlib import PurePath
 
 from django.conf import settings
@@ -17,9 +18,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from merchants.ids import new_public_ids
-from merchants.models import ApiKey, Membership, Merchant
+from merchants.models import ApiKey, FundingAccount, Membership, Merchant
 from payments.models import BatchChunk, BatchStatus, Payment, PaymentBatch, PaymentStatus
-from payments.queue import enqueue_on_commit
+from payments.queue import enqueue, enqueue_on_commit
+from payments.services.batches.bank_files import bank_file_prepare
+from payments.services.batches.funding import batch_due, today
 from payments.services.batches.ingest import JSON_FORMAT, batch_duplicate_of, enqueue_validation_on_commit
 from payments.services.batches.upload import StoredUpload, store_bytes
 from payments.services.lifecycle.events import actor_for, batch_event_record
@@ -78,6 +81,46 @@ def _uploader_check(merchant: Merchant, user, api_key: ApiKey | None) -> None:
         raise BatchForbidden("role_cannot_upload", _("Your role cannot upload batches."))
 
 
+# How far ahead a batch may ask to be executed.
+MAX_EXECUTION_DAYS = 366
+
+
+def batch_options_clean(
+    *, merchant: Merchant, funding_account: str = "", execution_date: str | date | None = None
+) -> tuple[FundingAccount | None, date | None]:
+    """Check the payout options of an upload: the account to pay from (`fac_...`) and the day to pay.
+
+    Raise BatchError (`invalid_funding_account`, `invalid_execution_date`). The
+    account must be one of the merchant's enabled funding accounts; the date
+    today or within a year.
+    """
+    account = None
+    if funding_account:
+        account = FundingAccount.objects.filter(
+            merchant=merchant, public_id=str(funding_account).strip(), enabled=True
+        ).first()
+        if account is None:
+            raise BatchError(
+                "invalid_funding_account", _("No enabled funding account of this merchant has this id.")
+            )
+    day = None
+    if execution_date not in (None, ""):
+        try:
+            day = (
+                execution_date
+                if isinstance(execution_date, date)
+                else date.fromisoformat(str(execution_date))
+            )
+        except ValueError:
+            raise BatchError("invalid_execution_date", _("Give the execution date as YYYY-MM-DD.")) from None
+        if day < today() or day > today() + timedelta(days=MAX_EXECUTION_DAYS):
+            raise BatchError(
+                "invalid_execution_date",
+                _("The execution date must be today or a day within the next year."),
+            )
+    return account, day
+
+
 def batch_upload(
     *,
     merchant: Merchant,
@@ -86,13 +129,17 @@ def batch_upload(
     api_key: ApiKey | None = None,
     name: str = "",
     source_format: str = "",
+    funding_account: FundingAccount | None = None,
+    execution_date: date | None = None,
 ) -> PaymentBatch:
     """Create a batch from a stored upload and queue its validation; return at once.
 
     The batch is created `uploaded`, moved to `validating` and a worker
     validates it. The same file (SHA-256) uploaded within the last 30 days
     by the merchant raises DuplicateBatch naming the first batch; the upload
-    is then discarded.
+    is then discarded. `funding_account` and `execution_date` (checked by
+    batch_options_clean) are the account its bank transfers are paid from
+    and the day it may start; a pain.001's ReqdExctnDt gives the day otherwise.
     """
     _uploader_check(merchant, user, api_key)
     try:
@@ -120,6 +167,8 @@ def batch_upload(
                 stored_file=stored,
                 uploaded_by=user if user is not None and user.is_authenticated else None,
                 uploaded_by_key=api_key,
+                funding_account=funding_account,
+                execution_date=execution_date,
             )
             batch.save()
             upload.adopt(stored)
@@ -133,13 +182,27 @@ def batch_upload(
 
 
 def batch_create_from_items(
-    *, merchant: Merchant, items: list, user=None, api_key: ApiKey | None = None, name: str = ""
+    *,
+    merchant: Merchant,
+    items: list,
+    user=None,
+    api_key: ApiKey | None = None,
+    name: str = "",
+    funding_account: FundingAccount | None = None,
+    execution_date: date | None = None,
 ) -> PaymentBatch:
     """Create a batch from JSON items (the API's programmatic batches), validated like a file."""
     data = json.dumps({"items": items}, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     upload = store_bytes(data, "items.json")
     return batch_upload(
-        merchant=merchant, upload=upload, user=user, api_key=api_key, name=name, source_format=JSON_FORMAT
+        merchant=merchant,
+        upload=upload,
+        user=user,
+        api_key=api_key,
+        name=name,
+        source_format=JSON_FORMAT,
+        funding_account=funding_account,
+        execution_date=execution_date,
     )
 
 
@@ -314,11 +377,16 @@ def unsubmitted_states() -> frozenset[str]:
 
 
 def batch_start(*, batch_id: int) -> PaymentBatch | None:
-    """Cut an approved batch into chunks recorded in the database and queue one task per chunk."""
+    """Cut an approved batch into chunks recorded in the database and queue one task per chunk.
+
+    A batch with a requested execution date later than today stays approved:
+    the `paydesk-batches-due` schedule starts it on that day. A batch with
+    bank-rail payments gets its (pending) bank file.
+    """
     chunk_size = max(1, settings.PAYDESK_BATCH_CHUNK_SIZE)
     with transaction.atomic():
         batch = lock_batch(batch_id)
-        if batch is None or batch.status != BatchStatus.APPROVED:
+        if batch is None or batch.status != BatchStatus.APPROVED or not batch_due(batch):
             return batch
         chunks: list[BatchChunk] = []
         first = last = None
@@ -344,12 +412,23 @@ def batch_start(*, batch_id: int) -> PaymentBatch | None:
         batch.started_at = now
         batch.chunk_count = len(chunks)
         batch.save()
+        bank_file_prepare(batch=batch)
         batch_event_record(batch=batch, type="batch.processing", actor="system:batch")
         for chunk in BatchChunk.objects.filter(batch_id=batch_id).values_list("pk", flat=True):
             enqueue_on_commit("payments.tasks.batch_chunk_task", chunk)
         if not chunks:
             enqueue_on_commit("payments.tasks.batch_check_task", batch_id)
     return batch
+
+
+def batches_due(*, on=None) -> int:
+    """Queue the start of every approved batch whose requested execution date has come (scheduled)."""
+    due = PaymentBatch.objects.filter(status=BatchStatus.APPROVED, execution_date__lte=on or today())
+    count = 0
+    for pk in due.values_list("pk", flat=True)[:500]:
+        enqueue("payments.tasks.batch_start_task", pk)
+        count += 1
+    return count
 
 
 def _chunk(batch_id: int, number: int, first: int, last: int, size: int, now) -> BatchChunk:

@@ -34,7 +34,7 @@ from payments.db import (
     existing_values,
     touch_now,
 )
-from payments.gateways import gateway_for_method
+from payments.gateways import payout_gateway_for_method
 from payments.models import BatchRowError, Payment, PaymentBatch, PaymentStatus
 
 logger = logging.getLogger(__name__)
@@ -75,9 +75,11 @@ class Writer:
         return fixed
 
     def gateway(self, method: str) -> str:
+        """The payout rail of a validated row's method (validation refused rows without one)."""
         slug = self.gateways.get(method)
         if slug is None:
-            slug = self.gateways[method] = gateway_for_method(method).slug
+            gateway = payout_gateway_for_method(method)
+            slug = self.gateways[method] = gateway.slug if gateway is not None else ""
         return slug
 
     def existing(self, references: list[str]) -> set[str]:

@@ -23,6 +23,7 @@ from payments.gateways import (
     GatewayError,
     GatewayResult,
     gateway_for_method,
+    gateway_for_payment,
     get_gateway,
     require_no_transaction,
 )
@@ -46,14 +47,15 @@ def attempt_create(
 
     Runs in the transaction that claims the payment or creates the refund,
     with the payment locked (or not yet visible to anyone). A payment attempt
-    routes the payment to the gateway of its method now; a refund goes to the
-    gateway that took the payment. Numbers count a payment's attempts (or a
+    routes the payment now: a batch row to its method's payout rail, a
+    real-time payment to its method's gateway; a refund goes to the gateway
+    that took the payment. Numbers count a payment's attempts (or a
     refund's) from 1. A payment attempt refuses a suspended merchant.
     """
     require_transaction()
     if refund is None:
         ensure_may_move_money(payment.merchant)
-        payment.gateway = gateway_for_method(payment.method).slug
+        payment.gateway = gateway_for_payment(payment).slug
         if number is None:
             number = payment.attempts.filter(kind=GatewayAttempt.Kind.PAYMENT).count() + 1
         owner, kind, gateway = payment.public_id, GatewayAttempt.Kind.PAYMENT, payment.gateway
@@ -79,17 +81,18 @@ def attempt_create(
 def attempts_create(payments: Sequence[Payment], *, now: datetime) -> None:
     """Write the first attempts of many created payments at once (a batch chunk), calls not yet counted.
 
-    Routes each payment to its method's gateway (updating `payment.gateway`
-    in memory; the caller saves it with the claim). Runs in the transaction
-    that claims them, with the payments locked.
+    Routes each payment (a batch row to its method's payout rail; updating
+    `payment.gateway` in memory, the caller saves it with the claim). Runs in
+    the transaction that claims them, with the payments locked.
     """
     require_transaction()
-    routes: dict[str, str] = {}
+    routes: dict[tuple[str, bool], str] = {}
     attempts = []
     for p in payments:
-        if p.method not in routes:
-            routes[p.method] = gateway_for_method(p.method).slug
-        p.gateway = routes[p.method]
+        route = (p.method, p.batch_id is not None)
+        if route not in routes:
+            routes[route] = gateway_for_payment(p).slug
+        p.gateway = routes[route]
         attempts.append(
             GatewayAttempt(
                 payment=p,

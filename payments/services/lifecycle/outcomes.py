@@ -53,7 +53,9 @@ PAYMENT_OUTCOMES: dict[str, tuple[str, ...]] = {
     Outcome.SUCCEEDED: ("succeed",),
     Outcome.FAILED: ("fail",),
     Outcome.CLOSED: ("cancel", "fail"),
-    Outcome.REVERSED: ("reverse",),
+    # Money that came back: a paid payment is reversed; one not yet known as paid (a bank's return
+    # before its status report, a returned payout) has failed, for the reason the return gives.
+    Outcome.REVERSED: ("reverse", "fail"),
 }
 # States in which a success means money moved for a payment we had given up.
 GIVEN_UP = frozenset({PaymentStatus.CANCELLED, PaymentStatus.FAILED})
@@ -73,6 +75,8 @@ def transition_kwargs(name: str, result: GatewayResult) -> dict:
         }
     if name == "require_action":
         return {"next_action": result.next_action}
+    if name == "reverse":
+        return {"code": result.failure_code, "message": result.failure_message}
     return {}
 
 
