@@ -12,6 +12,7 @@ from typing import Any
 from django.db import models
 
 from merchants.models import AuditEntry, Merchant
+from merchants.ratelimit import client_ip_or_none
 
 # Field names whose values are never written to the log, only that they changed.
 SECRET_WORDS = ("secret", "password", "private_key", "api_v3_key", "token", "key_hash", "otp", "recovery")
@@ -43,10 +44,10 @@ def _plain(value: Any) -> Any:
 
 
 def client_address(request) -> str | None:
-    """The client's address as the web server saw it (a trusted proxy sets REMOTE_ADDR upstream)."""
+    """The client's address: REMOTE_ADDR, or the trusted proxy's header (merchants.ratelimit)."""
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    return client_ip_or_none(request)
 
 
 def audit_record(
