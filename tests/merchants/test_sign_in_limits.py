@@ -1,4 +1,4 @@
-"""Sign-in throttling (django-axes) and session lifetime: idle timeout, absolute lifetime, new ids, password change."""
+"""Sign-in throttling (django-axes) and session lifetime: idle, absolute, new ids, password change."""
 
 import time
 from datetime import timedelta

@@ -1,4 +1,4 @@
-"""Two-factor sign-in (django-otp): who must enrol, enrolment with a QR code, codes, recovery codes, step-up."""
+"""Two-factor sign-in (django-otp): who enrols, QR enrolment, codes, recovery codes, step-up."""
 
 import re
 import time
