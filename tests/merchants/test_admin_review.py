@@ -3,8 +3,8 @@
 import time
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 
 from merchants.accounts.policy import VERIFIED_AT_SESSION_KEY
