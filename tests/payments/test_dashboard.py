@@ -126,7 +126,7 @@ def test_admin_shows_statuses_read_only_and_actions_use_services(admin_client, m
     assert 'name="status"' not in page
     admin_client.post(
         reverse("admin:payments_payment_changelist"),
-        {"action": "release_selected", "_selected_action": [held.pk]},
+        {"action": "release_selected", "_selected_action": [held.pk], "reason": "reviewed"},
     )
     held.refresh_from_db()
     assert held.status == "succeeded"
