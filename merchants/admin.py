@@ -1,5 +1,4 @@
 from django.contrib import admin
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from merchants.accounts.policy import step_up_redirect
@@ -15,6 +14,7 @@ from merchants.models import (
     Membership,
     Merchant,
 )
+from merchants.services import api_key_revoke
 
 # Merchant settings whose changes are audited (who changed which limit, from what to what).
 MERCHANT_AUDITED = [
@@ -149,9 +149,9 @@ class ApiKeyAdmin(DecisionAdminMixin, admin.ModelAdmin):
             queryset.filter(revoked_at=None),
             action="revoke",
             title=_("Revoke"),
-            audit_action="api_key.revoked",
-            apply=lambda key, reason: ApiKey.objects.filter(pk=key.pk, revoked_at=None).update(
-                revoked_at=timezone.now()
+            audit_action="",  # api_key_revoke writes the entry, with the reason
+            apply=lambda key, reason: api_key_revoke(
+                key=key, user=request.user, reason=reason, request=request
             ),
         )
 

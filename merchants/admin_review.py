@@ -70,7 +70,10 @@ class DecisionAdminMixin:
         apply: Callable[[Any, str], Any],
         errors: tuple[type[Exception], ...] = (),
     ):
-        """Ask for a reason, then `apply(obj, reason)` to each object and audit it; return the response."""
+        """Ask for a reason, then `apply(obj, reason)` to each object and audit it; return the response.
+
+        With an empty `audit_action` the service called by `apply` writes the audit entry itself.
+        """
         if action in self.step_up_actions:
             refused = step_up_redirect(request)
             if refused is not None:
@@ -104,6 +107,8 @@ class DecisionAdminMixin:
             status = getattr(result if result is not None else obj, "status", None)
             if status is not None:
                 after["status"] = status
+            if not audit_action:
+                continue  # the service audits itself
             audit_record(
                 action=audit_action,
                 user=request.user,
