@@ -1,4 +1,4 @@
-"""Owners' pages: invitations by e-mail (role, single use, 72 h), roles, API keys with step-up, the audit log."""
+"""Owners' pages: invitations (role, single use, 72 h), roles, API keys with step-up, the audit log."""
 
 import csv
 import io
