@@ -376,8 +376,10 @@ class WebhookEndpointAdmin(DecisionAdminMixin, admin.ModelAdmin):
             queryset,
             action="enable" if enabled else "disable",
             title=_("Enable") if enabled else _("Disable"),
-            audit_action="webhook_endpoint.enabled" if enabled else "webhook_endpoint.disabled",
-            apply=lambda endpoint, reason: webhook_endpoint_set_enabled(endpoint=endpoint, enabled=enabled),
+            audit_action="",  # the service audits the change, with the reason
+            apply=lambda endpoint, reason: webhook_endpoint_set_enabled(
+                endpoint=endpoint, enabled=enabled, request=request, reason=reason
+            ),
             errors=(NotificationsInvalid,),
         )
 

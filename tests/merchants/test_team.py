@@ -108,3 +108,32 @@ def test_owners_see_their_merchants_audit_log_filtered_and_as_csv(
     rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode())))
     assert rows[0][0] == "when" and len(rows) == 2 and rows[1][3] == "invitation.sent"
     assert AuditEntry.objects.filter(action="audit_log.exported", actor_user=alice).exists()
+
+
+def test_webhook_endpoint_changes_are_audited_from_the_dashboard_and_the_api(
+    client, alice, merchant_a, key_a
+):
+    client.force_login(alice)
+    client.post(
+        reverse("dashboard:webhook_endpoint_list"), {"url": "https://hooks.example/a", "description": ""}
+    )
+    created = AuditEntry.objects.get(action="webhook_endpoint.created")
+    assert created.actor_user == alice and created.after["url"] == "https://hooks.example/a"
+    endpoint_id = created.object_id
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {key_a}")
+    api.patch(
+        f"/api/v1/webhook-endpoints/{endpoint_id}",
+        {"url": "https://hooks.example/b"},
+        content_type="application/json",
+    )
+    changed = AuditEntry.objects.get(action="webhook_endpoint.changed")
+    assert changed.before == {"url": "https://hooks.example/a"} and changed.after == {
+        "url": "https://hooks.example/b"
+    }
+    assert changed.actor.startswith("api_key:")
+    rotated = api.post(f"/api/v1/webhook-endpoints/{endpoint_id}/rotate-secret")
+    secret = rotated.json()["secret"]
+    api.delete(f"/api/v1/webhook-endpoints/{endpoint_id}")
+    actions = list(AuditEntry.objects.filter(merchant=merchant_a).values_list("action", flat=True))
+    assert "webhook_endpoint.secret_rotated" in actions and "webhook_endpoint.deleted" in actions
+    assert secret not in str(list(AuditEntry.objects.values_list("before", "after")))
