@@ -13,6 +13,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.password_validation import validate_password
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -186,8 +187,14 @@ def api_key_revoke_view(request: HttpRequest, public_id: str) -> HttpResponse:
     return redirect("accounts:api_keys")
 
 
+def _merchant_entries(request: HttpRequest):
+    """The merchant's own entries, and its members' account events (sign-in, second factor: no merchant)."""
+    members = Membership.objects.filter(merchant=request.merchant).values("user_id")
+    return AuditEntry.objects.filter(Q(merchant=request.merchant) | Q(merchant=None, actor_user__in=members))
+
+
 def _audit_entries(request: HttpRequest):
-    entries = AuditEntry.objects.filter(merchant=request.merchant).select_related("actor_user")
+    entries = _merchant_entries(request).select_related("actor_user")
     filters = {k: request.GET.get(k, "").strip() for k in ("action", "actor", "since", "until")}
     if filters["action"]:
         entries = entries.filter(action__startswith=filters["action"])
@@ -208,7 +215,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     """The merchant's audit log, newest first, with filters; read-only."""
     entries, filters = _audit_entries(request)
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
-    actions = AuditEntry.objects.filter(merchant=request.merchant).values_list("action", flat=True).distinct()
+    actions = _merchant_entries(request).order_by().values_list("action", flat=True).distinct()
     return render(
         request,
         "accounts/audit_log.html",

@@ -6,11 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import AUTHENTICATOR, second_factor
+from tests.e2e.conftest import AUTHENTICATOR, login, second_factor
 
 pytestmark = pytest.mark.e2e
 SHOTS = Path(os.environ.get("E2E_SCREENSHOTS", "/tmp/paydesk-e2e"))
 APPROVER = "approver@demo.paydesk.local"
+
+
+def shoot(page, name):
+    """Screenshots at a laptop's width and a phone's, to look at."""
+    for width in (1366, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
 
 
 def sign_out(page, base):
@@ -37,9 +45,11 @@ def test_enrol_sign_in_with_a_code_step_up_to_approve_and_recovery_codes_work_on
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/accounts/two-factor/setup/*")
     assert page.locator("#totp-qr svg").is_visible()
-    page.screenshot(path=str(SHOTS / "two-factor-setup.png"), full_page=True)
+    shoot(page, "two-factor-setup")
     codes = second_factor(page, base, APPROVER)
     page.wait_for_url(f"{base}/")
+    page.goto(f"{base}/accounts/security/")
+    shoot(page, "security")
     assert len(codes) == 10
 
     # 2. Sign out; sign in again with the password and a code from the app.
@@ -96,6 +106,20 @@ def test_five_wrong_passwords_show_the_throttle_page(browser, demo_server):
             response = info.value
         assert response.status == 429
         assert "Try again in 15 minutes" in page.inner_text("#lockout-message")
-        page.screenshot(path=str(SHOTS / "throttled.png"), full_page=True)
+        shoot(page, "throttled")
     finally:
         context.close()
+
+
+def test_owner_pages_render(page, demo_server):
+    base = demo_server["url"]
+    login(page, base)  # the owner (enrols on first sign-in)
+    for name, path in (
+        ("team", "/accounts/team/"),
+        ("api-keys", "/accounts/api-keys/"),
+        ("audit", "/accounts/audit-log/"),
+    ):
+        page.goto(base + path)
+        assert page.locator("h1").count() == 1
+        shoot(page, name)
+    assert "auth.signed_in" in page.content()

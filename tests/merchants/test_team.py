@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from merchants.accounts.policy import VERIFIED_AT_SESSION_KEY
 from merchants.models import ApiKey, AuditEntry, Invitation, Membership
+from tests.conftest import pass_second_factor
 
 pytestmark = pytest.mark.django_db
 
@@ -137,3 +138,15 @@ def test_webhook_endpoint_changes_are_audited_from_the_dashboard_and_the_api(
     actions = list(AuditEntry.objects.filter(merchant=merchant_a).values_list("action", flat=True))
     assert "webhook_endpoint.secret_rotated" in actions and "webhook_endpoint.deleted" in actions
     assert secret not in str(list(AuditEntry.objects.values_list("before", "after")))
+
+
+@pytest.mark.real_second_factor
+def test_the_owners_audit_log_shows_members_sign_ins_but_not_other_merchants_users(
+    client, alice, bob, mallory
+):
+    for user in (bob, mallory):
+        Client().post(reverse("login"), {"username": user.username, "password": "pw-for-tests-1"})
+    client.force_login(alice)
+    pass_second_factor(client, alice)
+    page = client.get(reverse("accounts:audit_log"), {"action": "auth.signed_in"}).content.decode()
+    assert bob.username in page and mallory.username not in page
