@@ -1,7 +1,9 @@
 """Shared fixtures: named personas (alice, bob, carol at merchant A; mallory at B) and the sandbox wiring."""
 
 import json
+import logging
 import time
+import traceback
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -50,6 +52,32 @@ def _force_login_passes_second_factor(request, monkeypatch):
         pass_second_factor(self, user)
 
     monkeypatch.setattr(Client, "force_login", force_login)
+
+
+class SuiteLog(logging.Handler):
+    """Every log record of the run, formatted as it would be printed (tests/test_log_secrets.py reads it)."""
+
+    lines: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + "".join(traceback.format_exception(*record.exc_info))
+        SuiteLog.lines.append((record.name, text))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _suite_log():
+    handler = SuiteLog(level=logging.DEBUG)
+    logging.getLogger().addHandler(handler)
+    yield
+    logging.getLogger().removeHandler(handler)
+
+
+def pytest_collection_modifyitems(items):
+    """The log scan runs last, over the logs of every test before it."""
+    last = [item for item in items if item.nodeid.startswith("tests/test_log_secrets.py")]
+    items[:] = [item for item in items if item not in last] + last
 
 
 @pytest.fixture
