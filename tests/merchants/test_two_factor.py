@@ -141,9 +141,13 @@ def test_approving_a_batch_needs_a_second_factor_from_the_last_five_minutes(
     device = TOTPDevice.objects.get(user=carol)
     back = client.post(response["Location"], {"code": code(device)})
     assert back["Location"] == "http://testserver" + detail
-    client.post(url)
+    client.post(url, HTTP_USER_AGENT="Firefox/140")
     batch.refresh_from_db()
     assert batch.status in ("approved", "processing", "completed")
+    # Audited by the service, with the address and browser of the request being served.
+    entry = AuditEntry.objects.get(action="batch.approved")
+    assert entry.actor_user == carol and entry.object_id == batch.public_id
+    assert entry.ip == "127.0.0.1" and entry.user_agent == "Firefox/140"
 
 
 def test_removing_the_second_factor_needs_a_fresh_one_and_is_audited(client, bob):
