@@ -11,6 +11,7 @@ from merchants.models import (
     AuditEntry,
     FundingAccount,
     GatewayAccount,
+    Invitation,
     Membership,
     Merchant,
 )
@@ -282,4 +283,23 @@ class AuditEntryAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Team invitations, for support: who invited whom, and whether it was used (tokens are hashes)."""
+
+    list_display = ["email", "merchant", "role", "invited_by", "created_at", "expires_at", "accepted_at"]
+    list_filter = ["role"]
+    search_fields = ["email", "merchant__name"]
+    exclude = ["token_hash"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Invitation._meta.fields if f.name != "token_hash"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
