@@ -22,6 +22,8 @@ from payments.models import (
     SandboxNotice,
     SandboxOperation,
 )
+from payments.risk import risk_drivers
+from payments.selectors import beneficiary_history
 from payments.services import payments as payment_services
 from payments.services.callbacks import callback_reapply
 from payments.services.lifecycle.guards import MerchantSuspended
@@ -91,7 +93,7 @@ class PaymentAdmin(DecisionAdminMixin, admin.ModelAdmin):
     search_fields = ["public_id", "reference", "beneficiary_name", "beneficiary_account", "gateway_reference"]
     date_hierarchy = "created_at"
     list_select_related = ["merchant"]
-    readonly_fields = [f.name for f in Payment._meta.fields] + ["decisions"]
+    readonly_fields = ["risk_review", "decisions"] + [f.name for f in Payment._meta.fields]
     inlines = [AttemptInline, EventInline]
     actions = ["release_selected", "reject_selected", "hold_selected", "retry_selected", "cancel_selected"]
     decision_permissions = {
@@ -124,6 +126,33 @@ class PaymentAdmin(DecisionAdminMixin, admin.ModelAdmin):
 
     def has_cancel_permission(self, request):
         return request.user.has_perm("payments.cancel_payment")
+
+    @admin.display(description=_("risk review"))
+    def risk_review(self, obj: Payment) -> str:
+        """The score, what drove it, and the beneficiary's history with this merchant."""
+        drivers = risk_drivers(obj)
+        history = beneficiary_history(payment=obj)
+        statuses = ", ".join(f"{status}: {n}" for status, n in sorted(history["by_status"].items())) or "-"
+        return format_html(
+            "<div>P(r) {} · r {}</div><ul><li>{}: {} ({}: {})</li><li>{}: {}</li>"
+            "<li>{}: {} ({})</li></ul><div>{}: {} ({}) · {}: {}</div>",
+            obj.risk_probability if obj.risk_probability is not None else "-",
+            obj.risk_score if obj.risk_score is not None else "-",
+            _("amount against the usual"),
+            f"{drivers['amount']:.2f}",
+            _("usual amount (minor units)"),
+            int(drivers["usual_amount_minor"]) if drivers["usual_amount_minor"] else "-",
+            _("new beneficiary"),
+            f"{drivers['new_beneficiary']:.2f}",
+            _("payments in the last hour"),
+            f"{drivers['velocity']:.2f}",
+            drivers["payments_last_hour"],
+            _("earlier payments to this beneficiary"),
+            history["count"],
+            statuses,
+            _("first"),
+            history["first"].strftime("%Y-%m-%d") if history["first"] else "-",
+        )
 
     @admin.display(description=_("decisions"))
     def decisions(self, obj: Payment) -> str:

@@ -77,9 +77,10 @@ def test_a_risk_reviewer_is_asked_for_a_reason_then_the_decision_is_audited(clie
     entry = AuditEntry.objects.get(action="payment.released")
     assert entry.actor_user == reviewer and entry.object_id == held.public_id
     assert entry.after["reason"] == "Known supplier, checked" and entry.merchant == held.merchant
-    # Shown on the payment's admin page.
-    page = client.get(reverse("admin:payments_payment_change", args=[held.pk]))
-    assert "Known supplier, checked" in page.content.decode()
+    # Shown on the payment's admin page, with the risk review.
+    page = client.get(reverse("admin:payments_payment_change", args=[held.pk])).content.decode()
+    assert "Known supplier, checked" in page
+    assert "new beneficiary" in page and "earlier payments to this beneficiary" in page
 
 
 def test_rejecting_records_the_reviewers_reason_not_a_fixed_message(client, held):
