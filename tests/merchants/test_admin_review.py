@@ -135,7 +135,7 @@ def test_revoking_a_key_is_audited_with_its_reason(client, merchant_a, admin_use
     assert entry.object_id == key.public_id and entry.after["reason"] == "Leaked in a log"
 
 
-def test_changing_a_limit_or_a_role_in_the_admin_is_audited(client, merchant_a, alice, bob, admin_user):
+def test_changing_a_role_in_the_admin_is_audited(client, merchant_a, alice, bob, admin_user):
     client.force_login(admin_user)
     membership = Membership.objects.get(user=bob)
     client.post(
@@ -177,3 +177,30 @@ def test_gateway_credentials_need_step_up_and_their_change_is_audited_without_th
     assert entry.after["app_id"] == "client-2" and entry.before["app_id"] == "client-1"
     assert entry.after["new_secret"] == "********"
     assert "paypal-client-secret-value" not in str(entry.after) + str(entry.before)
+
+
+def test_changing_a_merchants_limit_in_the_admin_is_audited_with_before_and_after(
+    client, merchant_a, admin_user
+):
+    client.force_login(admin_user)
+    response = client.post(
+        reverse("admin:merchants_merchant_change", args=[merchant_a.pk]),
+        {
+            "name": merchant_a.name,
+            "slug": merchant_a.slug,
+            "status": "active",
+            "per_payment_limit_minor": "5000",
+            "batch_approval_threshold_minor": "0",
+            "allowed_currencies": "[]",
+            "late_success_refund": merchant_a.late_success_refund,
+            "risk_threshold": "0.950",
+            "require_two_factor": "on",
+            "memberships-TOTAL_FORMS": "0",
+            "memberships-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    entry = AuditEntry.objects.get(action="merchant.settings_changed")
+    assert entry.before["per_payment_limit_minor"] == merchant_a.per_payment_limit_minor
+    assert entry.after["per_payment_limit_minor"] == 5000 and entry.after["require_two_factor"] is True
+    assert entry.actor_user == admin_user
