@@ -5,10 +5,10 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from payments.api.idempotency import purge_expired_keys
 from payments.gateways import sandbox
 from payments.services import callbacks, payments, reconcile, sweeper
 from payments.services.batches import bank_files, execute, ingest, lifecycle
+from payments.services.idempotency import purge_expired_keys
 from payments.services.notifications import sending
 
 
@@ -58,7 +58,7 @@ def deliveries_send_task(delivery_ids: list[int]) -> None:
 
 
 def idempotency_keys_purge_task() -> int:
-    """Delete Idempotency-Keys older than 24 hours (payments/api/idempotency.py)."""
+    """Delete Idempotency-Keys older than 24 hours (payments/services/idempotency.py)."""
     return purge_expired_keys()
 
 
