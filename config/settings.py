@@ -62,6 +62,8 @@ SANDBOX_CALLBACK_TOLERANCE = 300
 SANDBOX_CALLBACK_DELAY = env_float("SANDBOX_CALLBACK_DELAY", 0.5, minimum=0)
 # Seconds between an outcome and its follow-up (3155's success, 0077's reversal).
 SANDBOX_FOLLOWUP_DELAY = env_float("SANDBOX_FOLLOWUP_DELAY", 2, minimum=0)
+# The sandbox as a process of its own (manage.py sandbox_gateway), reached over HTTP; empty: in process.
+PAYDESK_SANDBOX_URL = env_str("PAYDESK_SANDBOX_URL", "").strip()
 
 # Webhooks to loopback/private addresses: on by default only while DEBUG; with DEBUG off it
 # must be chosen explicitly (0 in production, 1 when the receivers are on a private network).
