@@ -56,7 +56,11 @@ def test_submission_over_http_and_signed_callback_back(remote_sandbox, live_serv
     # The remote sandbox recorded the operation under the attempt's key, and answered with its reference.
     op = SandboxOperation.objects.get(key=attempt.idempotency_key)
     assert op.gateway_reference == attempt.gateway_reference == payment.gateway_reference
-    assert (op.payment_reference, op.amount_minor, op.currency) == (payment.public_id, payment.amount_minor, payment.currency)
+    assert (op.payment_reference, op.amount_minor, op.currency) == (
+        payment.public_id,
+        payment.amount_minor,
+        payment.currency,
+    )
     # Its sender thread posts the signed callback to PayDesk, which applies it.
     wait_for(lambda: Payment.objects.get(pk=payment.pk).status == "succeeded")
     callback = GatewayCallback.objects.get(gateway="sandbox")
