@@ -146,6 +146,16 @@ PAYDESK_RECONCILE = {
     "wechat_transfer": {"query_after": 120, "action_expires": 25 * 3600},
 }
 PAYDESK_RECONCILE_GRACE = 120
+# Payments are queried once C(r), the fitted chance that their callback has arrived r seconds after
+# submission (manage.py fit_timing_models), passes this quantile, bounded below and above (seconds);
+# a gateway without a fitted C(r) keeps its `query_after`.
+PAYDESK_RECONCILE_QUANTILE = env_float("PAYDESK_RECONCILE_QUANTILE", 0.95, minimum=0.5)
+PAYDESK_RECONCILE_QUERY_MIN = env_float("PAYDESK_RECONCILE_QUERY_MIN", 30, minimum=0)
+PAYDESK_RECONCILE_QUERY_MAX = env_float("PAYDESK_RECONCILE_QUERY_MAX", 3600, minimum=1)
+# History the timing models C(r) and N(r) are fitted from (days).
+PAYDESK_TIMING_WINDOW_DAYS = env_int("PAYDESK_TIMING_WINDOW_DAYS", 14, minimum=1)
+# Warn a merchant whose failing webhook endpoint's next attempt succeeds with less than this chance.
+PAYDESK_WEBHOOK_WARN_BELOW = env_float("PAYDESK_WEBHOOK_WARN_BELOW", 0.5, minimum=0)
 # Where PayPal sends the buyer after approving or cancelling an order.
 PAYDESK_PAYPAL_RETURN_URL = env_str("PAYDESK_PAYPAL_RETURN_URL", PAYDESK_PUBLIC_URL + "/")
 # Work that has not progressed for this many seconds is re-enqueued by the sweeper.
