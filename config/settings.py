@@ -264,6 +264,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # PAYDESK_DB_POOL=N: each process keeps a pool of up to N PostgreSQL connections (psycopg-pool,
+    # Django 5.1+) instead of one per thread. Threaded workers want it: a request hands its
+    # connection back while it waits for a gateway (payments/db.py: connection_released).
+    PAYDESK_DB_POOL = env_int("PAYDESK_DB_POOL", 0, minimum=0)
+    if PAYDESK_DB_POOL:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+        DATABASES["default"]["OPTIONS"] = {
+            **DATABASES["default"].get("OPTIONS", {}),
+            "pool": {"min_size": min(2, PAYDESK_DB_POOL), "max_size": PAYDESK_DB_POOL, "timeout": 10},
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")

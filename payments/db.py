@@ -582,3 +582,17 @@ def copy_text_row(values: tuple) -> bytes:
         text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
         out.append(text)
     return ("\t".join(out) + "\n").encode("utf-8")
+
+
+def connection_released() -> None:
+    """Hand a pooled connection back before a long wait outside any transaction (a gateway call).
+
+    With PAYDESK_DB_POOL the connection returns to the process's pool and the
+    next statement borrows one again (microseconds), so a thread waiting
+    hundreds of milliseconds for a gateway holds no database connection.
+    Without a pool closing would cost a reconnect: nothing is done.
+    """
+    if connection.connection is None or connection.in_atomic_block:
+        return
+    if connection.vendor == "postgresql" and connection.settings_dict.get("OPTIONS", {}).get("pool"):
+        connection.close()
