@@ -584,7 +584,7 @@ def copy_text_row(values: tuple) -> bytes:
     return ("\t".join(out) + "\n").encode("utf-8")
 
 
-def connection_released() -> None:
+def connection_released(conn: Any = None) -> None:
     """Hand a pooled connection back before a long wait outside any transaction (a gateway call).
 
     With PAYDESK_DB_POOL the connection returns to the process's pool and the
@@ -592,7 +592,8 @@ def connection_released() -> None:
     hundreds of milliseconds for a gateway holds no database connection.
     Without a pool closing would cost a reconnect: nothing is done.
     """
-    if connection.connection is None or connection.in_atomic_block:
+    conn = conn if conn is not None else connection
+    if conn.connection is None or conn.in_atomic_block:
         return
-    if connection.vendor == "postgresql" and connection.settings_dict.get("OPTIONS", {}).get("pool"):
-        connection.close()
+    if conn.vendor == "postgresql" and conn.settings_dict.get("OPTIONS", {}).get("pool"):
+        conn.close()

@@ -370,7 +370,7 @@ def _run_latency(cmd, options, procs, python, bench_env, port, ours, bare, servi
             env={
                 **bench_env,
                 "PAYDESK_PUBLIC_URL": public,
-                "PAYDESK_DB_POOL": str(min(4, options["db_pool"])),
+                "PAYDESK_DB_POOL": str(options["db_pool"]),
             },
             stdout=subprocess.DEVNULL,
         )

@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from payments.db import copy_rows, insert_with_children
+from payments.db import connection_released, copy_rows, insert_with_children
 from payments.gateways import (
     CallbackRejected,
     Gateway,
@@ -493,6 +493,7 @@ def deliver_notices(operation_id: int) -> int:
         if wait > 5:
             break
         if wait > 0:
+            connection_released()  # a pooled connection is not held while waiting
             time.sleep(wait)
         claimed = SandboxNotice.objects.filter(pk=pending.pk, sent_at=None, attempts=pending.attempts).update(
             attempts=pending.attempts + 1, last_attempt_at=timezone.now()

@@ -167,3 +167,48 @@ def test_insert_with_children_writes_what_save_and_bulk_create_would(merchant_a)
     with pytest.raises(IntegrityError), transaction.atomic():
         insert_with_children(again, more, "operation")
     assert SandboxNotice.objects.count() == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_pooled_connection_goes_back_to_its_pool_for_a_gateway_wait():
+    """PAYDESK_DB_POOL: the thread holds no connection while it waits; the next statement borrows one."""
+    from django.db import connections
+    from django.db.utils import ConnectionHandler
+
+    from payments.db import connection_released
+
+    params = dict(connections["default"].settings_dict)
+    params.update(CONN_MAX_AGE=0, CONN_HEALTH_CHECKS=False)
+    params["OPTIONS"] = {**params.get("OPTIONS", {}), "pool": {"min_size": 1, "max_size": 2}}
+    handler = ConnectionHandler({"default": params})
+    conn = handler["default"]
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        assert conn.connection is not None
+        pool = conn.pool
+        in_use = pool.get_stats().get("pool_size", 0) - pool.get_stats().get("pool_available", 0)
+        assert in_use == 1
+        connection_released(conn)
+        assert conn.connection is None
+        stats = pool.get_stats()
+        assert stats.get("pool_size", 0) - stats.get("pool_available", 0) == 0
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            assert cursor.fetchone() == (1,)
+    finally:
+        conn.close()
+        conn.close_pool()
+
+
+def test_without_a_pool_the_connection_is_kept(db):
+    from django.db import connection
+
+    from payments.db import connection_released
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    held = connection.connection
+    connection_released()
+    assert connection.connection is held

@@ -12,6 +12,7 @@ that answers in hundreds of milliseconds (manage.py benchmark api
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import random
@@ -43,7 +44,10 @@ class SandboxServer(ThreadingHTTPServer):
         super().__init__(address, SandboxHandler)
         self.latency_ms = latency_ms
         self.jitter_ms = jitter_ms
-        self.senders = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sandbox-callbacks")
+        self.senders = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sandbox-callbacks")
+        self._due: list[tuple[float, int]] = []
+        self._due_changed = threading.Condition()
+        self._scheduler = threading.Thread(target=self._schedule_loop, name="sandbox-scheduler", daemon=True)
         self._stopping = threading.Event()
         self._sweeper = threading.Thread(target=self._sweep_loop, name="sandbox-sweeper", daemon=True)
 
@@ -53,8 +57,27 @@ class SandboxServer(ThreadingHTTPServer):
         return max(0.0, self.latency_ms + jitter) / 1000
 
     def deliver(self, operation_id: int) -> None:
-        """Send an operation's callbacks from a sender thread (the sandbox's deliverer)."""
-        self.senders.submit(self._send, operation_id)
+        """Send an operation's callbacks from a sender thread once they are due (the sandbox's deliverer).
+
+        Called on commit of a new operation: its first callback is due
+        SANDBOX_CALLBACK_DELAY seconds later, waited for here without a thread
+        or a database connection held.
+        """
+        due = time.monotonic() + settings.SANDBOX_CALLBACK_DELAY
+        with self._due_changed:
+            heapq.heappush(self._due, (due, operation_id))
+            self._due_changed.notify()
+
+    def _schedule_loop(self) -> None:
+        while not self._stopping.is_set():
+            with self._due_changed:
+                while not self._due or self._due[0][0] > time.monotonic():
+                    if self._stopping.is_set():
+                        return
+                    timeout = self._due[0][0] - time.monotonic() if self._due else 1.0
+                    self._due_changed.wait(max(timeout, 0.0))
+                _due, operation_id = heapq.heappop(self._due)
+            self.senders.submit(self._send, operation_id)
 
     def _send(self, operation_id: int) -> None:
         try:
@@ -71,7 +94,7 @@ class SandboxServer(ThreadingHTTPServer):
                 for op_id in sandbox.overdue_operations(
                     now=now, stale=now - timedelta(seconds=30), limit=500
                 ):
-                    self.deliver(op_id)
+                    self.senders.submit(self._send, op_id)
             except Exception:
                 logger.exception("the sandbox's sweep failed")
             finally:
@@ -80,9 +103,12 @@ class SandboxServer(ThreadingHTTPServer):
     def start(self) -> None:
         sandbox.set_deliverer(self.deliver)
         self._sweeper.start()
+        self._scheduler.start()
 
     def stop(self) -> None:
         self._stopping.set()
+        with self._due_changed:
+            self._due_changed.notify()
         sandbox.set_deliverer(None)
         self.shutdown()
         self.server_close()
