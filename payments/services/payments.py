@@ -121,14 +121,15 @@ def payment_create(
         if idempotency is not None:
             idempotency.complete(payment)
         return payment
+    if idempotency is None:
+        # The payment as the gateway's answer left it (a callback may already have moved it on).
+        return attempt_execute(attempt=attempt) or Payment.objects.get(pk=payment.pk)
     created = payment
     answered: list[Payment] = []
 
     def settled(applied: Payment | None) -> None:
-        # The payment as the gateway's answer left it (a callback may already have moved it on).
         answered.append(applied or Payment.objects.get(pk=created.pk))
-        if idempotency is not None:
-            idempotency.complete(answered[0])
+        idempotency.complete(answered[0])  # the stored answer commits with the gateway's
 
     attempt_execute(attempt=attempt, and_then=settled)
     return answered[0]
