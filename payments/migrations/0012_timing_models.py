@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0010_payout_rails'),
+        ('payments', '0011_payment_direction'),
     ]
 
     operations = [
