@@ -104,3 +104,33 @@ def test_an_unreachable_remote_sandbox_is_a_gateway_error(settings, merchant_a):
     settings.PAYDESK_SANDBOX_URL = "http://127.0.0.1:9"
     with pytest.raises(GatewayError):
         get_gateway("sandbox").close(GatewayAttempt(idempotency_key="pay_y-1"))
+
+
+def test_the_sweeper_leaves_a_remote_sandboxs_callbacks_to_it(settings, merchant_a, monkeypatch):
+    """The remote sandbox sends its own callbacks; PayDesk's sweeper re-enqueues only the in-process one's."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from payments.models import SandboxNotice
+    from payments.services import sweeper
+
+    settings.PAYDESK_PUBLIC_URL = "http://127.0.0.1:9"
+    sandbox.execute_operation(
+        key="pay_z-1",
+        kind="payment",
+        payment_reference="pay_z",
+        amount_minor=100,
+        currency="EUR",
+        account="DE00000000001234",
+        first_try=True,
+    )
+    long_ago = timezone.now() - timedelta(minutes=5)
+    SandboxNotice.objects.update(due_at=long_ago, last_attempt_at=long_ago)
+    enqueued = []
+    monkeypatch.setattr(sweeper, "enqueue", lambda func, *args: enqueued.append(func))
+    settings.PAYDESK_SANDBOX_URL = "http://127.0.0.1:8090"
+    assert sweeper.sweep()["sandbox_notices"] == 0
+    settings.PAYDESK_SANDBOX_URL = ""
+    assert sweeper.sweep()["sandbox_notices"] == 1
+    assert "payments.tasks.sandbox_deliver_task" in enqueued
