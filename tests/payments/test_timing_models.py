@@ -160,8 +160,9 @@ def endpoint(merchant_a):
 
 @pytest.mark.django_db
 def test_fit_timing_models_fits_both_curves_from_history_and_puts_them_in_force(
-    merchant_a, endpoint, django_capture_on_commit_callbacks
+    merchant_a, endpoint, django_capture_on_commit_callbacks, clock
 ):
+    # Time stands still: the waits of the payments still waiting are their ages when the data were made.
     arrived = _callback_history(merchant_a, n=800, k=0.6, theta=8.0)
     _delivery_history(endpoint, n=1500, k=0.9, theta=3.0)
     assert timing_model("callback", "sandbox") is None  # and that answer is cached
@@ -189,7 +190,7 @@ def test_fit_timing_models_fits_both_curves_from_history_and_puts_them_in_force(
 
 
 @pytest.mark.django_db
-def test_too_little_data_is_refused_and_nothing_saved(merchant_a, endpoint):
+def test_too_little_data_is_refused_and_nothing_saved(merchant_a, endpoint, clock):
     _callback_history(merchant_a, n=20, k=0.6, theta=8.0)
     out = StringIO()
     with pytest.raises(CommandError, match="nothing saved"):
@@ -231,7 +232,7 @@ def test_the_query_time_is_where_c_passes_095_within_its_bounds(settings):
 
 
 @pytest.mark.django_db
-def test_the_daily_schedule_refits(merchant_a):
+def test_the_daily_schedule_refits(merchant_a, clock):
     from django_q.models import Schedule
 
     from payments.apps import ensure_schedules
