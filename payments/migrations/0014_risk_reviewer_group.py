@@ -43,7 +43,7 @@ def delete_group(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("payments", "0012_admin_permissions"),
+        ("payments", "0013_admin_permissions"),
         ("merchants", "0008_accounts"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
