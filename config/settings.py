@@ -508,5 +508,7 @@ LOGGING = {
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         "django-q": {"filters": ["task_chatter"]},
+        # django-axes announces its version at every start; its lock-outs are warnings and stay.
+        "axes.apps": {"level": "WARNING"},
     },
 }
