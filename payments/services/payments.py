@@ -25,7 +25,8 @@ from payments.services.lifecycle.guards import ensure_may_move_money
 from payments.services.lifecycle.locks import lock_payment
 from payments.services.lifecycle.outcomes import answer_result, attempt_execute, outcome_apply
 from payments.services.lifecycle.transitions import transition_apply
-from payments.validation import FieldError, PaymentInvalid, validate_payment_input
+from payments.services.payment_input import payment_input_validate
+from payments.validation import FieldError, PaymentInvalid
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def payment_create(
     nothing is stored then.
     """
     ensure_may_move_money(merchant)
-    clean = validate_payment_input(merchant, data)
+    clean = payment_input_validate(merchant=merchant, data=data)
     actor = actor_for(user, api_key)
     payment = Payment(
         merchant=merchant,
