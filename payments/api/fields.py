@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from django.core.validators import MaxLengthValidator, RegexValidator
+from django.core.validators import MaxLengthValidator, ProhibitNullCharactersValidator, RegexValidator
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -86,10 +86,12 @@ class StrictCharField(serializers.CharField):
     ) -> None:
         kwargs.setdefault("trim_whitespace", False)
         super().__init__(**kwargs)
-        if too_long_code:
-            for validator in self.validators:
-                if isinstance(validator, MaxLengthValidator):
-                    validator.code = too_long_code
+        for validator in self.validators:
+            if too_long_code and isinstance(validator, MaxLengthValidator):
+                validator.code = too_long_code
+            if isinstance(validator, ProhibitNullCharactersValidator):
+                # The code payments.validation gives a NUL in any text field.
+                validator.code = "nul"
         if pattern:
             message = pattern_message or _("Has characters or a format that is not allowed.")
             self.validators.append(FullMatchValidator(pattern, message=message, code=pattern_code))
