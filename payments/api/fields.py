@@ -101,6 +101,12 @@ class StrictCharField(serializers.CharField):
             self.fail("invalid")
         return super().to_internal_value(data)
 
+    def fail(self, key, **kwargs):
+        if key == "blank":
+            # An empty required string is missing, with the code payments.validation gives it.
+            raise serializers.ValidationError(_("This field is required."), code="required")
+        super().fail(key, **kwargs)
+
 
 class StrictIntegerField(serializers.IntegerField):
     """An integer from a query string or JSON: digits only, no "1.0", no "+1"."""

@@ -59,18 +59,24 @@ def amount_pattern(exponent: int) -> str:
 REFUND_AMOUNT_PATTERN = amount_pattern(4)
 
 
-def spec_field(spec: TextField, **kwargs) -> StrictCharField:
-    """A string field of POST /payments built from its specification in payments.validation."""
-    field = StrictCharField(
-        max_length=spec.max_length,
-        required=spec.required,
-        allow_blank=not spec.required,
-        too_long_code="too_long",
-        error_messages={"blank": _("This field is required.")},
-        **kwargs,
-    )
-    field.validators.append(SpecValidator(spec))
-    return field
+class SpecCharField(StrictCharField):
+    """A string field of POST /payments built from its specification in payments.validation.
+
+    Its errors carry the specification's codes: blank (or only whitespace)
+    where a value is required is `required`, as a missing one; an optional
+    field may be null, as in files and forms, where it is simply absent.
+    """
+
+    def __init__(self, spec: TextField, **kwargs) -> None:
+        super().__init__(
+            max_length=spec.max_length,
+            required=spec.required,
+            allow_blank=not spec.required,
+            allow_null=not spec.required,
+            too_long_code="too_long",
+            **kwargs,
+        )
+        self.validators.append(SpecValidator(spec))
 
 
 class SpecChoiceField(serializers.ChoiceField):
@@ -98,7 +104,7 @@ class PaymentCreateSerializer(serializers.Serializer):
     the gateway's set-up are checked by the service with the same rules.
     """
 
-    reference = spec_field(
+    reference = SpecCharField(
         TEXT["reference"], help_text="Your unique reference for this payment (unique per merchant)."
     )
     amount = StrictCharField(
@@ -121,14 +127,14 @@ class PaymentCreateSerializer(serializers.Serializer):
         invalid_code="invalid_method",
         invalid_message=_("Unknown method; use one of: %(m)s.") % {"m": METHOD_LIST},
     )
-    beneficiary_name = spec_field(TEXT["beneficiary_name"])
-    beneficiary_account = spec_field(
+    beneficiary_name = SpecCharField(TEXT["beneficiary_name"])
+    beneficiary_account = SpecCharField(
         TEXT["beneficiary_account"],
         help_text="Card number, IBAN, wallet id... (4 to 64 of A-Z a-z 0-9 space . @ _ + -).",
     )
-    beneficiary_email = spec_field(TEXT["beneficiary_email"])
-    beneficiary_phone = spec_field(TEXT["beneficiary_phone"])
-    description = spec_field(TEXT["description"])
+    beneficiary_email = SpecCharField(TEXT["beneficiary_email"])
+    beneficiary_phone = SpecCharField(TEXT["beneficiary_phone"])
+    description = SpecCharField(TEXT["description"])
     metadata = MetadataField(required=False)
 
     def validate(self, attrs: dict) -> dict:

@@ -96,7 +96,7 @@ def test_amounts_follow_the_currency_decimals(api):
         ({"metadata": {"": "v"}}, "metadata", "invalid_key"),
         ({"metadata": {f"k{i}": "v" * 500 for i in range(17)}}, "metadata", "too_large"),
         ({"metadata": {f"k{i}": "v" for i in range(51)}}, "metadata", "too_many_keys"),
-        ({"beneficiary_email": None}, "beneficiary_email", "null"),
+        ({"beneficiary_name": None}, "beneficiary_name", "null"),
     ],
 )
 def test_invalid_fields_are_422_with_per_field_errors_and_store_nothing(api, overrides, field, code):
@@ -337,3 +337,9 @@ def test_unsupported_method_is_405_with_allow(api, merchant_a):
     assert_problem(response, 405, "method_not_allowed")
     assert "GET" in response["Allow"]
     assert_problem(api.get(f"{detail(payment.public_id)}/cancel"), 405, "method_not_allowed")
+
+
+def test_a_null_optional_field_is_absent_as_in_files_and_forms(api):
+    response = api.post(LIST, payment_input(beneficiary_email=None, beneficiary_phone=None, description=None))
+    assert response.status_code == 201, response.content
+    assert response.json()["beneficiary_email"] == ""
