@@ -32,7 +32,7 @@ from django.utils.translation import gettext as _
 
 from merchants.models import Merchant
 from payments.db import is_unique_violation, streams_copy
-from payments.formats import FormatError, RawRow, open_reader
+from payments.formats import ENCODINGS, FormatError, RawRow, open_reader
 from payments.gateways import Gateway, get_gateway
 from payments.models import BatchStatus, PaymentBatch
 from payments.queue import enqueue
@@ -105,7 +105,9 @@ class JsonItemsReader:
 def open_batch_reader(batch: PaymentBatch, fileobj):
     if batch.source_format == JSON_FORMAT:
         return JsonItemsReader(fileobj)
-    return open_reader(fileobj, batch.file_name)
+    # The encoding its uploader named (batch_upload stores it before validation), else detected.
+    encoding = batch.encoding if batch.encoding in ENCODINGS else None
+    return open_reader(fileobj, batch.file_name, encoding=encoding)
 
 
 # The pass over the rows --------------------------------------------------------------------
