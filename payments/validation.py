@@ -175,6 +175,15 @@ def text_problem(spec: TextField, value: str) -> tuple[str, str] | None:
     return None
 
 
+def amount_problem(value: object, currency: str) -> tuple[str, str] | None:
+    """Return (code, message) if `value` is not an amount of `currency` (limits aside), else None."""
+    try:
+        parse_amount(value, currency)
+    except MoneyError as exc:
+        return exc.code, exc.message
+    return None
+
+
 def has_unprintable_letters(value: str) -> bool:
     """Whether `value` holds a private-use, unassigned or surrogate code point."""
     return not value.isascii() and any(unicodedata.category(c) in NAME_BAD_CATEGORIES for c in value)

@@ -26,8 +26,7 @@ from payments.api.fields import (
     constant_field,
 )
 from payments.models import Method, PaymentStatus, RefundStatus
-from payments.money import MoneyError, parse_amount
-from payments.validation import METHOD_LIST, TEXT, TextField
+from payments.validation import METHOD_LIST, TEXT, TextField, amount_problem
 
 MAX_MINOR_DIGITS = 15  # parse_amount refuses more than 10**15 minor units
 
@@ -143,12 +142,8 @@ class PaymentCreateSerializer(serializers.Serializer):
         if not re.fullmatch(amount_pattern(exponent), amount):
             # The schema's grammar is stricter than files and forms ("+5", "007.50", "12." are
             # refused here); the code is the one parse_amount gives the same text.
-            try:
-                parse_amount(amount, currency)
-            except MoneyError as exc:
-                code, message = exc.code, exc.message
-            else:
-                code, message = "invalid_amount", _("Amount is not a number.")
+            problem = amount_problem(amount, currency)
+            code, message = problem or ("invalid_amount", _("Amount is not a number."))
             raise serializers.ValidationError({"amount": serializers.ErrorDetail(message, code=code)})
         return attrs
 
