@@ -126,7 +126,13 @@ class PaymentCreateSerializer(serializers.Serializer):
         invalid_code="invalid_method",
         invalid_message=_("Unknown method; use one of: %(m)s.") % {"m": METHOD_LIST},
     )
-    beneficiary_name = SpecCharField(TEXT["beneficiary_name"])
+    beneficiary_name = SpecCharField(
+        TEXT["beneficiary_name"],
+        help_text=(
+            "Without private-use or unassigned Unicode code points (422 `invalid_characters`): "
+            "no bank can print them."
+        ),
+    )
     beneficiary_account = SpecCharField(
         TEXT["beneficiary_account"],
         help_text="Card number, IBAN, wallet id... (4 to 64 of A-Z a-z 0-9 space . @ _ + -).",
