@@ -5,12 +5,12 @@ An object of another merchant is simply not found (404), never forbidden.
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 from django.shortcuts import get_object_or_404
 
 from merchants.models import ApiKey, Merchant
 from payments.db import first_joined
-from payments.models import Event, Payment, PaymentBatch, Refund
+from payments.models import Event, Payment, PaymentBatch, Refund, RefundStatus
 
 
 def payment_list(*, merchant: Merchant, filters: dict | None = None) -> QuerySet[Payment]:
@@ -48,6 +48,17 @@ def event_get(*, merchant: Merchant, public_id: str) -> Event:
 
 def refund_list(*, payment: Payment) -> QuerySet[Refund]:
     return Refund.objects.filter(payment=payment).select_related("payment").order_by("created_at")
+
+
+def payment_refundable_minor(*, payment: Payment) -> int:
+    """What can still be refunded: the amount less refunds made and refunds pending (shown, not enforced)."""
+    pending = (
+        payment.refunds.filter(status=RefundStatus.PENDING, kind=Refund.Kind.REQUESTED).aggregate(
+            total=Sum("amount_minor")
+        )["total"]
+        or 0
+    )
+    return payment.amount_minor - payment.refunded_minor - pending
 
 
 def batch_list(*, merchant: Merchant) -> QuerySet[PaymentBatch]:

@@ -23,7 +23,6 @@ from payments.representations import batch_data, totals_data
 from payments.services.batches import reports as batch_reports
 from payments.services.batches.lifecycle import (
     BatchError,
-    batch_approve,
     batch_cancel,
     batch_options_clean,
     batch_over_threshold,
@@ -130,7 +129,7 @@ def _batch_new(request: HttpRequest) -> HttpResponse:
     return redirect("dashboard:batch_detail", public_id=batch.public_id)
 
 
-def _approval_hint(request: HttpRequest, batch) -> str:
+def approval_hint(request: HttpRequest, batch) -> str:
     """Why this user may not approve (shown instead of the button), or "" if they may."""
     membership = _membership(request)
     if membership is None or not membership.can_approve:
@@ -155,7 +154,7 @@ def batch_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "data": batch_data(batch),
         "progress": batch_reports.batch_progress(batch),
         "errors": errors,
-        "approval_hint": _approval_hint(request, batch) if batch.status == BatchStatus.VALIDATED else "",
+        "approval_hint": approval_hint(request, batch) if batch.status == BatchStatus.VALIDATED else "",
         "can_cancel": membership is not None and (membership.can_create_payments or membership.can_approve),
         "cancellable": batch.status in (BatchStatus.UPLOADED, BatchStatus.VALIDATED, BatchStatus.APPROVED)
         or (batch.status == BatchStatus.PROCESSING and batch.cancel_requested_at is None),
@@ -170,27 +169,6 @@ def batch_progress(request: HttpRequest, public_id: str) -> JsonResponse:
     """The small JSON the progress bar polls."""
     batch = selectors.batch_get(merchant=request.merchant, public_id=public_id)
     return JsonResponse(batch_reports.batch_progress(batch))
-
-
-@require_POST
-@merchant_required
-def batch_approve_view(request: HttpRequest, public_id: str) -> HttpResponse:
-    batch = selectors.batch_get(merchant=request.merchant, public_id=public_id)
-    try:
-        batch_approve(batch=batch, user=request.user)
-    except BatchError as exc:
-        messages.error(request, exc.message)
-    else:
-        batch.refresh_from_db()
-        if batch.status == BatchStatus.APPROVED and batch.execution_date:
-            messages.success(
-                request,
-                _("Batch approved: it will be paid on %(date)s.")
-                % {"date": batch.execution_date.isoformat()},
-            )
-        else:
-            messages.success(request, _("Batch approved: execution has started."))
-    return redirect("dashboard:batch_detail", public_id=public_id)
 
 
 @require_POST

@@ -15,17 +15,14 @@ from django.views.decorators.http import require_POST
 from merchants.middleware import SESSION_KEY
 from merchants.models import Membership
 from payments import selectors
-from payments.forms import PaymentForm, RefundForm
+from payments.forms import RefundForm
 from payments.models import PaymentStatus
 from payments.representations import payment_data
 from payments.services.lifecycle.guards import MerchantSuspended
 from payments.services.payments import (
     PaymentStateError,
-    payment_cancel,
-    payment_create,
     payment_retry,
 )
-from payments.services.refunds import refund_create
 from payments.validation import PaymentInvalid
 from payments.views.pagination import WindowPaginator
 
@@ -41,7 +38,7 @@ def merchant_required(view):
     return wrapper
 
 
-def _can_operate(request: HttpRequest) -> bool:
+def can_operate(request: HttpRequest) -> bool:
     return request.membership is not None and request.membership.can_create_payments
 
 
@@ -58,25 +55,6 @@ def payment_list(request: HttpRequest) -> HttpResponse:
 
 
 @merchant_required
-def payment_new(request: HttpRequest) -> HttpResponse:
-    if not _can_operate(request):
-        return HttpResponseForbidden(_("Your role cannot create payments."))
-    form = PaymentForm(request.POST or None, merchant=request.merchant)
-    if request.method == "POST" and form.is_valid():
-        try:
-            payment = payment_create(merchant=request.merchant, data=form.cleaned_data, user=request.user)
-        except PaymentInvalid as exc:
-            for error in exc.errors:
-                form.add_error(error.field if error.field in form.fields else None, error.message)
-        except MerchantSuspended as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, _("Payment %(id)s created.") % {"id": payment.public_id})
-            return redirect("dashboard:payment_detail", public_id=payment.public_id)
-    return render(request, "payments/payment_form.html", {"form": form})
-
-
-@merchant_required
 def payment_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     payment = selectors.payment_get(merchant=request.merchant, public_id=public_id)
     context = {
@@ -84,7 +62,7 @@ def payment_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "events": selectors.payment_events(payment=payment),
         "refunds": selectors.refund_list(payment=payment),
         "refund_form": RefundForm(),
-        "can_operate": _can_operate(request),
+        "can_operate": can_operate(request),
     }
     if request.headers.get("X-Partial") == "timeline":
         return render(request, "payments/_payment_live.html", context)
@@ -99,7 +77,7 @@ def payment_status(request: HttpRequest, public_id: str) -> JsonResponse:
 
 def _action(request: HttpRequest, public_id: str, run) -> HttpResponse:
     payment = selectors.payment_get(merchant=request.merchant, public_id=public_id)
-    if not _can_operate(request):
+    if not can_operate(request):
         return HttpResponseForbidden(_("Your role cannot change payments."))
     try:
         message = run(payment)
@@ -115,39 +93,10 @@ def _action(request: HttpRequest, public_id: str, run) -> HttpResponse:
 
 @require_POST
 @merchant_required
-def payment_cancel_view(request: HttpRequest, public_id: str) -> HttpResponse:
-    def run(payment):
-        payment_cancel(payment=payment, user=request.user)
-        return _("Payment cancelled.")
-
-    return _action(request, public_id, run)
-
-
-@require_POST
-@merchant_required
 def payment_retry_view(request: HttpRequest, public_id: str) -> HttpResponse:
     def run(payment):
         payment_retry(payment=payment, user=request.user)
         return _("Payment sent again.")
-
-    return _action(request, public_id, run)
-
-
-@require_POST
-@merchant_required
-def payment_refund_view(request: HttpRequest, public_id: str) -> HttpResponse:
-    form = RefundForm(request.POST)
-
-    def run(payment):
-        if not form.is_valid():
-            raise PaymentInvalid([])
-        refund = refund_create(
-            payment=payment,
-            amount=form.cleaned_data["amount"] or None,
-            reason=form.cleaned_data["reason"],
-            user=request.user,
-        )
-        return _("Refund %(id)s requested.") % {"id": refund.public_id}
 
     return _action(request, public_id, run)
 
