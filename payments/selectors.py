@@ -12,11 +12,28 @@ from merchants.models import ApiKey, Merchant
 from payments.db import first_joined
 from payments.models import Event, Payment, PaymentBatch, Refund, RefundStatus
 
+# Batches whose payments exist but may not be sent yet: not ordinary "created" payments.
+UNAPPROVED_BATCH_STATES = ("uploaded", "validating", "validated")
+
 
 def payment_list(*, merchant: Merchant, filters: dict | None = None) -> QuerySet[Payment]:
+    """The merchant's payments, newest first, filtered.
+
+    Filters: `status` (one value or a list), `method`, `currency`, `reference`,
+    `batch` (public id), `created_gte` / `created_lt` (datetimes),
+    `amount_min_minor` / `amount_max_minor` (with `currency`), `beneficiary`
+    (name contains), and `hide_unapproved_batches` (leave out the payments of
+    batches not yet approved, which are not ordinary "created" payments).
+    """
     qs = Payment.objects.filter(merchant=merchant).select_related("batch")
     filters = filters or {}
-    for field in ("status", "method", "currency", "reference"):
+    status = filters.get("status")
+    if isinstance(status, list | tuple):
+        if status:
+            qs = qs.filter(status__in=status)
+    elif status:
+        qs = qs.filter(status=status)
+    for field in ("method", "currency", "reference"):
         if filters.get(field):
             qs = qs.filter(**{field: filters[field]})
     if filters.get("batch"):
@@ -25,6 +42,14 @@ def payment_list(*, merchant: Merchant, filters: dict | None = None) -> QuerySet
         qs = qs.filter(created_at__gte=filters["created_gte"])
     if filters.get("created_lt"):
         qs = qs.filter(created_at__lt=filters["created_lt"])
+    if filters.get("amount_min_minor") is not None:
+        qs = qs.filter(amount_minor__gte=filters["amount_min_minor"])
+    if filters.get("amount_max_minor") is not None:
+        qs = qs.filter(amount_minor__lte=filters["amount_max_minor"])
+    if filters.get("beneficiary"):
+        qs = qs.filter(beneficiary_name__icontains=filters["beneficiary"])
+    if filters.get("hide_unapproved_batches"):
+        qs = qs.exclude(batch__status__in=UNAPPROVED_BATCH_STATES)
     return qs.order_by("-created_at", "-id")
 
 

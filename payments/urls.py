@@ -1,11 +1,34 @@
 from django.urls import path
 
-from payments.views import batches, confirm, dashboard, notifications, payouts
+from payments.views import (
+    approvals,
+    batches,
+    confirm,
+    dashboard,
+    home,
+    notifications,
+    payouts,
+    settings_pages,
+)
 
 app_name = "dashboard"
 
 urlpatterns = [
-    path("", dashboard.payment_list, name="payment_list"),
+    path("", home.home, name="home"),
+    path("payments/", dashboard.payment_list, name="payment_list"),
+    path("payments/export.csv", dashboard.payment_export_csv, name="payment_export_csv"),
+    path("approvals/", approvals.approvals_inbox, name="approvals"),
+    path(
+        "batches/<str:public_id>/request-approval/",
+        approvals.batch_request_approval,
+        name="batch_request_approval",
+    ),
+    # Settings (payments/views/settings_pages.py).
+    path("settings/api-keys/", settings_pages.api_key_list, name="api_key_list"),
+    path(
+        "settings/api-keys/<str:public_id>/revoke/", settings_pages.api_key_revoke_view, name="api_key_revoke"
+    ),
+    path("settings/team/", settings_pages.team, name="team"),
     path("payments/new/", confirm.payment_new, name="payment_new"),
     path("payments/<str:public_id>/", dashboard.payment_detail, name="payment_detail"),
     path("payments/<str:public_id>/status.json", dashboard.payment_status, name="payment_status"),

@@ -13,6 +13,7 @@ from payments.models.payment import (
     RefundStatus,
 )
 from payments.models.risk import RiskModel
+from payments.models.rollups import PaymentDailyStat, RollupKind
 from payments.models.sandbox import SandboxNotice, SandboxOperation
 
 __all__ = [
@@ -37,7 +38,9 @@ __all__ = [
     "PaymentStatus",
     "Refund",
     "RefundStatus",
+    "PaymentDailyStat",
     "RiskModel",
+    "RollupKind",
     "SandboxNotice",
     "SandboxOperation",
     "WebhookSendSlot",

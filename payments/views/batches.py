@@ -21,6 +21,7 @@ from payments import selectors
 from payments.models import BankFile, BatchStatus, PaymentStatus
 from payments.representations import batch_data, totals_data
 from payments.services.batches import reports as batch_reports
+from payments.services.batches.approvals import batch_approvers
 from payments.services.batches.lifecycle import (
     BatchError,
     batch_cancel,
@@ -161,7 +162,26 @@ def batch_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "live": batch.status
         in (BatchStatus.UPLOADED, BatchStatus.VALIDATING, BatchStatus.APPROVED, BatchStatus.PROCESSING),
     }
+    progress = context["progress"]
+    context["failed_count"] = progress["by_status"].get(PaymentStatus.FAILED, 0)
+    context["bar"] = _bar_segments(progress)
+    if batch.status == BatchStatus.VALIDATED and context["approval_hint"]:
+        context["approvers"] = [m for m in batch_approvers(batch) if m.user_id != request.user.pk]
     return render(request, "batches/batch_detail.html", context)
+
+
+def _bar_segments(progress: dict) -> list[tuple[str, float, int]]:
+    """The progress bar as coloured parts: succeeded, failed, other final, still open (percent, count)."""
+    total = progress["total"] or 1
+    by = progress["by_status"]
+    succeeded = by.get(PaymentStatus.SUCCEEDED, 0) + by.get(PaymentStatus.PARTIALLY_REFUNDED, 0)
+    failed = by.get(PaymentStatus.FAILED, 0)
+    other = progress["final"] - succeeded - failed
+    return [
+        (name, round(100 * n / total, 1), n)
+        for name, n in (("succeeded", succeeded), ("failed", failed), ("cancelled", other))
+        if n
+    ]
 
 
 @merchant_required

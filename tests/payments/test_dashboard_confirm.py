@@ -74,7 +74,9 @@ def test_an_empty_refund_amount_is_stated_as_a_full_refund_first(client, alice, 
     assert Payment.objects.get(pk=paid.pk).status == "refunded"
 
 
-def test_a_partial_refund_shows_what_remains_and_two_clicks_refund_once(client, alice, merchant_a, sandbox_wire):
+def test_a_partial_refund_shows_what_remains_and_two_clicks_refund_once(
+    client, alice, merchant_a, sandbox_wire
+):
     client.force_login(alice)
     paid = payment_create(merchant=merchant_a, data=payment_input(amount="50.00"))
     url = reverse("dashboard:payment_refund", args=[paid.public_id])
@@ -98,7 +100,10 @@ def test_cancel_asks_first(client, alice, merchant_a):
 
 
 def test_batch_approval_shows_count_totals_and_errors_before_the_final_click(
-    carol, uploaded, sandbox_wire, django_capture_on_commit_callbacks  # noqa: F811
+    carol,
+    uploaded,
+    sandbox_wire,
+    django_capture_on_commit_callbacks,  # noqa: F811
 ):
     batch = uploaded()
     client = login(carol)
