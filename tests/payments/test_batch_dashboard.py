@@ -11,34 +11,10 @@ from merchants.models import Membership
 from payments.models import PaymentBatch
 from tests.conftest import confirmed_post
 from tests.factories import MembershipFactory, UserFactory
+from tests.payments.conftest import login
 from tests.payments.test_batch_support import csv_bytes, media, rows  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
-
-
-def login(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def uploaded(bob, django_capture_on_commit_callbacks):
-    """bob (operator) uploads through the page; the worker validates."""
-
-    def make(data: bytes = b""):
-        data = data or csv_bytes(rows(3) + [("BAD-1", "1.234", "USD", "card", "A", "4000000000001234")])
-        with django_capture_on_commit_callbacks(execute=True):
-            response = login(bob).post(
-                reverse("dashboard:batch_new"),
-                {"file": SimpleUploadedFile("pay.csv", data), "name": "Payroll"},
-            )
-        assert response.status_code == 302, response.content
-        batch = PaymentBatch.objects.latest("pk")
-        assert response["Location"] == reverse("dashboard:batch_detail", args=[batch.public_id])
-        return batch
-
-    return make
 
 
 def test_the_upload_page_and_the_list(alice, uploaded):

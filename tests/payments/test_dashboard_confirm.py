@@ -7,7 +7,7 @@ from payments.models import Event, Payment, PaymentBatch, Refund
 from payments.services.payments import payment_create
 from tests.conftest import confirm_token_of, confirmed_post
 from tests.factories import payment_input
-from tests.payments.test_batch_dashboard import login, uploaded  # noqa: F401
+from tests.payments.conftest import login
 from tests.payments.test_batch_support import media  # noqa: F401
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("media")]
@@ -103,13 +103,13 @@ def test_batch_approval_shows_count_totals_and_errors_before_the_final_click(
     carol,
     uploaded,
     sandbox_wire,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
     batch = uploaded()
     client = login(carol)
     url = reverse("dashboard:batch_approve", args=[batch.public_id])
     detail = client.get(reverse("dashboard:batch_detail", args=[batch.public_id])).content.decode()
-    assert 'method="post" action="%s"' % url not in detail  # the page links to the review, no one-click form
+    assert f'method="post" action="{url}"' not in detail  # the page links to the review, no one-click form
     review = client.get(url)
     page = review.content.decode()
     assert "3 payments will be sent." in page and "30.00 USD" in page and "1 row has errors" in page
