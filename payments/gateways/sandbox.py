@@ -315,6 +315,34 @@ class SandboxGateway(Gateway):
         return HttpResponse('{"received": false}', content_type="application/json", status=400)
 
 
+def customer_authenticate(reference: str, *, approve: bool) -> bool:
+    """Play the customer on the 3-D Secure page: approve (succeeds now) or decline (fails now).
+
+    The operation's pending success is brought forward, or turned into a failure
+    (`authentication_failed`), and delivered as the usual signed callback.
+    Return False if there is nothing left to decide (already decided, closed, unknown).
+    """
+    with transaction.atomic():
+        op = SandboxOperation.objects.select_for_update().filter(gateway_reference=reference).first()
+        if op is None:
+            return False
+        pending = op.notices.filter(sent_at=None, type="payment.succeeded").order_by("seq").first()
+        if pending is None:
+            return False
+        if not approve:
+            pending.type = "payment.failed"
+            pending.data = {
+                **pending.data,
+                "failure_code": "authentication_failed",
+                "failure_message": "The customer declined the authentication.",
+                "retryable": False,
+            }
+        pending.due_at = timezone.now()
+        pending.save(update_fields=["type", "data", "due_at"])
+        transaction.on_commit(lambda: enqueue_delivery(op.pk))
+    return True
+
+
 def _insert_operation(op: SandboxOperation, notices: list[SandboxNotice]) -> None:
     """Insert an operation and its notices atomically, and enqueue their delivery on commit.
 

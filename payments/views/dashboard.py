@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from merchants.middleware import SESSION_KEY
 from merchants.models import Membership
 from payments import selectors
+from payments.failure_help import failure_help
 from payments.formats.writers import iter_csv
 from payments.forms import RefundForm
 from payments.masking import mask_account
@@ -25,6 +26,7 @@ from payments.services.payments import (
     PaymentStateError,
     payment_retry,
 )
+from payments.timeline import actor_names, event_sentence
 from payments.validation import PaymentInvalid
 from payments.views.pagination import WindowPaginator
 from payments.views.payment_filters import PaymentFilterForm
@@ -131,9 +133,15 @@ def payment_export_csv(request: HttpRequest) -> StreamingHttpResponse:
 @merchant_required
 def payment_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     payment = selectors.payment_get(merchant=request.merchant, public_id=public_id)
+    events = list(selectors.payment_events(payment=payment))
+    names = actor_names(events)
     context = {
         "payment": payment,
-        "events": selectors.payment_events(payment=payment),
+        "events": events,
+        "timeline": [(event, event_sentence(event, names[event.actor])) for event in events],
+        "failure": failure_help(payment.failure_code, payment.failure_retryable)
+        if payment.failure_code
+        else None,
         "refunds": selectors.refund_list(payment=payment),
         "refund_form": RefundForm(),
         "can_operate": can_operate(request),
