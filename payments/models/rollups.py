@@ -17,8 +17,8 @@ class PaymentDailyStat(models.Model):
 
     Written by the lifecycle core (payments/services/lifecycle/rollups.py) in the
     transaction that writes the Events, so the figures are exactly those of
-    committed changes. `slot` spreads one day's hot row over a few rows so that
-    concurrent payments of one merchant do not queue on one row lock; readers sum
+    committed changes. `slot` (the writing process's) spreads one day's hot row over a
+    few rows so that concurrent workers do not queue on one row lock; readers sum
     over it. A payment that fails and then succeeds on retry counts once in each.
     """
 

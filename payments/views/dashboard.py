@@ -191,4 +191,4 @@ def switch_merchant(request: HttpRequest) -> HttpResponse:
     ).first()
     if membership is not None:
         request.session[SESSION_KEY] = membership.merchant_id
-    return redirect(reverse("dashboard:payment_list"))
+    return redirect(reverse("dashboard:home"))
