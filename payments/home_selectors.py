@@ -44,6 +44,11 @@ class HomeFigures:
     failing_endpoints: int = 0
 
     @property
+    def settled(self) -> int:
+        """Payments that reached an outcome in the period (succeeded or failed)."""
+        return self.succeeded + self.failed
+
+    @property
     def success_rate(self) -> float | None:
         finished = self.succeeded + self.failed
         return round(100 * self.succeeded / finished, 1) if finished else None

@@ -49,20 +49,25 @@ def bar_chart_by_day(series: list[tuple[date, int]], currency: str, label: str) 
     return _svg(width, height, label, "".join(bars) + axis)
 
 
-def horizontal_bars(items: list[tuple[str, int, str]], label: str) -> SafeString:
-    """One labelled bar per item: (name, value, shown text)."""
+def horizontal_bars(
+    items: list[tuple[str, int, str]], label: str, *, width: int = 640, colors: tuple[str, ...] = PALETTE
+) -> SafeString:
+    """One labelled bar per item: (name, value, shown text); `width` is the drawing's own width."""
     if not items:
         return SafeString("")
-    width, row = 640, 30
+    row = 30
+    name_w = min(150, width // 3)
+    bar_w = width - name_w - 110
     height = row * len(items) + 10
     top = max(v for _, v, _ in items) or 1
     parts = []
     for i, (name, value, shown) in enumerate(items):
         y = 5 + i * row
-        w = max(2, 380 * value / top)
+        w = max(2, bar_w * value / top)
         parts.append(
             f'<text x="0" y="{y + 19}" font-size="13" fill="#212529">{escape(name)}</text>'
-            f'<rect x="150" y="{y + 4}" width="{w:.1f}" height="20" fill="{PALETTE[i % len(PALETTE)]}"/>'
-            f'<text x="{150 + w + 6:.1f}" y="{y + 19}" font-size="13" fill="#212529">{escape(shown)}</text>'
+            f'<rect x="{name_w}" y="{y + 4}" width="{w:.1f}" height="20" fill="{colors[i % len(colors)]}"/>'
+            f'<text x="{name_w + w + 6:.1f}" y="{y + 19}" font-size="13" '
+            f'fill="#212529">{escape(shown)}</text>'
         )
     return _svg(width, height, label, "".join(parts))

@@ -39,6 +39,8 @@ def home(request: HttpRequest) -> HttpResponse:
         if figures.succeeded + figures.failed + figures.reversed
         else [],
         _("Outcome split"),
+        width=320,
+        colors=("#146c43", "#b02a37", "#9a4700"),
     )
     main_currency = next(iter(c for c, _v in figures.volume_display()), None)
     by_method = (

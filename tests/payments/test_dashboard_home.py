@@ -33,7 +33,7 @@ def test_the_front_page_is_the_overview_with_its_figures(client, alice, merchant
     client.force_login(alice)
     page = client.get(reverse("dashboard:home")).content.decode()
     assert reverse("dashboard:home") == "/"
-    assert 'data-currency="USD">30.00 USD' in page
+    assert 'data-currency="USD">30.00 <span class="fs-6">USD' in page
     assert 'id="home-count">4<' in page
     assert 'id="home-success-rate">75.0 %' in page
     assert "card_declined" in page and "4.00 USD" in page
