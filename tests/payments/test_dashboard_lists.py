@@ -76,6 +76,8 @@ def test_export_streams_the_filtered_list_formula_safe(client, alice, merchant_a
     assert [r["reference"] for r in rows] == ["KEEP"]
     assert rows[0]["beneficiary_name"] == "'=HYPERLINK(1)" and rows[0]["amount"] == "12.50"
     assert rows[0]["beneficiary_account"] == "4000000000001234"  # an owner gets the full number
+    refused = client.get(reverse("dashboard:payment_export_csv"), {"amount_min": "10"})  # no currency
+    assert refused.status_code == 400
 
 
 def test_a_viewer_exports_masked_accounts(merchant_a, sandbox_wire):
