@@ -16,6 +16,7 @@ from payments.models.payment import (
 from payments.models.risk import RiskModel
 from payments.models.rollups import PaymentDailyStat, RollupKind
 from payments.models.sandbox import SandboxNotice, SandboxOperation
+from payments.models.timing import TimingModel
 
 __all__ = [
     "BankFile",
@@ -45,5 +46,6 @@ __all__ = [
     "RollupKind",
     "SandboxNotice",
     "SandboxOperation",
+    "TimingModel",
     "WebhookSendSlot",
 ]
