@@ -33,6 +33,12 @@ def test_sign_in_and_see_the_home_figures(page, demo_server):
     login(page, base)
     figures = page.locator("#home-figures").inner_text()
     assert "Volume" in figures and "Success rate" in figures and "awaiting approval" in figures
+    # The worker settles the seed's payments in the first seconds: the charts follow their successes.
+    for _ in range(40):
+        if page.locator("figure.chart svg").count():
+            break
+        page.wait_for_timeout(500)
+        page.reload()
     assert page.locator("figure.chart svg").count() >= 1
     page.click("#home-windows >> text=30 days")
     assert "window=30d" in page.url
