@@ -187,3 +187,20 @@ def clock(time_machine):
         time_machine.move_to(CLOCK_START + timedelta(**delta), tick=False)
 
     return at
+
+
+def confirm_token_of(response) -> str:
+    """The one-time token of a confirmation page (payments/services/form_submissions.py)."""
+    import re
+
+    match = re.search(r'name="confirm_token" value="([^"]+)"', response.content.decode())
+    assert match, "no confirmation token on this page"
+    return match.group(1)
+
+
+def confirmed_post(client, url: str, data: dict | None = None, **kwargs):
+    """Go through a money form's confirmation: the review page (GET, or POST of `data`), then confirm."""
+    review = client.get(url) if data is None else client.post(url, data)
+    assert review.status_code == 200, review.status_code
+    token = confirm_token_of(review)
+    return client.post(url, {**(data or {}), "confirm": "1", "confirm_token": token}, **kwargs)
