@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiExample
 
-from payments.api.problems import PROBLEM_TYPE
+from payments.api.problem_json import problem_body
 
 PAYMENT_ID = "pay_4kQ9xv2LmN8sTb3RcW7yZpHd"
 BATCH_ID = "bat_7Hc2Vn5QpLx8RtZ3kMw9Ys1D"
@@ -70,16 +70,7 @@ def listed(items: list, resource: str) -> dict:
 
 
 def problem(status: int, code: str, detail: str, errors: list | None = None) -> dict:
-    body = {
-        "type": PROBLEM_TYPE + code,
-        "title": code.replace("_", " ").capitalize(),
-        "status": status,
-        "code": code,
-        "detail": detail,
-    }
-    if errors is not None:
-        body["errors"] = errors
-    return body
+    return problem_body(status, code, detail, errors=errors)
 
 
 def request(name: str, value, summary: str, media_type: str = "application/json") -> OpenApiExample:

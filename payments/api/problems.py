@@ -13,7 +13,6 @@ middleware) for paths under /api/, and fall back to Django's pages elsewhere.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
@@ -25,13 +24,12 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from payments.api.problem_json import PROBLEM_CONTENT_TYPE, problem_body, problem_bytes
 from payments.services.lifecycle.guards import MerchantSuspended
 from payments.services.payments import PaymentStateError
 from payments.validation import PaymentInvalid
 
 logger = logging.getLogger(__name__)
-PROBLEM_TYPE = "https://paydesk.dev/problems/"
-PROBLEM_CONTENT_TYPE = "application/problem+json"
 API_PREFIX = "/api/"
 
 DEFAULT_CODES = {
@@ -76,21 +74,6 @@ class Unprocessable(exceptions.APIException):
     default_code = "unprocessable"
 
 
-def problem_body(
-    status_code: int, code: str, detail: str, *, title: str | None = None, errors: list | None = None
-) -> dict:
-    body = {
-        "type": PROBLEM_TYPE + code,
-        "title": title or code.replace("_", " ").capitalize(),
-        "status": status_code,
-        "code": code,
-        "detail": detail,
-    }
-    if errors is not None:
-        body["errors"] = errors
-    return body
-
-
 def problem_response(
     status_code: int,
     code: str,
@@ -107,10 +90,10 @@ def problem_response(
 
 
 def problem_http_response(
-    status_code: int, code: str, detail: str, *, headers: dict | None = None
+    status_code: int, code: str, detail: str, *, title: str | None = None, headers: dict | None = None
 ) -> HttpResponse:
     """A problem as a plain Django response, for code that runs outside DRF views."""
-    body = json.dumps(problem_body(status_code, code, detail), ensure_ascii=False, separators=(",", ":"))
+    body = problem_bytes(status_code, code, detail, title=title)
     return HttpResponse(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE, headers=headers)
 
 
