@@ -62,6 +62,22 @@ class BadRequest(exceptions.APIException):
     default_code = "bad_request"
 
 
+class RepeatedParameter(BadRequest):
+    """Query parameters given more than once where one value is expected: 400, each one named."""
+
+    default_code = "repeated_parameter"
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        super().__init__(
+            _("Give each of these query parameters once: %(names)s.") % {"names": ", ".join(names)}
+        )
+
+    def errors(self) -> list[dict]:
+        message = _("This query parameter is given more than once; give it once.")
+        return [{"field": name, "code": "repeated_parameter", "message": message} for name in self.names]
+
+
 class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with the current state of the resource."
@@ -125,6 +141,8 @@ def problem_exception_handler(exc, context):
         return problem_response(422, "validation_error", _("The request has invalid fields."), errors=errors)
     if isinstance(exc, PaymentStateError):
         return problem_response(409, exc.code, str(exc))
+    if isinstance(exc, RepeatedParameter):
+        return problem_response(400, exc.default_code, str(exc.detail), errors=exc.errors())
     if isinstance(exc, MerchantSuspended):
         return problem_response(403, exc.code, str(exc))
     if isinstance(exc, RequestDataTooBig):
