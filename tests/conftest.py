@@ -1,14 +1,24 @@
 """Shared fixtures: named personas (alice, bob, carol at merchant A; mallory at B) and the sandbox wiring."""
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import Client
+from hypothesis import settings as hypothesis_settings
 
 from merchants.models import Membership
 from payments.gateways import sandbox
 from tests.factories import MembershipFactory, MerchantFactory, UserFactory, make_api_key
+
+# CI (.ci/env.sh sets CI): property-based tests draw the same examples on every run, from nothing
+# stored by an earlier run, and never fail on timing (docs/operations.md, "Replaying a CI failure").
+hypothesis_settings.register_profile(
+    "ci", derandomize=True, database=None, deadline=None, max_examples=100, print_blob=True
+)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)
