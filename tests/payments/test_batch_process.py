@@ -40,6 +40,10 @@ ACCOUNTS = ["GB29NWBK60161331926819"] * 7 + ["4000000000000002", "40000000000031
 LEASE = 8
 SWEEP_AFTER = 15
 SWEEP_EVERY = 5
+# Waits are on progress (rows in the database), never on a fixed time; these are only the
+# generous bounds after which a run that no longer progresses fails, on a loaded CI machine.
+PROGRESS_TIMEOUT = 600
+COMPLETION_TIMEOUT = 900
 
 
 def free_port() -> int:
@@ -188,7 +192,9 @@ def upload_and_approve(
     assert response.status_code == 201, response.text
     batch_id = response.json()["id"]
     wait_for(
-        stack, lambda: PaymentBatch.objects.get(public_id=batch_id).status in ("validated", "rejected"), 120
+        stack,
+        lambda: PaymentBatch.objects.get(public_id=batch_id).status in ("validated", "rejected"),
+        PROGRESS_TIMEOUT,
     )
     batch = PaymentBatch.objects.get(public_id=batch_id)
     assert batch.status == "validated", batch.rejection_reason
@@ -259,13 +265,17 @@ def test_a_batch_survives_its_workers_being_killed_three_times_and_pays_each_pay
             submitted = Payment.objects.filter(batch=batch).exclude(status="created").count()
             return submitted >= threshold * 10_000
 
-        wait_for(stack, progressed, 240, sweep=True)
+        wait_for(stack, progressed, PROGRESS_TIMEOUT, sweep=True)
         done = BatchChunk.objects.filter(batch=batch, status="done").count()
         kills.append(done)
-        stack.kill("q1")
-        time.sleep(1)
+        stack.kill("q1")  # returns once the whole process group is gone
         stack.cluster("q1")
-    wait_for(stack, lambda: PaymentBatch.objects.get(pk=batch.pk).status == "completed", 300, sweep=True)
+    wait_for(
+        stack,
+        lambda: PaymentBatch.objects.get(pk=batch.pk).status == "completed",
+        COMPLETION_TIMEOUT,
+        sweep=True,
+    )
 
     total_chunks = BatchChunk.objects.filter(batch=batch).count()
     assert total_chunks == 40
@@ -284,7 +294,12 @@ def test_two_clusters_share_one_batch_and_never_run_a_chunk_twice(stack, merchan
     stack.cluster("qb", node="node-b")
     data, totals = batch_file(4_000, "TWO")
     batch = upload_and_approve(stack, merchant_a, data, uploader, approver)
-    wait_for(stack, lambda: PaymentBatch.objects.get(pk=batch.pk).status == "completed", 300, sweep=True)
+    wait_for(
+        stack,
+        lambda: PaymentBatch.objects.get(pk=batch.pk).status == "completed",
+        COMPLETION_TIMEOUT,
+        sweep=True,
+    )
 
     chunks = BatchChunk.objects.filter(batch=batch)
     assert chunks.count() == 40
