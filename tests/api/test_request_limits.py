@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -276,3 +277,11 @@ def test_the_seen_request_is_a_400_naming_limit(api, ids):
 def test_a_parameter_given_once_still_works(api, ids):
     assert api.get("/api/v1/payments?limit=5&status=created").status_code == 200
     assert api.get(f"/api/v1/batches/{ids['batch']}/report?format=csv").status_code == 200
+
+
+def test_the_documented_proxy_answers_the_same_bodies():
+    """docs/operations.md's nginx snippet serves exactly what PayDesk and its gunicorn serve."""
+    text = (ROOT / "docs" / "operations.md").read_text()
+    for status in (414, 431):
+        body = re.search(rf"return {status} '(.*)';", text).group(1).replace("\\'", "'")
+        assert body.encode() == oversized_problem(status)
