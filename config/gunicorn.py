@@ -21,8 +21,9 @@ from payments.api.request_limits import HEADERS_TOO_LARGE, URI_TOO_LONG, oversiz
 REASONS = {URI_TOO_LONG: "URI Too Long", HEADERS_TOO_LARGE: "Request Header Fields Too Large"}
 wsgi_app = "config.wsgi:application"
 worker_class = "config.gunicorn.ProblemThreadWorker"
+# gthread: a request waiting for its gateway holds a thread, not a process (docs/operations.md).
 workers = 2
-threads = 1
+threads = 32
 # The request line: method, URI and version. 8190 is gunicorn's maximum.
 limit_request_line = 8190
 limit_request_fields = 128

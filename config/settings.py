@@ -5,6 +5,7 @@ import hashlib
 import os
 import re
 import zoneinfo
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -62,6 +63,8 @@ SANDBOX_CALLBACK_TOLERANCE = 300
 SANDBOX_CALLBACK_DELAY = env_float("SANDBOX_CALLBACK_DELAY", 0.5, minimum=0)
 # Seconds between an outcome and its follow-up (3155's success, 0077's reversal).
 SANDBOX_FOLLOWUP_DELAY = env_float("SANDBOX_FOLLOWUP_DELAY", 2, minimum=0)
+# The sandbox as a process of its own (manage.py sandbox_gateway), reached over HTTP; empty: in process.
+PAYDESK_SANDBOX_URL = env_str("PAYDESK_SANDBOX_URL", "").strip()
 
 # Webhooks to loopback/private addresses: on by default only while DEBUG; with DEBUG off it
 # must be chosen explicitly (0 in production, 1 when the receivers are on a private network).
@@ -144,6 +147,16 @@ PAYDESK_RECONCILE = {
     "wechat_transfer": {"query_after": 120, "action_expires": 25 * 3600},
 }
 PAYDESK_RECONCILE_GRACE = 120
+# Payments are queried once C(r), the fitted chance that their callback has arrived r seconds after
+# submission (manage.py fit_timing_models), passes this quantile, bounded below and above (seconds);
+# a gateway without a fitted C(r) keeps its `query_after`.
+PAYDESK_RECONCILE_QUANTILE = env_float("PAYDESK_RECONCILE_QUANTILE", 0.95, minimum=0.5)
+PAYDESK_RECONCILE_QUERY_MIN = env_float("PAYDESK_RECONCILE_QUERY_MIN", 30, minimum=0)
+PAYDESK_RECONCILE_QUERY_MAX = env_float("PAYDESK_RECONCILE_QUERY_MAX", 3600, minimum=1)
+# History the timing models C(r) and N(r) are fitted from (days).
+PAYDESK_TIMING_WINDOW_DAYS = env_int("PAYDESK_TIMING_WINDOW_DAYS", 14, minimum=1)
+# Warn a merchant whose failing webhook endpoint's next attempt succeeds with less than this chance.
+PAYDESK_WEBHOOK_WARN_BELOW = env_float("PAYDESK_WEBHOOK_WARN_BELOW", 0.5, minimum=0)
 # Where PayPal sends the buyer after approving or cancelling an order.
 PAYDESK_PAYPAL_RETURN_URL = env_str("PAYDESK_PAYPAL_RETURN_URL", PAYDESK_PUBLIC_URL + "/")
 # Work that has not progressed for this many seconds is re-enqueued by the sweeper.
@@ -197,12 +210,15 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "crispy_forms",
     "crispy_bootstrap5",
     "django_q",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "merchants",
     "payments",
 ]
@@ -211,15 +227,23 @@ MIDDLEWARE = [
     # First: an oversized request is refused before any other work (payments/api/request_limits.py).
     "payments.api.request_limits.RequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # A NUL in the path, query, cookies or a form: 404/400 before anything queries PostgreSQL with it.
+    "config.middleware.RejectNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "merchants.audit.AuditRequestMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "merchants.accounts.middleware.SessionLifetimeMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "merchants.middleware.CurrentMerchantMiddleware",
+    "merchants.accounts.middleware.TwoFactorRequiredMiddleware",
+    # Last: turns a locked-out sign-in into the 429 page (docs/accounts.md).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -260,6 +284,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # PAYDESK_DB_POOL=N: each process keeps a pool of up to N PostgreSQL connections (psycopg-pool,
+    # Django 5.1+) instead of one per thread. Threaded workers want it: a request hands its
+    # connection back while it waits for a gateway (payments/db.py: connection_released).
+    PAYDESK_DB_POOL = env_int("PAYDESK_DB_POOL", 0, minimum=0)
+    if PAYDESK_DB_POOL:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+        DATABASES["default"]["OPTIONS"] = {
+            **DATABASES["default"].get("OPTIONS", {}),
+            "pool": {"min_size": min(2, PAYDESK_DB_POOL), "max_size": PAYDESK_DB_POOL, "timeout": 10},
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
@@ -301,6 +336,32 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard:payment_list"
 LOGOUT_REDIRECT_URL = "login"
+
+# Accounts (docs/accounts.md). django-axes counts failed sign-ins (dashboard and admin alike) by
+# username and, separately, by client address; at the limit the sign-in answers 429 until the
+# cool-off ends or staff unlock it (admin "Access attempts", or `manage.py axes_reset_username`).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("PAYDESK_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("PAYDESK_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "merchants.accounts.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "merchants.ratelimit.client_ip_or_none"
+AXES_SENSITIVE_PARAMETERS = ["password", "otp_token", "token"]
+# Sessions: signed out after PAYDESK_SESSION_IDLE_MINUTES without a request, and after
+# PAYDESK_SESSION_MAX_HOURS whatever happens (the cookie's own age is the same bound).
+PAYDESK_SESSION_IDLE_MINUTES = env_int("PAYDESK_SESSION_IDLE_MINUTES", 30, minimum=1)
+PAYDESK_SESSION_MAX_HOURS = env_int("PAYDESK_SESSION_MAX_HOURS", 12, minimum=1)
+SESSION_COOKIE_AGE = PAYDESK_SESSION_MAX_HOURS * 3600
+# Two-factor (django-otp): how long a second factor counts as fresh for step-up actions.
+PAYDESK_STEP_UP_SECONDS = env_int("PAYDESK_STEP_UP_SECONDS", 300, minimum=30)
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "PayDesk")
+# Team invitations expire after this many hours; password reset links after PASSWORD_RESET_TIMEOUT.
+PAYDESK_INVITATION_HOURS = env_int("PAYDESK_INVITATION_HOURS", 72, minimum=1)
+PASSWORD_RESET_TIMEOUT = 3600
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
@@ -370,7 +431,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["payments.api.auth.HasApiKeyScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "payments.api.parsers.StrictJSONParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     # Documents problem+json errors, the Idempotency-Key header and Bearer auth (payments/api/schema.py).
@@ -456,5 +517,7 @@ LOGGING = {
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         "django-q": {"filters": ["task_chatter"]},
+        # django-axes announces its version at every start; its lock-outs are warnings and stay.
+        "axes.apps": {"level": "WARNING"},
     },
 }

@@ -19,9 +19,11 @@ from django.views.decorators.http import require_POST
 
 from merchants.models import Membership, NotificationPreference, WebhookEndpoint
 from payments import notification_selectors as selectors
+from payments.channels import get_transport
 from payments.channels.messages import EVENT_GROUPS, event_types
 from payments.models import DeliveryStatus
 from payments.services.notifications import endpoints as services
+from payments.services.timing_models import delivery_success_chances
 from payments.views.dashboard import merchant_required
 from payments.views.pagination import WindowPaginator
 
@@ -99,7 +101,7 @@ def webhook_endpoint_list(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             try:
                 endpoint, secret = services.webhook_endpoint_create(
-                    merchant=request.merchant, **form.cleaned_data
+                    merchant=request.merchant, request=request, **form.cleaned_data
                 )
             except services.NotificationsInvalid as exc:
                 _apply_errors(form, exc)
@@ -123,7 +125,7 @@ def webhook_endpoint_detail(request: HttpRequest, public_id: str) -> HttpRespons
             return HttpResponseForbidden(_("Only owners can change webhook endpoints."))
         if form.is_valid():
             try:
-                services.webhook_endpoint_update(endpoint=endpoint, data=form.cleaned_data)
+                services.webhook_endpoint_update(endpoint=endpoint, data=form.cleaned_data, request=request)
             except services.NotificationsInvalid as exc:
                 _apply_errors(form, exc)
             else:
@@ -141,6 +143,8 @@ def webhook_endpoint_detail(request: HttpRequest, public_id: str) -> HttpRespons
         "statuses": DeliveryStatus.choices,
         "is_owner": _is_owner(request),
         "can_operate": _can_operate(request),
+        # N(r), fitted by manage.py fit_timing_models: the chance that delivery attempt r succeeds.
+        "success_chances": delivery_success_chances(endpoint, get_transport("webhook").max_attempts),
         "overlap_until": endpoint.previous_secret_expires_at
         if endpoint.previous_secret_expires_at and endpoint.previous_secret_expires_at > timezone.now()
         else None,
@@ -170,7 +174,7 @@ def _endpoint_action(request: HttpRequest, public_id: str, run, *, owner_only: b
 @merchant_required
 def webhook_endpoint_rotate(request: HttpRequest, public_id: str) -> HttpResponse:
     def run(endpoint):
-        endpoint, secret = services.webhook_endpoint_rotate_secret(endpoint=endpoint)
+        endpoint, secret = services.webhook_endpoint_rotate_secret(endpoint=endpoint, request=request)
         return _secret_page(request, endpoint, secret, rotated=True)
 
     return _endpoint_action(request, public_id, run)
@@ -181,7 +185,7 @@ def webhook_endpoint_rotate(request: HttpRequest, public_id: str) -> HttpRespons
 def webhook_endpoint_toggle(request: HttpRequest, public_id: str) -> HttpResponse:
     def run(endpoint):
         enable = request.POST.get("enabled") == "1"
-        services.webhook_endpoint_set_enabled(endpoint=endpoint, enabled=enable)
+        services.webhook_endpoint_set_enabled(endpoint=endpoint, enabled=enable, request=request)
         return _("Endpoint enabled.") if enable else _("Endpoint disabled.")
 
     return _endpoint_action(request, public_id, run)
@@ -203,7 +207,7 @@ def webhook_endpoint_delete(request: HttpRequest, public_id: str) -> HttpRespons
     endpoint = selectors.webhook_endpoint_get(merchant=request.merchant, public_id=public_id)
     if not _is_owner(request):
         return HttpResponseForbidden(_("Only owners can delete webhook endpoints."))
-    services.webhook_endpoint_delete(endpoint=endpoint)
+    services.webhook_endpoint_delete(endpoint=endpoint, request=request)
     messages.success(request, _("Endpoint %(url)s deleted.") % {"url": endpoint.url})
     return redirect("dashboard:webhook_endpoint_list")
 
