@@ -1,17 +1,17 @@
 """Shared fixtures: named personas (alice, bob, carol at merchant A; mallory at B) and the sandbox wiring."""
 
 import json
-import os
 import logging
+import os
 import time
 import traceback
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import Client
-from hypothesis import settings as hypothesis_settings
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from hypothesis import settings as hypothesis_settings
 
 from merchants.accounts.policy import VERIFIED_AT_SESSION_KEY
 from merchants.models import Membership
