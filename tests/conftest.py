@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 import time
 import traceback
 from datetime import UTC, datetime, timedelta
@@ -10,11 +11,20 @@ import pytest
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from hypothesis import settings as hypothesis_settings
 
 from merchants.accounts.policy import VERIFIED_AT_SESSION_KEY
 from merchants.models import Membership
 from payments.gateways import sandbox
 from tests.factories import MembershipFactory, MerchantFactory, UserFactory, make_api_key
+
+# CI (.ci/env.sh sets CI): property-based tests draw the same examples on every run, from nothing
+# stored by an earlier run, and never fail on timing (docs/operations.md, "Replaying a CI failure").
+hypothesis_settings.register_profile(
+    "ci", derandomize=True, database=None, deadline=None, max_examples=100, print_blob=True
+)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)
