@@ -8,6 +8,7 @@ from datetime import datetime, time
 from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -82,7 +83,13 @@ def team_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/team.html",
-        {"form": form, "members": members, "invitations": invitations, "roles": Membership.Role.choices},
+        {
+            "form": form,
+            "members": members,
+            "invitations": invitations,
+            "roles": Membership.Role.choices,
+            "invitation_hours": settings.PAYDESK_INVITATION_HOURS,
+        },
     )
 
 
