@@ -141,7 +141,7 @@ def test_approving_a_batch_needs_a_second_factor_from_the_last_five_minutes(
     device = TOTPDevice.objects.get(user=carol)
     back = client.post(response["Location"], {"code": code(device)})
     assert back["Location"] == "http://testserver" + detail
-    # Back within the step-up window: the review page (issue 11), then the final click.
+    # Fresh again: the confirmation page (issue 11), then the final click approves.
     confirmed_post(client, url, HTTP_USER_AGENT="Firefox/140")
     batch.refresh_from_db()
     assert batch.status in ("approved", "processing", "completed")
