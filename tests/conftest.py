@@ -8,7 +8,13 @@ from django.test import Client
 
 from merchants.models import Membership
 from payments.gateways import sandbox
+from payments.translations import compile_catalogues
 from tests.factories import MembershipFactory, MerchantFactory, UserFactory, make_api_key
+
+
+def pytest_sessionstart(session):
+    """Build the .mo catalogues from the committed .po files (they are never committed)."""
+    compile_catalogues()
 
 
 @pytest.fixture(autouse=True)
