@@ -48,7 +48,7 @@ def test_translations_keep_the_placeholders_and_tags():
         forms = [e.msgstr] if not e.msgid_plural else list(e.msgstr_plural.values())
         for form in forms:
             for pattern in (PLACEHOLDER, TAG):
-                source = pattern.findall(e.msgid_plural or e.msgid) if e.msgid_plural else pattern.findall(e.msgid)
+                source = pattern.findall(e.msgid_plural or e.msgid)
                 if sorted(set(pattern.findall(form))) != sorted(set(source)):
                     wrong.append((_label(e), form))
     assert not wrong
@@ -74,7 +74,9 @@ def test_makemessages_finds_no_msgid_missing_from_the_catalogue(tmp_path):
     shutil.copytree(
         ROOT,
         copy,
-        ignore=shutil.ignore_patterns(".*", "__pycache__", "media", "staticfiles", "db.sqlite3*", "*.mo", "tests"),
+        ignore=shutil.ignore_patterns(
+            ".*", "__pycache__", "media", "staticfiles", "db.sqlite3*", "*.mo", "tests"
+        ),
     )
     subprocess.run(
         [sys.executable, "manage.py", "makemessages", "-l", "zh_Hans", "-v", "0"],
@@ -83,9 +85,12 @@ def test_makemessages_finds_no_msgid_missing_from_the_catalogue(tmp_path):
         env={"DEBUG": "1", "PATH": "/usr/bin:/bin:/usr/local/bin"},
     )
     before = {(e.msgctxt, e.msgid) for e in _entries()}
-    after = {(e.msgctxt, e.msgid) for e in polib.pofile(str(copy / ZH_PO.relative_to(ROOT))) if not e.obsolete}
-    assert sorted(m for _, m in after - before) == [], "run `manage.py makemessages` and translate the new entries"
-    assert sorted(m for _, m in before - after) == [], "run `manage.py makemessages`: the catalogue has stale entries"
+    extracted = polib.pofile(str(copy / ZH_PO.relative_to(ROOT)))
+    after = {(e.msgctxt, e.msgid) for e in extracted if not e.obsolete}
+    new = sorted(m for _, m in after - before)
+    stale = sorted(m for _, m in before - after)
+    assert new == [], "run `manage.py makemessages` and translate the new entries"
+    assert stale == [], "run `manage.py makemessages`: the catalogue has entries no source uses"
 
 
 def test_compiled_catalogue_is_used():
