@@ -212,6 +212,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "merchants.middleware.CurrentMerchantMiddleware",
+    # After authentication: a signed-in person's saved language wins over cookie and browser.
+    "merchants.middleware.UserLanguageMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

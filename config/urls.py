@@ -6,12 +6,14 @@ from django.views.generic import TemplateView
 from payments.api import problems as api_problems
 from payments.views.callbacks import gateway_callback
 from payments.views.health import healthz
+from payments.views.language import language_set
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
+    path("i18n/setlang/", language_set, name="set_language"),
     path("callbacks/<slug:gateway>/", gateway_callback, name="gateway_callback"),
     path(
         "sandbox/authenticate/<str:reference>",

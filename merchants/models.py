@@ -112,6 +112,21 @@ class Membership(models.Model):
         return self.role in {self.Role.OWNER, self.Role.APPROVER}
 
 
+class UserProfile(models.Model):
+    """What a person chose for themselves, whatever merchant they act for: the dashboard's language."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
+    language = models.CharField(
+        _("language"),
+        max_length=16,
+        blank=True,
+        help_text=_("A code of LANGUAGES (en, zh-hans); empty follows the browser."),
+    )
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.language or '-'})"
+
+
 def hash_api_key(raw: str) -> str:
     # API keys carry ~190 bits of randomness, so a fast hash is enough.
     return hashlib.sha256(raw.encode()).hexdigest()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils.text import slugify
@@ -11,7 +12,7 @@ from django.utils.translation import gettext as _
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
-from merchants.models import ApiKey, FundingAccount, Membership, Merchant
+from merchants.models import ApiKey, FundingAccount, Membership, Merchant, UserProfile
 
 VALID_SCOPES = {s.value for s in ApiKey.Scope}
 
@@ -152,3 +153,16 @@ def funding_account_disable(*, account: FundingAccount) -> FundingAccount:
     FundingAccount.objects.filter(pk=account.pk).update(enabled=False, is_default=False)
     account.refresh_from_db()
     return account
+
+
+def user_language_set(*, user, language: str) -> UserProfile:
+    """Remember the language a person chose (a code of settings.LANGUAGES; "" follows the browser)."""
+    if language and language not in dict(settings.LANGUAGES):
+        raise ValueError(f"unknown language {language!r}")
+    profile, _created = UserProfile.objects.update_or_create(user=user, defaults={"language": language})
+    return profile
+
+
+def user_language(*, user) -> str:
+    """Return the language a person chose, or "" when they never chose one."""
+    return UserProfile.objects.filter(user=user).values_list("language", flat=True).first() or ""

@@ -161,6 +161,8 @@ def batch_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         or (batch.status == BatchStatus.PROCESSING and batch.cancel_requested_at is None),
         "live": batch.status
         in (BatchStatus.UPLOADED, BatchStatus.VALIDATING, BatchStatus.APPROVED, BatchStatus.PROCESSING),
+        # The live progress badges name payment statuses in the page's language.
+        "status_labels": {status.value: str(status.label) for status in PaymentStatus},
     }
     return render(request, "batches/batch_detail.html", context)
 

@@ -94,7 +94,7 @@ def test_the_validation_page_shows_counts_totals_and_first_errors(alice, uploade
     page = login(alice).get(reverse("dashboard:batch_detail", args=[batch.public_id]))
     content = page.content.decode()
     assert "too_many_decimals" in content
-    assert "30.00 USD" in content
+    assert "$30.00" in content
     assert reverse("dashboard:batch_errors_csv", args=[batch.public_id]) in content
     assert reverse("dashboard:batch_approve", args=[batch.public_id]) in content
 
