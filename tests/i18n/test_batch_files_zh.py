@@ -20,7 +20,10 @@ ROWS = [
     ("工资-003", "1.234", "USD", "银行转账", "王芳", ACCOUNT, ""),
 ]
 
-RESULT_HEADER_ZH = "\ufeff行号 参考号 金额 币种 支付方式 收款人姓名 收款账号 状态 付款ID 失败代码 失败原因".split()
+RESULT_HEADER_ZH = (
+    "\ufeff行号 参考号 金额 币种 支付方式 收款人姓名 收款账号 "  # the payment's columns
+    "状态 付款ID 失败代码 失败原因"  # the outcome's
+).split()
 
 
 def client_for(user, language="zh-hans") -> Client:
