@@ -2,7 +2,6 @@
 
 from django.core.exceptions import ObjectDoesNotExist
 
-from payments.gateways import payment_direction
 from payments.models import BankReport, Payment, PaymentBatch, Refund
 from payments.money import format_minor
 
@@ -15,7 +14,7 @@ def payment_data(payment: Payment) -> dict:
         "amount": payment.amount,
         "currency": payment.currency,
         "method": payment.method,
-        "direction": payment_direction(payment),
+        "direction": payment.direction,
         "beneficiary_name": payment.beneficiary_name,
         "beneficiary_account": payment.beneficiary_account,
         "beneficiary_email": payment.beneficiary_email,

@@ -358,18 +358,6 @@ def gateway_for_payment(payment: Payment) -> Gateway:
     return gateway
 
 
-def payment_direction(payment: Payment) -> str:
-    """`payout` or `collection` (DESIGN section 6): every batch row pays out; a real-time payment
-    collects when its method is routed to a collecting gateway (Alipay/WeChat Pay QR, PayPal checkout).
-    """
-    if payment.batch_id is not None:
-        return "payout"
-    slug = payment.gateway or settings.PAYDESK_GATEWAY_ROUTES.get(payment.method, "sandbox")
-    if slug not in settings.PAYDESK_GATEWAYS:
-        return "payout"
-    return "collection" if get_gateway(slug).collects else "payout"
-
-
 def setup_problem(
     merchant: Merchant, method: str, currency: str, *, payout: bool = False
 ) -> tuple[str, str, str] | None:
