@@ -166,3 +166,15 @@ def user_language_set(*, user, language: str) -> UserProfile:
 def user_language(*, user) -> str:
     """Return the language a person chose, or "" when they never chose one."""
     return UserProfile.objects.filter(user=user).values_list("language", flat=True).first() or ""
+
+
+def user_languages(*, user_ids) -> dict[int, str]:
+    """Return {user id: saved language} for those of `user_ids` who chose one."""
+    rows = UserProfile.objects.filter(user_id__in=list(user_ids)).exclude(language="")
+    return dict(rows.values_list("user_id", "language"))
+
+
+def address_language(*, email: str) -> str:
+    """Return the saved language of the member signing in with `email`, or "" (beneficiaries, strangers)."""
+    row = UserProfile.objects.filter(user__username__iexact=email).exclude(language="").first()
+    return row.language if row is not None else ""
