@@ -36,6 +36,71 @@ def event_types() -> list[str]:
     return payment + list(REFUND_EVENTS) + batch
 
 
+# What an event says, for people (timelines, preference lists); the type itself stays the stable key.
+EVENT_LABELS = {
+    "payment.created": gettext_lazy("Payment created"),
+    "payment.on_hold": gettext_lazy("Held for review"),
+    "payment.released": gettext_lazy("Released after review"),
+    "payment.processing": gettext_lazy("Sent to the gateway"),
+    "payment.requires_action": gettext_lazy("Waiting for the customer"),
+    "payment.succeeded": gettext_lazy("Payment succeeded"),
+    "payment.failed": gettext_lazy("Payment failed"),
+    "payment.cancelled": gettext_lazy("Payment cancelled"),
+    "payment.retried": gettext_lazy("Payment retried"),
+    "payment.partially_refunded": gettext_lazy("Partially refunded"),
+    "payment.refunded": gettext_lazy("Refunded in full"),
+    "payment.reversed": gettext_lazy("Reversed (chargeback)"),
+    "payment.late_success": gettext_lazy("Paid after it was given up"),
+    "refund.created": gettext_lazy("Refund requested"),
+    "refund.succeeded": gettext_lazy("Refund succeeded"),
+    "refund.failed": gettext_lazy("Refund failed"),
+    "batch.uploaded": gettext_lazy("Batch uploaded"),
+    "batch.validating": gettext_lazy("Batch being validated"),
+    "batch.validated": gettext_lazy("Batch validated"),
+    "batch.rejected": gettext_lazy("Batch rejected"),
+    "batch.approved": gettext_lazy("Batch approved"),
+    "batch.processing": gettext_lazy("Batch being paid"),
+    "batch.completed": gettext_lazy("Batch completed"),
+    "batch.cancelled": gettext_lazy("Batch cancelled"),
+    "batch.cancel_requested": gettext_lazy("Batch cancellation requested"),
+    WEBHOOK_TEST: gettext_lazy("Test event"),
+    ENDPOINT_DISABLED: gettext_lazy("Webhook endpoint disabled"),
+    BENEFICIARY_PAID: gettext_lazy("Beneficiary paid"),
+    LATE_SUCCESS: gettext_lazy("Paid after it was given up"),
+}
+
+
+def event_label(event_type: str) -> str:
+    """The translated name of an event type (the type itself when it has none)."""
+    label = EVENT_LABELS.get(event_type)
+    return str(label) if label is not None else event_type
+
+
+# Failure codes PayDesk and its sandbox give, explained with the next step; a gateway's own codes
+# keep the gateway's message.
+FAILURE_EXPLANATIONS = {
+    "card_declined": gettext_lazy("The card issuer declined the payment. Ask the customer for another card."),
+    "insufficient_funds": gettext_lazy(
+        "The paying account does not hold enough money. Try again once it is funded."
+    ),
+    "processing_error": gettext_lazy("A temporary error at the gateway. Retry the payment."),
+    "chargeback": gettext_lazy(
+        "The payer disputed the payment and the money was taken back. Check with the payer."
+    ),
+    "rejected_after_review": gettext_lazy("PayDesk's risk review rejected the payment. Nothing was paid."),
+    "gateway_not_configured": gettext_lazy(
+        "The gateway for this method is not set up for your merchant. Ask an owner to add its credentials."
+    ),
+    "gateway_unavailable": gettext_lazy("The gateway could not be reached. Retry in a few minutes."),
+}
+
+
+def failure_explanation(code: str, message: str = "") -> str:
+    """The translated explanation of a failure code, else the gateway's own message."""
+    explanation = FAILURE_EXPLANATIONS.get(code)
+    return str(explanation) if explanation is not None else message
+
+
 EVENT_GROUPS = (
     (gettext_lazy("Payments"), "payment."),
     (gettext_lazy("Refunds"), "refund."),
