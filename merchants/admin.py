@@ -42,12 +42,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Revoke selected keys")
+    @admin.action(description=_("Revoke selected keys"))
     def revoke(self, request, queryset):
         from django.utils import timezone
 
         count = queryset.filter(revoked_at=None).update(revoked_at=timezone.now())
-        self.message_user(request, f"{count} key(s) revoked.")
+        self.message_user(request, _("%(n)d key(s) revoked.") % {"n": count})
 
 
 @admin.register(GatewayAccount)

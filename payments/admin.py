@@ -74,7 +74,7 @@ def _run(modeladmin, request, queryset, service, verb):
             done += 1
         except (PaymentStateError, MerchantSuspended) as exc:
             modeladmin.message_user(request, f"{payment.public_id}: {exc}", messages.WARNING)
-    modeladmin.message_user(request, f"{done} payment(s) {verb}.")
+    modeladmin.message_user(request, verb % {"n": done})
 
 
 @admin.register(Payment)
@@ -104,25 +104,25 @@ class PaymentAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Release held payments and submit them")
+    @admin.action(description=_("Release held payments and submit them"))
     def release_selected(self, request, queryset):
-        _run(self, request, queryset, payment_services.payment_release, "released")
+        _run(self, request, queryset, payment_services.payment_release, _("%(n)d payment(s) released."))
 
-    @admin.action(description="Reject held payments after review")
+    @admin.action(description=_("Reject held payments after review"))
     def reject_selected(self, request, queryset):
-        _run(self, request, queryset, payment_services.payment_reject, "rejected")
+        _run(self, request, queryset, payment_services.payment_reject, _("%(n)d payment(s) rejected."))
 
-    @admin.action(description="Hold created payments for review")
+    @admin.action(description=_("Hold created payments for review"))
     def hold_selected(self, request, queryset):
-        _run(self, request, queryset, payment_services.payment_hold, "held")
+        _run(self, request, queryset, payment_services.payment_hold, _("%(n)d payment(s) held."))
 
-    @admin.action(description="Retry retryable failed payments")
+    @admin.action(description=_("Retry retryable failed payments"))
     def retry_selected(self, request, queryset):
-        _run(self, request, queryset, payment_services.payment_retry, "retried")
+        _run(self, request, queryset, payment_services.payment_retry, _("%(n)d payment(s) retried."))
 
-    @admin.action(description="Cancel payments")
+    @admin.action(description=_("Cancel payments"))
     def cancel_selected(self, request, queryset):
-        _run(self, request, queryset, payment_services.payment_cancel, "cancelled")
+        _run(self, request, queryset, payment_services.payment_cancel, _("%(n)d payment(s) cancelled."))
 
 
 @admin.register(Refund)
@@ -153,7 +153,7 @@ class GatewayCallbackAdmin(ReadOnlyAdmin):
     search_fields = ["event_id", "payment__public_id"]
     actions = ["reapply"]
 
-    @admin.action(description="Re-apply ignored or dead-lettered callbacks")
+    @admin.action(description=_("Re-apply ignored or dead-lettered callbacks"))
     def reapply(self, request, queryset):
         for callback in queryset:
             try:
@@ -229,7 +229,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
     list_select_related = ["merchant"]
     actions = ["redeliver"]
 
-    @admin.action(description="Redeliver selected (new delivery, same message id)")
+    @admin.action(description=_("Redeliver selected (new delivery, same message id)"))
     def redeliver(self, request, queryset):
         done = 0
         for delivery in queryset.exclude(status=DeliveryStatus.PENDING):
@@ -238,7 +238,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
                 done += 1
             except EndpointStateError as exc:
                 self.message_user(request, f"{delivery.public_id}: {exc}", messages.WARNING)
-        self.message_user(request, f"{done} delivery(ies) queued again.")
+        self.message_user(request, _("%(n)d delivery(ies) queued again.") % {"n": done})
 
 
 @admin.register(Notification)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from payments.models import BatchStatus, PaymentStatus
 from payments.models.payment import TRANSITION_EVENT_TYPES
@@ -99,6 +99,37 @@ def failure_explanation(code: str, message: str = "") -> str:
     """The translated explanation of a failure code, else the gateway's own message."""
     explanation = FAILURE_EXPLANATIONS.get(code)
     return str(explanation) if explanation is not None else message
+
+
+# Row errors are stored in English (the source language), the same for the API and the dashboard.
+# A message without parameters is a msgid of its own; one with parameters (a limit, a currency) is
+# told by its code's general sentence in another language.
+ROW_ERROR_TEXTS = {
+    "too_long": gettext_noop("The value is too long."),
+    "invalid_method": gettext_noop("Unknown payment method."),
+    "currency_not_allowed": gettext_noop("This currency is not enabled for the merchant."),
+    "over_limit": gettext_noop("The amount exceeds the per-payment limit."),
+    "too_many_decimals": gettext_noop("The amount has more decimals than its currency allows."),
+    "invalid_amount": gettext_noop("The amount is not a decimal number greater than zero."),
+    "extra_values": gettext_noop("The row has values outside the header's columns."),
+    "unsupported_amount": gettext_noop("This amount cannot be read."),
+    "gateway_not_configured": gettext_noop("No gateway is set up for this payment method."),
+    "currency_not_supported": gettext_noop("The gateway of this method does not take this currency."),
+    "no_payout_rail": gettext_noop("Batches cannot pay by this method yet."),
+    "batch_only": gettext_noop("This method pays whole batches only."),
+    "no_funding_account": gettext_noop("No funding account can pay this bank transfer."),
+}
+
+
+def row_error_text(code: str, message: str) -> str:
+    """A stored row error in the active language: its own translation, else its code's sentence."""
+    translated = _(message) if message else message
+    if translated != message:
+        return translated
+    general = ROW_ERROR_TEXTS.get(code)
+    if general is not None and _(general) != general:
+        return _(general)
+    return message
 
 
 EVENT_GROUPS = (

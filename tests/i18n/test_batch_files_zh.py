@@ -6,6 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
+from django.utils.html import escape
 
 from payments.formats import open_reader
 from payments.models import PaymentBatch
@@ -64,6 +65,8 @@ def test_dashboard_downloads_have_headers_in_the_readers_language(alice, chinese
     errors = b"".join(zh.get(reverse("dashboard:batch_errors_csv", args=args)).streaming_content).decode()
     assert results.splitlines()[0].split(",") == RESULT_HEADER_ZH
     assert errors.splitlines()[0] == "\ufeff行号,列,错误代码,错误信息"
+    # Stored in English with its parameters ("USD amounts allow at most 2 ..."): its code's sentence.
+    assert errors.splitlines()[1] == "4,amount,too_many_decimals,金额的小数位数超过该币种允许的位数。"
     en = client_for(alice, "en")
     results = b"".join(en.get(reverse("dashboard:batch_results_csv", args=args)).streaming_content).decode()
     assert results.splitlines()[0].startswith("\ufeffline,reference,amount,currency,method,beneficiary_name")
@@ -95,3 +98,11 @@ def test_the_upload_page_links_the_templates(alice):
         for fmt in ("csv", "xlsx"):
             assert reverse("dashboard:batch_template", args=[language, fmt]) in page
     assert client_for(alice).get("/batches/template/fr.csv").status_code == 404
+
+
+def test_the_batch_page_shows_row_errors_in_the_readers_language(alice, chinese_batch):
+    page = client_for(alice).get(reverse("dashboard:batch_detail", args=[chinese_batch.public_id]))
+    assert "金额的小数位数超过该币种允许的位数。" in page.content.decode()
+    english = client_for(alice, "en").get(reverse("dashboard:batch_detail", args=[chinese_batch.public_id]))
+    stored = chinese_batch.row_errors.get().message
+    assert stored.isascii() and escape(stored) in english.content.decode()

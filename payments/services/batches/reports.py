@@ -20,6 +20,7 @@ from itertools import groupby
 from django.db.models import Count
 from django.utils.translation import pgettext_lazy
 
+from payments.channels.messages import row_error_text
 from payments.formats import TxStatus, iter_error_csv, iter_pain002, iter_result_csv
 from payments.formats.writers import ERROR_COLUMNS, RESULT_COLUMNS
 from payments.models import FINAL_STATES, BatchChunk, BatchRowError, Payment, PaymentBatch, PaymentStatus
@@ -145,8 +146,10 @@ def column_labels(columns: Sequence[str]) -> list[str]:
 
 def iter_errors_csv(batch: PaymentBatch, *, labelled: bool = False) -> Iterator[str]:
     """The row errors as CSV; ``labelled``: headers in the active language (dashboard downloads)."""
-    header = column_labels(ERROR_COLUMNS) if labelled else None
-    return iter_error_csv(error_rows(batch), bom=True, header=header)
+    if not labelled:
+        return iter_error_csv(error_rows(batch), bom=True)
+    rows = ({**row, "message": row_error_text(row["code"], row["message"])} for row in error_rows(batch))
+    return iter_error_csv(rows, bom=True, header=column_labels(ERROR_COLUMNS))
 
 
 def result_rows(batch: PaymentBatch) -> Iterator[dict]:
