@@ -31,7 +31,7 @@ def test_switch_to_chinese_pay_in_cny_and_upload_a_chinese_file(browser, demo_se
     page.set_default_timeout(15000)
     page.goto(f"{base}/accounts/login/")
     assert page.locator("h1").inner_text() == "Log in to PayDesk"
-    page.fill("input[name=username]", "owner@demo.paydesk.local")
+    page.fill("input[name=username]", "operator@demo.paydesk.local")
     page.fill("input[name=password]", "paydesk-demo")
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/")
@@ -77,11 +77,15 @@ def test_switch_to_chinese_pay_in_cny_and_upload_a_chinese_file(browser, demo_se
     # Remembered: a new browser with an English Accept-Language still gets Chinese after signing in.
     other = browser.new_context(locale="en-US").new_page()
     other.goto(f"{base}/accounts/login/")
-    other.fill("input[name=username]", "owner@demo.paydesk.local")
+    other.fill("input[name=username]", "operator@demo.paydesk.local")
     other.fill("input[name=password]", "paydesk-demo")
     other.click("button[type=submit]")
     other.wait_for_url(f"{base}/")
     assert other.get_by_role("button", name="退出登录").is_visible()
+    # And back to English (the other browser tests sign in as this demo team too).
+    with other.expect_navigation():
+        other.select_option("#language-switcher select", "en")
+    assert other.get_by_role("button", name="Log out").is_visible()
     other.context.close()
     context.close()
 
@@ -93,7 +97,7 @@ def test_a_chinese_browser_sees_the_sign_in_page_and_dashboard_in_chinese(browse
     page.goto(f"{base}/accounts/login/")
     assert page.locator("h1").inner_text() == "登录 PayDesk"
     shoot(page, "login")
-    page.fill("input[name=username]", "operator@demo.paydesk.local")
+    page.fill("input[name=username]", "approver@demo.paydesk.local")
     page.fill("input[name=password]", "paydesk-demo")
     page.get_by_role("button", name="登录").click()
     page.wait_for_url(f"{base}/")
