@@ -27,7 +27,7 @@ from merchants.models import FundingAccount, Membership
 from payments import selectors
 from payments.formats.batch_template import TEMPLATE_LANGUAGES, template_csv, template_xlsx
 from payments.models import BankFile, BatchStatus, PaymentStatus
-from payments.representations import batch_data, totals_data
+from payments.representations import batch_data
 from payments.services.batches import reports as batch_reports
 from payments.services.batches.lifecycle import (
     BatchError,
@@ -63,8 +63,6 @@ def batch_list(request: HttpRequest) -> HttpResponse:
     if status:
         qs = qs.filter(status=status)
     page = Paginator(qs, 25).get_page(request.GET.get("page"))
-    for batch in page:
-        batch.totals_display = totals_data(batch.totals)
     return render(
         request,
         "batches/batch_list.html",
