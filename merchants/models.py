@@ -74,6 +74,8 @@ class Merchant(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("merchant")
+        verbose_name_plural = _("merchants")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -96,6 +98,8 @@ class Membership(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
         constraints = [
             models.UniqueConstraint(fields=["user", "merchant"], name="membership_unique_user"),
         ]

@@ -94,6 +94,8 @@ class Payment(FSMModelMixin, models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
         constraints = [
             models.UniqueConstraint(fields=["public_id"], name="payment_unique_public_id"),
             models.UniqueConstraint(fields=["merchant", "reference"], name="payment_unique_reference"),
@@ -232,6 +234,8 @@ class GatewayAttempt(models.Model):
     answered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("gateway attempt")
+        verbose_name_plural = _("gateway attempts")
         constraints = [
             models.UniqueConstraint(
                 fields=["payment", "kind", "number"],
@@ -281,6 +285,8 @@ class Refund(FSMModelMixin, models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
         constraints = [
             models.CheckConstraint(condition=models.Q(amount_minor__gt=0), name="refund_amount_positive"),
         ]
