@@ -416,6 +416,18 @@ def setup_problem(
     return None
 
 
+def setup_checks_prepare(merchant: Merchant, *, payout: bool) -> None:
+    """Read now what `setup_problem` would ask the database later: whether the merchant has an account
+    at each gateway its methods are routed to. Batch ingestion calls it before its COPY stream opens,
+    since no query may run on a connection that is streaming a COPY.
+    """
+    memo = merchant.__dict__.setdefault("_gateway_ready", {})
+    for method in settings.PAYDESK_GATEWAY_ROUTES.keys() | settings.PAYDESK_PAYOUT_ROUTES.keys():
+        gateway = payout_gateway_for_method(method) if payout else gateway_for_method(method)
+        if gateway is not None and gateway.requires_account and gateway.slug not in memo:
+            memo[gateway.slug] = gateway.account_for(merchant.pk) is not None
+
+
 # HTTP and keys shared by the provider adapters -------------------------------------------
 
 

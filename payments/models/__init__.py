@@ -15,6 +15,7 @@ from payments.models.payment import (
 )
 from payments.models.risk import RiskModel
 from payments.models.sandbox import SandboxNotice, SandboxOperation
+from payments.models.timing import TimingModel
 
 __all__ = [
     "BankFile",
@@ -42,5 +43,6 @@ __all__ = [
     "RiskModel",
     "SandboxNotice",
     "SandboxOperation",
+    "TimingModel",
     "WebhookSendSlot",
 ]
