@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0011_payment_direction'),
+        ('payments', '0012_timing_models'),
     ]
 
     operations = [
