@@ -1,5 +1,6 @@
 """The zh-Hans catalogue is complete, consistent and up to date with the sources."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ import pytest
 from django.conf import settings
 from django.utils import translation
 
+from payments.checks import check_translations
 from payments.translations import catalogue_paths, compile_catalogues
 
 ROOT = Path(settings.BASE_DIR)
@@ -98,3 +100,17 @@ def test_compiled_catalogue_is_used():
     with translation.override("zh-hans"):
         assert translation.gettext("Payments") == "付款"
         assert translation.ngettext("%(n)s invalid", "%(n)s invalid", 3) % {"n": 3} == "3 行无效"
+
+
+def test_a_missing_or_stale_compiled_catalogue_is_a_startup_warning(settings, tmp_path):
+    po = tmp_path / "zh_Hans" / "LC_MESSAGES" / "django.po"
+    po.parent.mkdir(parents=True)
+    po.write_bytes(ZH_PO.read_bytes())
+    settings.LOCALE_PATHS = [tmp_path]
+    assert [m.id for m in check_translations()] == ["paydesk.W002"]
+    compile_catalogues()
+    assert check_translations() == []
+    po.touch()
+    mo = po.with_suffix(".mo")
+    os.utime(mo, (po.stat().st_mtime - 10, po.stat().st_mtime - 10))
+    assert [m.id for m in check_translations()] == ["paydesk.W002"]
