@@ -5,6 +5,7 @@ import hashlib
 import os
 import re
 import zoneinfo
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -209,6 +210,10 @@ INSTALLED_APPS = [
     "crispy_forms",
     "crispy_bootstrap5",
     "django_q",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "merchants",
     "payments",
 ]
@@ -217,15 +222,21 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "merchants.audit.AuditRequestMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "merchants.accounts.middleware.SessionLifetimeMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "merchants.middleware.CurrentMerchantMiddleware",
     # After authentication: a signed-in person's saved language wins over cookie and browser.
     "merchants.middleware.UserLanguageMiddleware",
+    "merchants.accounts.middleware.TwoFactorRequiredMiddleware",
+    # Last: turns a locked-out sign-in into the 429 page (docs/accounts.md).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -318,6 +329,32 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard:payment_list"
 LOGOUT_REDIRECT_URL = "login"
+
+# Accounts (docs/accounts.md). django-axes counts failed sign-ins (dashboard and admin alike) by
+# username and, separately, by client address; at the limit the sign-in answers 429 until the
+# cool-off ends or staff unlock it (admin "Access attempts", or `manage.py axes_reset_username`).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("PAYDESK_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("PAYDESK_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "merchants.accounts.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "merchants.ratelimit.client_ip_or_none"
+AXES_SENSITIVE_PARAMETERS = ["password", "otp_token", "token"]
+# Sessions: signed out after PAYDESK_SESSION_IDLE_MINUTES without a request, and after
+# PAYDESK_SESSION_MAX_HOURS whatever happens (the cookie's own age is the same bound).
+PAYDESK_SESSION_IDLE_MINUTES = env_int("PAYDESK_SESSION_IDLE_MINUTES", 30, minimum=1)
+PAYDESK_SESSION_MAX_HOURS = env_int("PAYDESK_SESSION_MAX_HOURS", 12, minimum=1)
+SESSION_COOKIE_AGE = PAYDESK_SESSION_MAX_HOURS * 3600
+# Two-factor (django-otp): how long a second factor counts as fresh for step-up actions.
+PAYDESK_STEP_UP_SECONDS = env_int("PAYDESK_STEP_UP_SECONDS", 300, minimum=30)
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "PayDesk")
+# Team invitations expire after this many hours; password reset links after PASSWORD_RESET_TIMEOUT.
+PAYDESK_INVITATION_HOURS = env_int("PAYDESK_INVITATION_HOURS", 72, minimum=1)
+PASSWORD_RESET_TIMEOUT = 3600
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
@@ -473,5 +510,7 @@ LOGGING = {
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         "django-q": {"filters": ["task_chatter"]},
+        # django-axes announces its version at every start; its lock-outs are warnings and stay.
+        "axes.apps": {"level": "WARNING"},
     },
 }

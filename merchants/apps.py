@@ -6,8 +6,4 @@ class MerchantsConfig(AppConfig):
     name = "merchants"
 
     def ready(self) -> None:
-        from django.contrib.auth.signals import user_logged_in
-
-        from merchants.signals import remember_language_at_sign_in
-
-        user_logged_in.connect(remember_language_at_sign_in, dispatch_uid="paydesk_language_at_sign_in")
+        from merchants.accounts import signals  # noqa: F401  (connects the sign-in receivers)

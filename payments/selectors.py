@@ -5,7 +5,7 @@ An object of another merchant is simply not found (404), never forbidden.
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Count, Min, QuerySet
 from django.shortcuts import get_object_or_404
 
 from merchants.models import ApiKey, Merchant
@@ -32,6 +32,19 @@ def payment_get(*, merchant: Merchant, public_id: str) -> Payment:
     return get_object_or_404(
         Payment.objects.select_related("batch", "merchant"), merchant=merchant, public_id=public_id
     )
+
+
+def beneficiary_history(*, payment: Payment) -> dict:
+    """The merchant's other payments to this payment's beneficiary account: count, first, per status."""
+    others = Payment.objects.filter(
+        merchant_id=payment.merchant_id, beneficiary_account=payment.beneficiary_account
+    ).exclude(pk=payment.pk)
+    by_status = {
+        row["status"]: row["n"]
+        for row in others.order_by().values("status").annotate(n=Count("id")).values("status", "n")
+    }
+    first = others.aggregate(first=Min("created_at"))["first"]
+    return {"count": sum(by_status.values()), "first": first, "by_status": by_status}
 
 
 def payment_events(*, payment: Payment) -> QuerySet[Event]:

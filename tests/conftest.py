@@ -1,11 +1,17 @@
 """Shared fixtures: named personas (alice, bob, carol at merchant A; mallory at B) and the sandbox wiring."""
 
 import json
+import logging
+import time
+import traceback
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from merchants.accounts.policy import VERIFIED_AT_SESSION_KEY
 from merchants.models import Membership
 from payments.gateways import sandbox
 from payments.translations import compile_catalogues
@@ -24,6 +30,60 @@ def _inline_tasks(settings):
     settings.SANDBOX_CALLBACK_DELAY = 0
     settings.SANDBOX_FOLLOWUP_DELAY = 0
     settings.PAYDESK_WEBHOOK_ALLOW_PRIVATE = True
+
+
+def pass_second_factor(client: Client, user) -> None:
+    """Give `user` an authenticator app and mark the client's session as having just verified it.
+
+    What a real sign-in ends with (password, then code): tests that are not
+    about the second factor start from there. Tests of the second factor itself
+    are marked `real_second_factor` and get a plain session.
+    """
+    device, _ = TOTPDevice.objects.get_or_create(user=user, name="test app", defaults={"confirmed": True})
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session[VERIFIED_AT_SESSION_KEY] = time.time()
+    session.save()
+
+
+@pytest.fixture(autouse=True)
+def _force_login_passes_second_factor(request, monkeypatch):
+    """client.force_login(user) signs in as a real sign-in would, second factor included."""
+    if request.node.get_closest_marker("real_second_factor") is not None:
+        return
+    plain = Client.force_login
+
+    def force_login(self, user, backend=None):
+        plain(self, user, backend)
+        pass_second_factor(self, user)
+
+    monkeypatch.setattr(Client, "force_login", force_login)
+
+
+class SuiteLog(logging.Handler):
+    """Every log record of the run, formatted as it would be printed (tests/test_log_secrets.py reads it)."""
+
+    lines: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + "".join(traceback.format_exception(*record.exc_info))
+        SuiteLog.lines.append((record.name, text))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _suite_log():
+    handler = SuiteLog(level=logging.DEBUG)
+    logging.getLogger().addHandler(handler)
+    yield
+    logging.getLogger().removeHandler(handler)
+
+
+def pytest_collection_modifyitems(items):
+    """The log scan runs last, over the logs of every test before it."""
+    last = [item for item in items if item.nodeid.startswith("tests/test_log_secrets.py")]
+    items[:] = [item for item in items if item not in last] + last
 
 
 @pytest.fixture

@@ -177,7 +177,9 @@ class WebhookEndpointListView(IdempotencyMixin, APIView):
     def post(self, request):
         data = _validated(WebhookEndpointCreateSerializer, request.data)
         try:
-            endpoint, secret = services.webhook_endpoint_create(merchant=request.merchant, **data)
+            endpoint, secret = services.webhook_endpoint_create(
+                merchant=request.merchant, request=request, api_key=request.auth, **data
+            )
         except services.NotificationsInvalid as exc:
             raise _invalid(exc) from None
         return with_secret(endpoint, secret, status=status.HTTP_201_CREATED)
@@ -211,7 +213,9 @@ class WebhookEndpointDetailView(IdempotencyMixin, APIView):
         endpoint = self._endpoint(request, endpoint_id)
         data = _validated(WebhookEndpointUpdateSerializer, request.data, partial=True)
         try:
-            endpoint = services.webhook_endpoint_update(endpoint=endpoint, data=data)
+            endpoint = services.webhook_endpoint_update(
+                endpoint=endpoint, data=data, request=request, api_key=request.auth
+            )
         except services.NotificationsInvalid as exc:
             raise _invalid(exc) from None
         return Response(endpoint_data(endpoint))
@@ -223,7 +227,9 @@ class WebhookEndpointDetailView(IdempotencyMixin, APIView):
         responses={204: OpenApiResponse(description="Deleted; nothing more is sent to it.")},
     )
     def delete(self, request, endpoint_id: str):
-        services.webhook_endpoint_delete(endpoint=self._endpoint(request, endpoint_id))
+        services.webhook_endpoint_delete(
+            endpoint=self._endpoint(request, endpoint_id), request=request, api_key=request.auth
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -242,5 +248,7 @@ class WebhookEndpointRotateSecretView(IdempotencyMixin, APIView):
     )
     def post(self, request, endpoint_id: str):
         endpoint = selectors.webhook_endpoint_get(merchant=request.merchant, public_id=endpoint_id)
-        endpoint, secret = services.webhook_endpoint_rotate_secret(endpoint=endpoint)
+        endpoint, secret = services.webhook_endpoint_rotate_secret(
+            endpoint=endpoint, request=request, api_key=request.auth
+        )
         return with_secret(endpoint, secret, status=status.HTTP_200_OK)

@@ -79,6 +79,7 @@ class GatewayCallback(models.Model):
     class Meta:
         verbose_name = _("gateway callback")
         verbose_name_plural = _("gateway callbacks")
+        permissions = [("reapply_callback", "Can re-apply an ignored or dead-lettered callback")]
         constraints = [
             # A gateway event is stored once; rejected and duplicate copies are kept for audit.
             models.UniqueConstraint(

@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
+from merchants.accounts.policy import step_up_required
 from merchants.models import FundingAccount, Membership
 from payments import selectors
 from payments.formats.batch_template import TEMPLATE_LANGUAGES, template_csv, template_xlsx
@@ -182,6 +183,7 @@ def batch_progress(request: HttpRequest, public_id: str) -> JsonResponse:
 
 @require_POST
 @merchant_required
+@step_up_required
 def batch_approve_view(request: HttpRequest, public_id: str) -> HttpResponse:
     batch = selectors.batch_get(merchant=request.merchant, public_id=public_id)
     try:

@@ -17,6 +17,7 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from merchants.audit import audit_record
 from merchants.ids import new_public_ids
 from merchants.models import ApiKey, FundingAccount, Membership, Merchant
 from payments.models import BatchChunk, BatchStatus, Payment, PaymentBatch, PaymentStatus
@@ -288,6 +289,7 @@ def batch_approve(*, batch: PaymentBatch, user=None, api_key: ApiKey | None = No
         locked.approved_at = timezone.now()
         locked.save()
         batch_event_record(batch=locked, type="batch.approved", actor=actor_for(user, api_key))
+        audit_record(action="batch.approved", user=user, api_key=api_key, merchant=merchant, obj=locked)
         enqueue_on_commit("payments.tasks.batch_start_task", locked.pk)
     return locked
 
@@ -319,10 +321,20 @@ def batch_cancel(*, batch: PaymentBatch, user=None, api_key: ApiKey | None = Non
             locked.cancelled_at = now
             locked.save()
             batch_event_record(batch=locked, type="batch.cancelled", actor=actor)
+            audit_record(
+                action="batch.cancelled", user=user, api_key=api_key, merchant=locked.merchant, obj=locked
+            )
         elif locked.status == BatchStatus.PROCESSING and locked.cancel_requested_at is None:
             locked.cancel_requested_at = now
             locked.save(update_fields=["cancel_requested_at", "updated_at"])
             batch_event_record(batch=locked, type="batch.cancel_requested", actor=actor)
+            audit_record(
+                action="batch.cancel_requested",
+                user=user,
+                api_key=api_key,
+                merchant=locked.merchant,
+                obj=locked,
+            )
         elif locked.status == BatchStatus.PROCESSING:
             return locked  # already being cancelled: asking twice changes nothing
         else:
