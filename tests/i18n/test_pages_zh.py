@@ -16,6 +16,7 @@ from django.test import Client
 from django.urls import URLPattern, reverse
 
 from merchants.models import FundingAccount, Membership, Merchant, WebhookEndpoint
+from merchants.accounts import urls as accounts_urls
 from payments import urls as dashboard_urls
 from payments.models import Delivery, Payment, PaymentBatch
 from tests.factories import MembershipFactory, UserFactory
@@ -130,7 +131,12 @@ def arguments(merchant) -> dict[str, list[str]]:
 def page_urls(merchant) -> list[str]:
     """Every GET page of the dashboard that answers HTML, with each kind of object."""
     values = arguments(merchant)
-    urls = []
+    # The account pages (sign-in and security, team, API keys, audit log) that take no argument.
+    urls = [
+        reverse(f"accounts:{p.name}")
+        for p in accounts_urls.urlpatterns
+        if not p.pattern.converters and not str(p.pattern).endswith(".csv")
+    ]
     for pattern in dashboard_urls.urlpatterns:
         assert isinstance(pattern, URLPattern)
         name = pattern.name
@@ -157,6 +163,7 @@ def test_every_dashboard_page_is_chinese_for_every_persona(demo):
     data |= PROPER_NAMES
     problems = []
     pages = 0
+    seen: dict[str, int] = {}
     for role, user in personas(demo).items():
         client = Client(headers={"accept-language": "zh-CN,zh;q=0.9"})
         client.force_login(user)
@@ -167,8 +174,11 @@ def test_every_dashboard_page_is_chinese_for_every_persona(demo):
             assert answer.status_code == 200, (role, url, answer.status_code)
             assert answer["Content-Language"] == "zh-hans"
             pages += 1
+            seen[role] = seen.get(role, 0) + 1
             problems.extend(f"{role} {url}: {word}" for word in english_words(answer.content.decode(), data))
-    assert pages > 20
+    assert pages > 30
+    # Every persona saw pages of its own (none was sent away from all of them, e.g. to set up 2FA).
+    assert all(seen.get(role, 0) >= 10 for role in personas(demo)), seen
     assert not problems, "\n".join(problems)
 
 
