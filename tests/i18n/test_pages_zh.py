@@ -15,8 +15,8 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import URLPattern, reverse
 
-from merchants.models import FundingAccount, Membership, Merchant, WebhookEndpoint
 from merchants.accounts import urls as accounts_urls
+from merchants.models import FundingAccount, Membership, Merchant, WebhookEndpoint
 from payments import urls as dashboard_urls
 from payments.models import Delivery, Payment, PaymentBatch
 from tests.factories import MembershipFactory, UserFactory
