@@ -38,6 +38,7 @@ from payments.representations import batch_data, payment_data
 from payments.services.batches import reports as batch_reports
 from payments.services.batches.bank_files import BankFileNotReady, bank_file_path
 from payments.services.batches.lifecycle import (
+    BATCH_ENCODINGS,
     BatchError,
     batch_approve,
     batch_cancel,
@@ -118,7 +119,9 @@ class BatchSerializer(serializers.Serializer):
     file_name = serializers.CharField(allow_null=True)
     file_size = serializers.IntegerField()
     file_sha256 = serializers.CharField(allow_null=True)
-    encoding = serializers.CharField(allow_null=True, help_text="Detected text encoding of a CSV.")
+    encoding = serializers.CharField(
+        allow_null=True, help_text="The text encoding a CSV was read with: named at upload, else detected."
+    )
     message_id = serializers.CharField(allow_null=True, help_text="pain.001 MsgId.")
     row_count = serializers.IntegerField()
     valid_count = serializers.IntegerField()
@@ -295,6 +298,15 @@ class BatchListCreateView(IdempotencyMixin, APIView):
                     "execution_date": serializers.DateField(
                         required=False, help_text="YYYY-MM-DD; a pain.001's ReqdExctnDt otherwise."
                     ),
+                    "encoding": serializers.ChoiceField(
+                        choices=list(BATCH_ENCODINGS),
+                        required=False,
+                        help_text=(
+                            "The text encoding of a CSV; omit it to detect (UTF-8 or UTF-16 with or "
+                            "without BOM, GB18030 when the text is plainly Chinese, else Windows-1252). "
+                            "The batch's `encoding` tells which was used."
+                        ),
+                    ),
                 },
             ),
             "application/json": BatchItemsSerializer,
@@ -323,6 +335,7 @@ class BatchListCreateView(IdempotencyMixin, APIView):
                 name=name,
                 funding_account=account,
                 execution_date=day,
+                encoding=str(request.data.get("encoding") or ""),
             )
         else:
             serializer = BatchItemsSerializer(data=request.data if isinstance(request.data, dict) else {})

@@ -36,9 +36,35 @@ REPLAY_NOTE = (
 )
 
 
-# The schema states the form; the service also refuses credentials and private targets.
+# The schema states the form of an http(s) URL: a host name, an IPv4 address or a bracketed IPv6
+# literal, any port 0-65535, then path, query and fragment in printable ASCII. Whether the target
+# may be reached is not a question of form: the service resolves the host and refuses credentials,
+# private, loopback and link-local addresses (payments/channels/webhook.py check_url).
+PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+_H16 = "[0-9A-Fa-f]{1,4}"
+_IPV4 = r"((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_LS32 = f"({_H16}:{_H16}|{_IPV4})"
+# RFC 3986 IPv6address, one alternative per position of "::".
+IPV6 = (
+    "("
+    + "|".join(
+        [
+            f"({_H16}:){{6}}{_LS32}",
+            f"::({_H16}:){{5}}{_LS32}",
+            f"({_H16})?::({_H16}:){{4}}{_LS32}",
+            f"(({_H16}:){{0,1}}{_H16})?::({_H16}:){{3}}{_LS32}",
+            f"(({_H16}:){{0,2}}{_H16})?::({_H16}:){{2}}{_LS32}",
+            f"(({_H16}:){{0,3}}{_H16})?::{_H16}:{_LS32}",
+            f"(({_H16}:){{0,4}}{_H16})?::{_LS32}",
+            f"(({_H16}:){{0,5}}{_H16})?::{_H16}",
+            f"(({_H16}:){{0,6}}{_H16})?::",
+        ]
+    )
+    + ")"
+)
+URL_PATTERN = rf"^https?://([A-Za-z0-9._~-]+|\[{IPV6}\])(:{PORT})?([/?#][!-~]*)?$"
 URL_FORM = RegexValidator(
-    r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,4})?(/[!-~]*)?$",
+    URL_PATTERN,
     message=_("The URL must start with http:// or https:// and name a host."),
     code="url_not_allowed",
 )

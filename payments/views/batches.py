@@ -20,6 +20,7 @@ from django.http import (
 )
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
@@ -31,6 +32,7 @@ from payments.models import BankFile, BatchStatus, PaymentStatus
 from payments.representations import batch_data
 from payments.services.batches import reports as batch_reports
 from payments.services.batches.lifecycle import (
+    BATCH_ENCODINGS,
     BatchError,
     batch_approve,
     batch_cancel,
@@ -71,6 +73,15 @@ def batch_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+ENCODING_LABELS = {
+    "utf-8": gettext_lazy("UTF-8"),
+    "gb18030": gettext_lazy("GB18030 (Simplified Chinese, GBK)"),
+    "utf-16": gettext_lazy("UTF-16 (Excel's Unicode text)"),
+    "cp1252": gettext_lazy("Windows-1252 (Western European)"),
+    "latin-1": gettext_lazy("Latin-1 (ISO 8859-1)"),
+}
+
+
 def _upload_page(request: HttpRequest, *, error: str = "", duplicate=None, status: int = 200) -> HttpResponse:
     return render(
         request,
@@ -81,6 +92,7 @@ def _upload_page(request: HttpRequest, *, error: str = "", duplicate=None, statu
             "max_mb": settings.PAYDESK_BATCH_MAX_BYTES // (1024 * 1024),
             "max_rows": settings.PAYDESK_BATCH_MAX_ROWS,
             "funding_accounts": FundingAccount.objects.filter(merchant=request.merchant, enabled=True),
+            "encodings": [(value, ENCODING_LABELS[value]) for value in BATCH_ENCODINGS],
         },
         status=status,
     )
@@ -126,6 +138,7 @@ def _batch_new(request: HttpRequest) -> HttpResponse:
             name=name,
             funding_account=account,
             execution_date=day,
+            encoding=request.POST.get("encoding", ""),
         )
     except BatchError as exc:
         return _upload_page(

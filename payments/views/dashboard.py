@@ -6,6 +6,7 @@ from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -67,7 +68,8 @@ def payment_new(request: HttpRequest) -> HttpResponse:
             payment = payment_create(merchant=request.merchant, data=form.cleaned_data, user=request.user)
         except PaymentInvalid as exc:
             for error in exc.errors:
-                form.add_error(error.field if error.field in form.fields else None, error.message)
+                field = error.field if error.field in form.fields else None
+                form.add_error(field, ValidationError(error.message, code=error.code))
         except MerchantSuspended as exc:
             form.add_error(None, str(exc))
         else:

@@ -1,7 +1,7 @@
 """Batch validation in a worker: stream the stored file into Payments and BatchRowErrors.
 
 One pass over the file, in one database transaction: every row is checked
-with `validate_payment_input` (the rules of a real-time payment) plus the
+with `payment_input_validate` (the rules of a real-time payment) plus the
 reference rules (unique in the file and against the merchant's payments,
 checked set-based per block of rows); valid rows become Payments in status
 `created`, invalid ones BatchRowErrors. A file-level problem (encoding,
@@ -32,7 +32,7 @@ from django.utils.translation import gettext as _
 
 from merchants.models import Merchant
 from payments.db import is_unique_violation, streams_copy
-from payments.formats import FormatError, RawRow, open_reader
+from payments.formats import ENCODINGS, FormatError, RawRow, open_reader
 from payments.gateways import Gateway, get_gateway, setup_checks_prepare
 from payments.models import BatchStatus, PaymentBatch
 from payments.queue import enqueue
@@ -40,7 +40,8 @@ from payments.services.batches.funding import funding_account_for, funding_by_cu
 from payments.services.batches.writers import CopyWriter, ErrorRow, OrmWriter, Writer
 from payments.services.lifecycle.events import batch_event_record
 from payments.services.lifecycle.locks import lock_batch, lock_merchant
-from payments.validation import PaymentInvalid, validate_payment_input
+from payments.services.payment_input import payment_input_validate
+from payments.validation import PaymentInvalid
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,9 @@ class JsonItemsReader:
 def open_batch_reader(batch: PaymentBatch, fileobj):
     if batch.source_format == JSON_FORMAT:
         return JsonItemsReader(fileobj)
-    return open_reader(fileobj, batch.file_name)
+    # The encoding its uploader named (batch_upload stores it before validation), else detected.
+    encoding = batch.encoding if batch.encoding in ENCODINGS else None
+    return open_reader(fileobj, batch.file_name, encoding=encoding)
 
 
 # The pass over the rows --------------------------------------------------------------------
@@ -155,7 +158,7 @@ def ingest_rows(
     block: list[tuple[int, dict[str, Any], str | None]] = []
     errors: list[ErrorRow] = []
     line, ref, pmt_inf_id = 0, "", ""
-    memo: dict = {}  # validate_payment_input's per-batch memo (same merchant, settings and language)
+    memo: dict = {}  # payment_input_validate's per-batch memo (same merchant, settings and language)
 
     def err(column: str, code: str, message: str) -> None:
         errors.append(
@@ -252,7 +255,7 @@ def ingest_rows(
                 bad = True
         if not bad:
             try:
-                clean = validate_payment_input(merchant, values, memo=memo, payout=True)
+                clean = payment_input_validate(merchant=merchant, data=values, memo=memo, payout=True)
             except PaymentInvalid as exc:
                 for e in exc.errors:
                     err(e.field, e.code, str(e.message))

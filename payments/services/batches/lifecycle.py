@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from merchants.audit import audit_record
 from merchants.ids import new_public_ids
 from merchants.models import ApiKey, FundingAccount, Membership, Merchant
+from payments.formats import ENCODINGS
 from payments.models import BatchChunk, BatchStatus, Payment, PaymentBatch, PaymentStatus
 from payments.queue import enqueue, enqueue_on_commit
 from payments.services.batches.bank_files import bank_file_prepare
@@ -96,6 +97,10 @@ def batch_options_clean(
     today or within a year.
     """
     account = None
+    if funding_account and "\x00" in str(funding_account):
+        raise BatchError(
+            "invalid_funding_account", _("No enabled funding account of this merchant has this id.")
+        )
     if funding_account:
         account = FundingAccount.objects.filter(
             merchant=merchant, public_id=str(funding_account).strip(), enabled=True
@@ -122,6 +127,24 @@ def batch_options_clean(
     return account, day
 
 
+# The text encodings an uploader may name for a CSV (API field and dashboard select).
+BATCH_ENCODINGS = tuple(ENCODINGS)
+
+
+def batch_encoding_clean(encoding: str | None) -> str:
+    """Return the text encoding an uploader named for a CSV ("" to detect it); raise BatchError.
+
+    One of payments.formats.ENCODINGS: utf-8, gb18030, utf-16, cp1252, latin-1.
+    """
+    encoding = (encoding or "").strip().lower()
+    if encoding and encoding not in ENCODINGS:
+        raise BatchError(
+            "invalid_encoding",
+            _("Unknown encoding; use one of: %(e)s (or none, to detect it).") % {"e": ", ".join(ENCODINGS)},
+        )
+    return encoding
+
+
 def batch_upload(
     *,
     merchant: Merchant,
@@ -132,6 +155,7 @@ def batch_upload(
     source_format: str = "",
     funding_account: FundingAccount | None = None,
     execution_date: date | None = None,
+    encoding: str = "",
 ) -> PaymentBatch:
     """Create a batch from a stored upload and queue its validation; return at once.
 
@@ -144,6 +168,9 @@ def batch_upload(
     """
     _uploader_check(merchant, user, api_key)
     try:
+        encoding = batch_encoding_clean(encoding)
+        if "\x00" in name:
+            raise BatchError("invalid_name", _("The name may not contain NUL characters."))
         with transaction.atomic():
             lock_merchant(merchant.pk)  # serialise duplicate checks
             first = batch_duplicate_of(merchant_id=merchant.pk, sha256=upload.sha256)
@@ -170,6 +197,7 @@ def batch_upload(
                 uploaded_by_key=api_key,
                 funding_account=funding_account,
                 execution_date=execution_date,
+                encoding=encoding,  # named by the uploader; the validation records what it used
             )
             batch.save()
             upload.adopt(stored)
