@@ -27,11 +27,7 @@ def test_validation_problem_in_chinese_keeps_english_codes(key_a):
     assert body["title"] == "校验错误"
     assert body["detail"] == "请求中有无效字段。"
     assert body["errors"] == [
-        {
-            "field": "amount",
-            "code": "invalid_amount",
-            "message": "CNY 金额请使用大于零、最多 2 位小数的十进制字符串，例如 12.5。",
-        }
+        {"field": "amount", "code": "too_many_decimals", "message": "CNY 金额最多允许 2 位小数。"}
     ]
     nameless = Api(key_a).post("/api/v1/payments", NAMELESS, **ZH).json()
     assert nameless["errors"] == [
@@ -42,9 +38,7 @@ def test_validation_problem_in_chinese_keeps_english_codes(key_a):
 def test_the_same_problem_in_english(key_a):
     body = Api(key_a).post("/api/v1/payments", BAD_PAYMENT, HTTP_ACCEPT_LANGUAGE="en").json()
     assert (body["title"], body["detail"]) == ("Validation error", "The request has invalid fields.")
-    assert body["errors"][0]["message"] == (
-        "Use a decimal string greater than zero with at most 2 decimals for CNY, such as 12.5."
-    )
+    assert body["errors"][0]["message"] == "CNY amounts allow at most 2 decimal places."
 
 
 def test_authentication_and_not_found_problems_in_chinese(key_a):
