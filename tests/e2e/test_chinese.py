@@ -5,7 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import login
+
 pytestmark = pytest.mark.e2e
+OWNER = "owner@demo.paydesk.local"
 SHOTS = Path(os.environ.get("E2E_SCREENSHOTS", "/tmp/paydesk-e2e"))
 GB18030_FILE = (
     "参考号,金额,币种,支付方式,收款人姓名,收款账号,备注\r\n"
@@ -24,7 +27,7 @@ def shoot(page, name: str) -> None:
     page.set_viewport_size({"width": 1366, "height": 900})
 
 
-# First: the operator has never chosen a language, so the browser's decides.
+# First: the approver has never chosen a language, so the browser's decides.
 def test_a_chinese_browser_sees_the_sign_in_page_and_dashboard_in_chinese(browser, demo_server):
     base = demo_server["url"]
     context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 900})
@@ -32,10 +35,7 @@ def test_a_chinese_browser_sees_the_sign_in_page_and_dashboard_in_chinese(browse
     page.goto(f"{base}/accounts/login/")
     assert page.locator("h1").inner_text() == "登录 PayDesk"
     shoot(page, "login")
-    page.fill("input[name=username]", "operator@demo.paydesk.local")
-    page.fill("input[name=password]", "paydesk-demo")
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url(f"{base}/")
+    login(page, base, "approver@demo.paydesk.local")  # with its second factor
     nav = page.locator("nav.navbar").inner_text()
     assert "付款" in nav and "批次" in nav and "退出登录" in nav
     page.goto(f"{base}/batches/")
@@ -50,10 +50,7 @@ def test_switch_to_chinese_pay_in_cny_and_upload_a_chinese_file(browser, demo_se
     page.set_default_timeout(15000)
     page.goto(f"{base}/accounts/login/")
     assert page.locator("h1").inner_text() == "Log in to PayDesk"
-    page.fill("input[name=username]", "operator@demo.paydesk.local")
-    page.fill("input[name=password]", "paydesk-demo")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
+    login(page, base, OWNER)
     assert page.get_by_role("button", name="Log out").is_visible()
 
     # The switcher in the navigation: 简体中文, remembered for this person.
@@ -95,13 +92,9 @@ def test_switch_to_chinese_pay_in_cny_and_upload_a_chinese_file(browser, demo_se
 
     # Remembered: a new browser with an English Accept-Language still gets Chinese after signing in.
     other = browser.new_context(locale="en-US").new_page()
-    other.goto(f"{base}/accounts/login/")
-    other.fill("input[name=username]", "operator@demo.paydesk.local")
-    other.fill("input[name=password]", "paydesk-demo")
-    other.click("button[type=submit]")
-    other.wait_for_url(f"{base}/")
+    login(other, base, OWNER)
     assert other.get_by_role("button", name="退出登录").is_visible()
-    # And back to English (the other browser tests sign in as this demo team too).
+    # And back to English (the other browser tests sign in as the owner too).
     with other.expect_navigation():
         other.select_option("#language-switcher select", "en")
     assert other.get_by_role("button", name="Log out").is_visible()
