@@ -177,6 +177,12 @@ PAYDESK_CALLBACK_RETENTION_DAYS = env_int("PAYDESK_CALLBACK_RETENTION_DAYS", 30,
 # X-Real-IP) and how many proxies of yours append to it. Unset: REMOTE_ADDR; no other header is trusted.
 PAYDESK_CLIENT_IP_HEADER = env_str("PAYDESK_CLIENT_IP_HEADER")
 PAYDESK_TRUSTED_PROXIES = env_int("PAYDESK_TRUSTED_PROXIES", 1, minimum=1)
+# Oversized requests (docs/api.md "Errors"): a URI (path and query string, as sent) longer than
+# this is a 414, header fields larger than this in all or more of them than this a 431, both as
+# problem details. config/gunicorn.py keeps gunicorn's own limits above these, so PayDesk answers.
+PAYDESK_MAX_URI_BYTES = env_int("PAYDESK_MAX_URI_BYTES", 8000, minimum=256)
+PAYDESK_MAX_HEADER_BYTES = env_int("PAYDESK_MAX_HEADER_BYTES", 16384, minimum=1024)
+PAYDESK_MAX_HEADER_FIELDS = env_int("PAYDESK_MAX_HEADER_FIELDS", 100, minimum=10)
 # Batches (README "Batches"): upload limits, chunking, leases.
 PAYDESK_BATCH_MAX_BYTES = env_int("PAYDESK_BATCH_MAX_BYTES", 100 * 1024 * 1024, minimum=1)
 PAYDESK_BATCH_JSON_MAX_BYTES = env_int("PAYDESK_BATCH_JSON_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
@@ -218,6 +224,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: an oversized request is refused before any other work (payments/api/request_limits.py).
+    "payments.api.request_limits.RequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # A NUL in the path, query, cookies or a form: 404/400 before anything queries PostgreSQL with it.
     "config.middleware.RejectNulMiddleware",
@@ -328,7 +336,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "dashboard:payment_list"
+LOGIN_REDIRECT_URL = "dashboard:home"
 LOGOUT_REDIRECT_URL = "login"
 
 # Accounts (docs/accounts.md). django-axes counts failed sign-ins (dashboard and admin alike) by

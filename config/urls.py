@@ -1,9 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
-from django.views.generic import TemplateView
 
 from payments.api import problems as api_problems
+from payments.views import sandbox_pages
 from payments.views.callbacks import gateway_callback
 from payments.views.health import healthz
 from payments.views.language import language_set
@@ -41,7 +41,7 @@ urlpatterns = [
     path("callbacks/<slug:gateway>/", gateway_callback, name="gateway_callback"),
     path(
         "sandbox/authenticate/<str:reference>",
-        TemplateView.as_view(template_name="payments/sandbox_authenticate.html"),
+        sandbox_pages.sandbox_authenticate,
         name="sandbox_authenticate",
     ),
     path("api/", include("payments.api.urls")),

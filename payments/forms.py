@@ -59,7 +59,7 @@ class PaymentForm(forms.Form):
                 Column("beneficiary_phone", css_class="col-md-6"),
             ),
             "description",
-            Submit("submit", _("Create and send payment"), css_class="btn-primary"),
+            Submit("review", _("Review payment"), css_class="btn-primary"),
         )
 
 

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 import time
 import traceback
 from datetime import UTC, datetime, timedelta
@@ -10,12 +11,21 @@ import pytest
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from hypothesis import settings as hypothesis_settings
 
 from merchants.accounts.policy import VERIFIED_AT_SESSION_KEY
 from merchants.models import Membership
 from payments.gateways import sandbox
 from payments.translations import compile_catalogues
 from tests.factories import MembershipFactory, MerchantFactory, UserFactory, make_api_key
+
+# CI (.ci/env.sh sets CI): property-based tests draw the same examples on every run, from nothing
+# stored by an earlier run, and never fail on timing (docs/operations.md, "Replaying a CI failure").
+hypothesis_settings.register_profile(
+    "ci", derandomize=True, database=None, deadline=None, max_examples=100, print_blob=True
+)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 def pytest_sessionstart(session):
@@ -193,3 +203,20 @@ def clock(time_machine):
         time_machine.move_to(CLOCK_START + timedelta(**delta), tick=False)
 
     return at
+
+
+def confirm_token_of(response) -> str:
+    """The one-time token of a confirmation page (payments/services/form_submissions.py)."""
+    import re
+
+    match = re.search(r'name="confirm_token" value="([^"]+)"', response.content.decode())
+    assert match, "no confirmation token on this page"
+    return match.group(1)
+
+
+def confirmed_post(client, url: str, data: dict | None = None, **kwargs):
+    """Go through a money form's confirmation: the review page (GET, or POST of `data`), then confirm."""
+    review = client.get(url) if data is None else client.post(url, data)
+    assert review.status_code == 200, review.status_code
+    token = confirm_token_of(review)
+    return client.post(url, {**(data or {}), "confirm": "1", "confirm_token": token}, **kwargs)

@@ -27,7 +27,7 @@ from rest_framework.views import APIView
 from payments import selectors
 from payments.api import examples
 from payments.api.fields import StrictCharField
-from payments.api.filters import PaymentListQuery, parse_query
+from payments.api.filters import PaymentListQuery, parse_query, reject_repeated
 from payments.api.idempotency import IdempotencyMixin
 from payments.api.pagination import KeysetPagination, PageQuerySerializer, list_envelope, page_body
 from payments.api.parsers import StrictJSONParser
@@ -553,6 +553,7 @@ class BatchReportView(APIView):
         examples=examples.BATCH_REPORT,
     )
     def get(self, request, batch_id: str):
+        reject_repeated(request, ("format",))
         batch = scoped_batch(request, batch_id)
         kind = request.query_params.get("format", "csv")
         if kind == "pain.002":

@@ -24,17 +24,16 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
-from merchants.accounts.policy import step_up_required
 from merchants.models import FundingAccount, Membership
 from payments import selectors
 from payments.formats.batch_template import TEMPLATE_LANGUAGES, template_csv, template_xlsx
 from payments.models import BankFile, BatchStatus, PaymentStatus
 from payments.representations import batch_data
 from payments.services.batches import reports as batch_reports
+from payments.services.batches.approvals import batch_approvers
 from payments.services.batches.lifecycle import (
     BATCH_ENCODINGS,
     BatchError,
-    batch_approve,
     batch_cancel,
     batch_options_clean,
     batch_over_threshold,
@@ -150,7 +149,7 @@ def _batch_new(request: HttpRequest) -> HttpResponse:
     return redirect("dashboard:batch_detail", public_id=batch.public_id)
 
 
-def _approval_hint(request: HttpRequest, batch) -> str:
+def approval_hint(request: HttpRequest, batch) -> str:
     """Why this user may not approve (shown instead of the button), or "" if they may."""
     membership = _membership(request)
     if membership is None or not membership.can_approve:
@@ -175,7 +174,7 @@ def batch_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "data": batch_data(batch),
         "progress": batch_reports.batch_progress(batch),
         "errors": errors,
-        "approval_hint": _approval_hint(request, batch) if batch.status == BatchStatus.VALIDATED else "",
+        "approval_hint": approval_hint(request, batch) if batch.status == BatchStatus.VALIDATED else "",
         "can_cancel": membership is not None and (membership.can_create_payments or membership.can_approve),
         "cancellable": batch.status in (BatchStatus.UPLOADED, BatchStatus.VALIDATED, BatchStatus.APPROVED)
         or (batch.status == BatchStatus.PROCESSING and batch.cancel_requested_at is None),
@@ -184,7 +183,26 @@ def batch_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         # The live progress badges name payment statuses in the page's language.
         "status_labels": {status.value: str(status.label) for status in PaymentStatus},
     }
+    progress = context["progress"]
+    context["failed_count"] = progress["by_status"].get(PaymentStatus.FAILED, 0)
+    context["bar"] = _bar_segments(progress)
+    if batch.status == BatchStatus.VALIDATED and context["approval_hint"]:
+        context["approvers"] = [m for m in batch_approvers(batch) if m.user_id != request.user.pk]
     return render(request, "batches/batch_detail.html", context)
+
+
+def _bar_segments(progress: dict) -> list[tuple[str, float, int]]:
+    """The progress bar as coloured parts: succeeded, failed, other final, still open (percent, count)."""
+    total = progress["total"] or 1
+    by = progress["by_status"]
+    succeeded = by.get(PaymentStatus.SUCCEEDED, 0) + by.get(PaymentStatus.PARTIALLY_REFUNDED, 0)
+    failed = by.get(PaymentStatus.FAILED, 0)
+    other = progress["final"] - succeeded - failed
+    return [
+        (name, round(100 * n / total, 1), n)
+        for name, n in (("succeeded", succeeded), ("failed", failed), ("cancelled", other))
+        if n
+    ]
 
 
 @merchant_required
@@ -192,28 +210,6 @@ def batch_progress(request: HttpRequest, public_id: str) -> JsonResponse:
     """The small JSON the progress bar polls."""
     batch = selectors.batch_get(merchant=request.merchant, public_id=public_id)
     return JsonResponse(batch_reports.batch_progress(batch))
-
-
-@require_POST
-@merchant_required
-@step_up_required
-def batch_approve_view(request: HttpRequest, public_id: str) -> HttpResponse:
-    batch = selectors.batch_get(merchant=request.merchant, public_id=public_id)
-    try:
-        batch_approve(batch=batch, user=request.user)
-    except BatchError as exc:
-        messages.error(request, exc.message)
-    else:
-        batch.refresh_from_db()
-        if batch.status == BatchStatus.APPROVED and batch.execution_date:
-            messages.success(
-                request,
-                _("Batch approved: it will be paid on %(date)s.")
-                % {"date": batch.execution_date.isoformat()},
-            )
-        else:
-            messages.success(request, _("Batch approved: execution has started."))
-    return redirect("dashboard:batch_detail", public_id=public_id)
 
 
 @require_POST

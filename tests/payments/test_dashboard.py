@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from payments.models import Payment
 from payments.services.payments import payment_create
+from tests.conftest import confirmed_post
 from tests.factories import payment_input
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -34,7 +35,7 @@ def test_login_page_and_login(client, bob):
 
 def test_operator_creates_a_payment_and_sees_it_succeed(client, bob, sandbox_wire):
     client.force_login(bob)
-    response = client.post(reverse("dashboard:payment_new"), FORM)
+    response = confirmed_post(client, reverse("dashboard:payment_new"), FORM)
     payment = Payment.objects.get(reference="WEB-1")
     assert response.status_code == 302
     assert response["Location"] == reverse("dashboard:payment_detail", args=[payment.public_id])
@@ -91,11 +92,11 @@ def test_status_json_and_live_partial(client, alice, merchant_a, sandbox_wire):
 def test_refund_and_cancel_buttons(client, alice, merchant_a, sandbox_wire):
     client.force_login(alice)
     paid = payment_create(merchant=merchant_a, data=payment_input(amount="50.00"))
-    client.post(reverse("dashboard:payment_refund", args=[paid.public_id]), {"amount": "20.00"})
+    confirmed_post(client, reverse("dashboard:payment_refund", args=[paid.public_id]), {"amount": "20.00"})
     paid.refresh_from_db()
     assert (paid.status, paid.refunded_amount) == ("partially_refunded", "20.00")
     waiting = payment_create(merchant=merchant_a, data=payment_input(reference="LATER"), submit=False)
-    client.post(reverse("dashboard:payment_cancel", args=[waiting.public_id]))
+    confirmed_post(client, reverse("dashboard:payment_cancel", args=[waiting.public_id]))
     waiting.refresh_from_db()
     assert waiting.status == "cancelled"
 
@@ -103,7 +104,10 @@ def test_refund_and_cancel_buttons(client, alice, merchant_a, sandbox_wire):
 def test_invalid_state_action_shows_an_error(client, alice, merchant_a, sandbox_wire):
     client.force_login(alice)
     paid = payment_create(merchant=merchant_a, data=payment_input())
-    response = client.post(reverse("dashboard:payment_cancel", args=[paid.public_id]), follow=True)
+    url = reverse("dashboard:payment_cancel", args=[paid.public_id])
+    assert "can no longer be cancelled" in client.get(url, follow=True).content.decode()
+    token = "t" * 32  # a confirmation opened before the payment succeeded
+    response = client.post(url, {"confirm_token": token}, follow=True)
     assert "cannot be cancelled" in response.content.decode()
     paid.refresh_from_db()
     assert paid.status == "succeeded"

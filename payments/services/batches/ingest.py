@@ -36,6 +36,7 @@ from payments.formats import ENCODINGS, FormatError, RawRow, open_reader
 from payments.gateways import Gateway, get_gateway, setup_checks_prepare
 from payments.models import BatchStatus, PaymentBatch
 from payments.queue import enqueue
+from payments.services.batches.approvals import batch_notify_approvers
 from payments.services.batches.funding import funding_account_for, funding_by_currency
 from payments.services.batches.writers import CopyWriter, ErrorRow, OrmWriter, Writer
 from payments.services.lifecycle.events import batch_event_record
@@ -158,9 +159,12 @@ def ingest_rows(
     block: list[tuple[int, dict[str, Any], str | None]] = []
     errors: list[ErrorRow] = []
     line, ref, pmt_inf_id = 0, "", ""
+    values: dict[str, Any] = {}
     memo: dict = {}  # payment_input_validate's per-batch memo (same merchant, settings and language)
 
     def err(column: str, code: str, message: str) -> None:
+        offending = values.get(column) if column and isinstance(values, dict) else None
+        name = values.get("beneficiary_name") if isinstance(values, dict) else None
         errors.append(
             (
                 line,
@@ -169,6 +173,8 @@ def ingest_rows(
                 _shown(message, 500),
                 _shown(ref or "", 140),
                 pmt_inf_id[:140],
+                _shown("" if offending is None else str(offending), 500),
+                _shown(name if isinstance(name, str) else "", 140),
             )
         )
 
@@ -180,7 +186,19 @@ def ingest_rows(
         for line, clean, ref in block:
             if ref is not None and ref in taken:
                 pmt = clean["metadata"].get("pmt_inf_id", "")[:140]
-                errors.append((line, "reference", "duplicate_reference", _existing_message(), ref[:140], pmt))
+                name = str(clean.get("beneficiary_name") or "")[:140]
+                errors.append(
+                    (
+                        line,
+                        "reference",
+                        "duplicate_reference",
+                        _existing_message(),
+                        ref[:140],
+                        pmt,
+                        ref[:500],
+                        name,
+                    )
+                )
                 continue
             good.append(clean)
             entry = tally.totals.setdefault(clean["currency"], [0, 0])
@@ -481,6 +499,7 @@ def _finish(batch: PaymentBatch, reader, tally: _Tally) -> None:
     locked.mark_validated()
     locked.save()
     batch_event_record(batch=locked, type="batch.validated", actor="system:validation")
+    batch_notify_approvers(batch=locked)
 
 
 def _reject(batch_id: int, exc: FileRejected) -> None:

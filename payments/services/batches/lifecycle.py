@@ -23,6 +23,7 @@ from merchants.models import ApiKey, FundingAccount, Membership, Merchant
 from payments.formats import ENCODINGS
 from payments.models import BatchChunk, BatchStatus, Payment, PaymentBatch, PaymentStatus
 from payments.queue import enqueue, enqueue_on_commit
+from payments.services.batches.approvals import batch_over_threshold, batch_uploader_id
 from payments.services.batches.bank_files import bank_file_prepare
 from payments.services.batches.funding import batch_due, today
 from payments.services.batches.ingest import JSON_FORMAT, batch_duplicate_of, enqueue_validation_on_commit
@@ -235,22 +236,7 @@ def batch_create_from_items(
     )
 
 
-# Approval -----------------------------------------------------------------------------------
-
-
-def batch_over_threshold(batch: PaymentBatch, merchant: Merchant) -> bool:
-    limit = merchant.batch_approval_threshold_minor
-    return bool(limit) and any(t.get("amount_minor", 0) > limit for t in (batch.totals or {}).values())
-
-
-def batch_uploader_id(batch: PaymentBatch):
-    if batch.uploaded_by_id is not None:
-        return batch.uploaded_by_id
-    if batch.uploaded_by_key_id is not None:
-        return (
-            ApiKey.objects.filter(pk=batch.uploaded_by_key_id).values_list("created_by_id", flat=True).first()
-        )
-    return None
+# Approval (who may approve: payments/services/batches/approvals.py) --------------------------
 
 
 def _approver_check(batch: PaymentBatch, merchant: Merchant, user, api_key: ApiKey | None):

@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0014_risk_reviewer_group'),
+        ('payments', '0015_dashboard'),
     ]
 
     operations = [
