@@ -95,6 +95,13 @@ for _key in FIELD_ENCRYPTION_KEY.split(","):
             "FIELD_ENCRYPTION_KEY is the public development default; generate your own."
         )
 
+# Key of the keyed hash (HMAC-SHA256) that lets beneficiary accounts be searched exactly while
+# they are encrypted. Unlike FIELD_ENCRYPTION_KEY it is not rotated by prepending a key: when it
+# changes, `manage.py rotate_field_key` recomputes every stored hash. Unset: derived from SECRET_KEY.
+FIELD_HASH_KEY = (
+    env_str("FIELD_HASH_KEY") or hashlib.sha256(b"paydesk-field-hash:" + SECRET_KEY.encode()).hexdigest()
+)
+
 # Which gateway serves each payment method; the sandbox serves all by default.
 # PAYDESK_GATEWAY_<METHOD>; a system check refuses a route to an unknown or unconfigured gateway.
 PAYDESK_GATEWAY_ROUTES = {

@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 from merchants.funding_forms import FundingAccountAdminForm
 from merchants.gateway_forms import GatewayAccountForm, masked
 from merchants.models import ApiKey, AuditEntry, FundingAccount, GatewayAccount, Membership, Merchant
+from merchants.services import merchant_set_full_beneficiary_data
 
 
 class MembershipInline(admin.TabularInline):
@@ -19,6 +20,14 @@ class MerchantAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
+
+    def save_model(self, request, obj, form, change):
+        # Full beneficiary data for integrations goes through its audited service.
+        enabled = obj.full_beneficiary_data
+        if "full_beneficiary_data" in form.changed_data:
+            obj.full_beneficiary_data = form.initial.get("full_beneficiary_data", False)
+        super().save_model(request, obj, form, change)
+        merchant_set_full_beneficiary_data(merchant=obj, enabled=enabled, user=request.user, request=request)
 
 
 @admin.register(Membership)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -32,12 +33,27 @@ def _keys() -> list[bytes]:
     return keys
 
 
+@lru_cache(maxsize=4)
+def _fernet_for(raw: str) -> MultiFernet:
+    keys = [k.strip().encode() for k in raw.split(",") if k.strip()]
+    return MultiFernet([Fernet(k) for k in keys])
+
+
 def _fernet() -> MultiFernet:
-    return MultiFernet([Fernet(k) for k in _keys()])
+    # Built once per key list (a payment page decrypts dozens of values; batches 10^5), and
+    # rebuilt when the setting changes (tests, rotation).
+    _keys()
+    return _fernet_for(str(settings.FIELD_ENCRYPTION_KEY))
 
 
 def encrypt(plaintext: str) -> str:
     return _fernet().encrypt(plaintext.encode()).decode()
+
+
+def encrypt_many(values: list[str]) -> list[str]:
+    """Encrypt many values under the first key (empty stays empty, as EncryptedTextField stores it)."""
+    fernet = _fernet()
+    return [fernet.encrypt(v.encode()).decode() if v else v for v in values]
 
 
 def decrypt(token: str) -> str:
@@ -46,6 +62,65 @@ def decrypt(token: str) -> str:
         return _fernet().decrypt(token.encode()).decode()
     except InvalidToken:
         raise SecretUnreadable("stored secret cannot be decrypted with FIELD_ENCRYPTION_KEY") from None
+
+
+def reencrypt(token: str) -> str:
+    """The same plaintext under the first key (MultiFernet.rotate); raise SecretUnreadable."""
+    try:
+        return _fernet().rotate(token.encode()).decode()
+    except InvalidToken:
+        raise SecretUnreadable("stored secret cannot be decrypted with FIELD_ENCRYPTION_KEY") from None
+
+
+# Searchable and showable forms of personal data ---------------------------------------------
+
+MASK = "\u2022\u2022\u2022\u2022"  # ••••
+
+
+@lru_cache(maxsize=4)
+def _hasher(key: str):
+    return hmac.new(key.encode(), digestmod=hashlib.sha256)
+
+
+def field_hash(value: str) -> str:
+    """The keyed hash (HMAC-SHA256, key FIELD_HASH_KEY) of a normalised value, for exact search.
+
+    Normalised as account numbers are compared by people: spaces dropped, letters in capitals,
+    so `gb29 nwbk ...` finds `GB29NWBK...`. Empty stays empty.
+    """
+    if not value:
+        return ""
+    h = _hasher(str(settings.FIELD_HASH_KEY)).copy()
+    h.update(normalise_account(value).encode())
+    return h.hexdigest()
+
+
+def normalise_account(value: str) -> str:
+    return "".join(str(value).split()).upper()
+
+
+def last4(value: str) -> str:
+    """The last four characters shown in place of a full account number."""
+    return normalise_account(value)[-4:] if value else ""
+
+
+def masked(last_four: str) -> str:
+    """`•••• 1234`: how an account number is shown wherever the full value is not needed."""
+    return f"{MASK} {last_four}" if last_four else ""
+
+
+def masked_email(email: str) -> str:
+    """`a••••@example.com`: the first character and the domain, enough to recognise it."""
+    if not email:
+        return ""
+    local, _, domain = str(email).rpartition("@")
+    return f"{local[:1]}{MASK}@{domain}" if local else MASK
+
+
+def masked_phone(phone: str) -> str:
+    """`•••• 5678`: the last four digits of a phone number."""
+    digits = "".join(c for c in str(phone or "") if c.isdigit())
+    return masked(digits[-4:]) if digits else ""
 
 
 # RSA keys of gateway accounts (PEM or bare base64 DER) ------------------------------------

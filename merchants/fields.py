@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db import models
 
-from merchants.crypto import decrypt, encrypt
+from merchants.crypto import decrypt, encrypt, field_hash, last4
 
 
 class Secret(str):
@@ -50,3 +50,33 @@ class EncryptedTextField(models.TextField):
         if value is None or value == "":
             return value
         return encrypt(str(value))
+
+
+class DerivedAccountField(models.CharField):
+    """A value derived from another field of the row when it is written: its keyed hash or last four.
+
+    Computed in `pre_save`, so save(), bulk_create and payments/db.py's inserts all keep it in step
+    with the source field; batch ingestion's COPY computes it in bulk (merchants/crypto.py).
+    """
+
+    KINDS = ("hash", "last4")
+
+    def __init__(self, *args: Any, source: str = "", kind: str = "hash", **kwargs: Any) -> None:
+        if kind not in self.KINDS:
+            raise ValueError(f"kind must be one of {self.KINDS}")
+        self.source, self.kind = source, kind
+        kwargs.setdefault("max_length", 64 if kind == "hash" else 4)
+        kwargs.setdefault("blank", True)
+        kwargs.setdefault("editable", False)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        kwargs["source"], kwargs["kind"] = self.source, self.kind
+        return name, path, args, kwargs
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> str:
+        value = getattr(model_instance, self.source) or ""
+        derived = field_hash(value) if self.kind == "hash" else last4(value)
+        setattr(model_instance, self.attname, derived)
+        return derived

@@ -71,6 +71,14 @@ class Merchant(models.Model):
         default=Decimal("0.950"),
         help_text=_("Payments whose risk probability is above this are held for review."),
     )
+    full_beneficiary_data = models.BooleanField(
+        _("full beneficiary data for integrations"),
+        default=False,
+        help_text=_(
+            "Show full account numbers, e-mails and phone numbers in API answers and webhooks "
+            "instead of the masked form (\u2022\u2022\u2022\u2022 1234). Every change is audited."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -109,6 +117,11 @@ class Membership(models.Model):
 
     @property
     def can_approve(self) -> bool:
+        return self.role in {self.Role.OWNER, self.Role.APPROVER}
+
+    @property
+    def can_reveal_beneficiary_data(self) -> bool:
+        """Who may see one full account number in the dashboard (each reveal is audited)."""
         return self.role in {self.Role.OWNER, self.Role.APPROVER}
 
 

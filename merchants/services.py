@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
+from merchants.audit import audit_record
 from merchants.models import ApiKey, FundingAccount, Membership, Merchant
 
 VALID_SCOPES = {s.value for s in ApiKey.Scope}
@@ -152,3 +153,22 @@ def funding_account_disable(*, account: FundingAccount) -> FundingAccount:
     FundingAccount.objects.filter(pk=account.pk).update(enabled=False, is_default=False)
     account.refresh_from_db()
     return account
+
+
+def merchant_set_full_beneficiary_data(*, merchant: Merchant, enabled: bool, user=None, request=None) -> None:
+    """Turn full beneficiary data in API answers and webhooks on or off, audited (docs/privacy.md)."""
+    before = merchant.full_beneficiary_data
+    if before == enabled:
+        return
+    with transaction.atomic():
+        Merchant.objects.filter(pk=merchant.pk).update(full_beneficiary_data=enabled)
+        merchant.full_beneficiary_data = enabled
+        audit_record(
+            action="merchant.full_beneficiary_data",
+            user=user,
+            merchant=merchant,
+            obj=merchant,
+            before={"full_beneficiary_data": before},
+            after={"full_beneficiary_data": enabled},
+            request=request,
+        )

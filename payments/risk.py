@@ -22,6 +22,7 @@ from decimal import Decimal
 from django.core.cache import cache as shared_cache
 from django.utils import timezone
 
+from merchants.crypto import field_hash
 from payments.db import recent_figures
 from payments.models import Payment, RiskModel
 
@@ -43,7 +44,7 @@ def risk_score(payment) -> float:
         merchant_id=payment.merchant_id,
         exclude_pk=payment.pk,
         currency=payment.currency,
-        account=payment.beneficiary_account,
+        account_hash=field_hash(payment.beneficiary_account),
         since=timezone.now() - timedelta(hours=1),
         limit=HISTORY,
     )

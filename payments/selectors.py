@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
+from merchants.crypto import field_hash
 from merchants.models import ApiKey, Merchant
 from payments.db import first_joined
 from payments.models import Event, Payment, PaymentBatch, Refund
@@ -19,6 +20,9 @@ def payment_list(*, merchant: Merchant, filters: dict | None = None) -> QuerySet
     for field in ("status", "method", "currency", "reference"):
         if filters.get(field):
             qs = qs.filter(**{field: filters[field]})
+    if filters.get("account"):
+        # Exact match through the keyed hash: the account itself is encrypted (docs/privacy.md).
+        qs = qs.filter(beneficiary_account_hash=field_hash(filters["account"]))
     if filters.get("batch"):
         qs = qs.filter(batch__public_id=filters["batch"])
     if filters.get("created_gte"):

@@ -12,12 +12,13 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from merchants.audit import audit_record
 from merchants.middleware import SESSION_KEY
 from merchants.models import Membership
 from payments import selectors
 from payments.forms import PaymentForm, RefundForm
 from payments.models import PaymentStatus
-from payments.representations import payment_data
+from payments.representations import beneficiary_full, payment_data
 from payments.services.lifecycle.guards import MerchantSuspended
 from payments.services.payments import (
     PaymentStateError,
@@ -47,7 +48,8 @@ def _can_operate(request: HttpRequest) -> bool:
 
 @merchant_required
 def payment_list(request: HttpRequest) -> HttpResponse:
-    filters = {k: request.GET.get(k, "").strip() for k in ("status", "method", "currency", "reference")}
+    names = ("status", "method", "currency", "reference", "account")
+    filters = {k: request.GET.get(k, "").strip() for k in names}
     qs = selectors.payment_list(merchant=request.merchant, filters=filters)
     page = WindowPaginator(qs, 25).get_page(request.GET.get("page"))
     return render(
@@ -85,10 +87,43 @@ def payment_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "refunds": selectors.refund_list(payment=payment),
         "refund_form": RefundForm(),
         "can_operate": _can_operate(request),
+        "can_reveal": _can_reveal(request),
     }
     if request.headers.get("X-Partial") == "timeline":
         return render(request, "payments/_payment_live.html", context)
     return render(request, "payments/payment_detail.html", context)
+
+
+def _can_reveal(request: HttpRequest) -> bool:
+    return request.membership is not None and request.membership.can_reveal_beneficiary_data
+
+
+@merchant_required
+@require_POST
+def payment_reveal(request: HttpRequest, public_id: str) -> HttpResponse:
+    """Show one payment's full beneficiary data to a role that may see it; every reveal is audited."""
+    payment = selectors.payment_get(merchant=request.merchant, public_id=public_id)
+    if not _can_reveal(request):
+        return HttpResponseForbidden(_("Your role cannot reveal account numbers."))
+    audit_record(
+        action="payment.beneficiary_revealed",
+        merchant=request.merchant,
+        obj=payment,
+        after={"fields": ["beneficiary_account", "beneficiary_email", "beneficiary_phone"]},
+        request=request,
+    )
+    context = {
+        "payment": payment,
+        "events": selectors.payment_events(payment=payment),
+        "refunds": selectors.refund_list(payment=payment),
+        "refund_form": RefundForm(),
+        "can_operate": _can_operate(request),
+        "can_reveal": True,
+        "revealed": beneficiary_full(payment),
+    }
+    response = render(request, "payments/payment_detail.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @merchant_required

@@ -19,6 +19,7 @@ from itertools import groupby
 
 from django.db.models import Count
 
+from merchants.crypto import masked
 from payments.formats import TxStatus, iter_error_csv, iter_pain002, iter_result_csv
 from payments.models import FINAL_STATES, BatchChunk, BatchRowError, Payment, PaymentBatch, PaymentStatus
 from payments.money import format_minor
@@ -84,7 +85,7 @@ def _payment_lines(batch: PaymentBatch) -> Iterator[tuple[int, dict]]:
             "currency",
             "method",
             "beneficiary_name",
-            "beneficiary_account",
+            "beneficiary_account_last4",
             "status",
             "failure_code",
             "failure_message",
@@ -127,7 +128,8 @@ def result_rows(batch: PaymentBatch) -> Iterator[dict]:
                 "currency": payment["currency"],
                 "method": payment["method"],
                 "beneficiary_name": payment["beneficiary_name"],
-                "beneficiary_account": payment["beneficiary_account"],
+                # Masked: the full number stays in the dashboard's audited reveal (docs/privacy.md).
+                "beneficiary_account": masked(payment["beneficiary_account_last4"]),
                 "status": payment["status"],
                 "payment_id": payment["public_id"],
                 "failure_code": payment["failure_code"],

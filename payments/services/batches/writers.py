@@ -25,6 +25,7 @@ from django.db import connection
 from django.utils import timezone
 from psycopg.adapt import PyFormat, Transformer
 
+from merchants.crypto import encrypt_many, field_hash, last4
 from merchants.ids import new_public_ids
 from payments.db import (
     copy_escape_bytes,
@@ -38,6 +39,9 @@ from payments.gateways import payout_gateway_for_method
 from payments.models import BatchRowError, Payment, PaymentBatch, PaymentStatus
 
 logger = logging.getLogger(__name__)
+
+# Fields of a payment encrypted at rest (EncryptedTextField), written by COPY without the ORM.
+PROTECTED = ("beneficiary_account", "beneficiary_email", "beneficiary_phone")
 
 # A row error: line, column, code, message, the row's reference and its pain.001 PmtInfId.
 ErrorRow = tuple[int, str, str, str, str, str]
@@ -198,6 +202,7 @@ class CopyWriter(Writer):
 
     def payments(self, rows: list[dict[str, Any]]) -> None:
         ids = new_public_ids("pay", len(rows))
+        protect_rows(rows)
         template, slots, id_slot, meta_slot = self._layout(rows[0])
         with connection.wrap_database_errors:
             per_block = self._copy is None
@@ -275,6 +280,20 @@ class CopyWriter(Writer):
             self._lookup.close()
         self._spool.close()
         self._cursor.close()
+
+
+def protect_rows(rows: list[dict[str, Any]]) -> None:
+    """Put block rows in the form stored at rest, in place: what COPY writes is what the model's
+    fields would have written (EncryptedTextField tokens, the account's keyed hash and last four)."""
+    for name in PROTECTED:
+        values = [row[name] for row in rows]
+        if name == "beneficiary_account":
+            for row, value in zip(rows, values, strict=True):
+                row["beneficiary_account_hash"] = field_hash(value)
+                row["beneficiary_account_last4"] = last4(value)
+        if any(values):
+            for row, token in zip(rows, encrypt_many(values), strict=True):
+                row[name] = token
 
 
 def _metadata_json(meta: dict) -> str:
