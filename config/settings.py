@@ -445,10 +445,16 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Account and card numbers are masked in every record that reaches a handler (config/logs.py).
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["accounts_masked"]}
+    },
     # django-q2 logs every task it enqueues, runs and records at INFO; that chatter is shown at
     # DEBUG only, so that INFO shows PayDesk's own work (config/logs.py).
-    "filters": {"task_chatter": {"()": "config.logs.TaskChatterToDebug"}},
+    "filters": {
+        "task_chatter": {"()": "config.logs.TaskChatterToDebug"},
+        "accounts_masked": {"()": "config.logs.AccountNumbersMasked"},
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         # Through the root handler only: Django's own console handler printed each line twice.

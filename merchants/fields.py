@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import FieldError
 from django.db import models
 
 from merchants.crypto import decrypt, encrypt, field_hash, last4
@@ -44,6 +45,13 @@ class EncryptedTextField(models.TextField):
         if value is None or isinstance(value, Secret):
             return value
         return Secret(str(value))
+
+    def get_lookup(self, lookup_name: str):
+        # Every write makes a new token, so `=` against a value silently finds nothing: refuse it
+        # (search an account by its keyed hash instead; merchants/crypto.py field_hash).
+        if lookup_name != "isnull":
+            raise FieldError(f"{self.name} is encrypted at rest; it cannot be filtered with {lookup_name!r}.")
+        return super().get_lookup(lookup_name)
 
     def get_prep_value(self, value: Any) -> Any:
         value = super().get_prep_value(value)

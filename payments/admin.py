@@ -3,6 +3,7 @@
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
+from merchants.crypto import field_hash
 from merchants.models import NotificationPreference, WebhookEndpoint
 from payments.gateways import CallbackRejected
 from payments.models import (
@@ -20,6 +21,7 @@ from payments.models import (
     SandboxNotice,
     SandboxOperation,
 )
+from payments.models.payment import ENCRYPTED_FIELDS
 from payments.services import payments as payment_services
 from payments.services.callbacks import callback_reapply
 from payments.services.lifecycle.guards import MerchantSuspended
@@ -91,10 +93,27 @@ class PaymentAdmin(admin.ModelAdmin):
         "created_at",
     ]
     list_filter = ["status", "method", "currency", "gateway", "merchant"]
-    search_fields = ["public_id", "reference", "beneficiary_name", "beneficiary_account", "gateway_reference"]
+    search_fields = ["public_id", "reference", "beneficiary_name", "gateway_reference"]
     date_hierarchy = "created_at"
     list_select_related = ["merchant"]
-    readonly_fields = [f.name for f in Payment._meta.fields]
+    # Beneficiary data is shown masked here too; the full value is a dashboard reveal (audited).
+    exclude = [*ENCRYPTED_FIELDS, "beneficiary_account_hash"]
+    readonly_fields = [
+        *(
+            f.name
+            for f in Payment._meta.fields
+            if f.name not in (*ENCRYPTED_FIELDS, "beneficiary_account_hash")
+        ),
+        "beneficiary_account_masked",
+    ]
+
+    def get_search_results(self, request, queryset, search_term):
+        # An exact account number also finds its payments, through the keyed hash.
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if search_term.strip():
+            results |= queryset.filter(beneficiary_account_hash=field_hash(search_term.strip()))
+        return results, may_have_duplicates
+
     inlines = [AttemptInline, EventInline]
     actions = ["release_selected", "reject_selected", "hold_selected", "retry_selected", "cancel_selected"]
 

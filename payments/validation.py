@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext as _
@@ -34,6 +35,37 @@ METHODS = frozenset(Method.values)
 METHOD_LIST = ", ".join(Method.values)
 PHONE_RE = re.compile(r"^\+?[0-9 ()-]{6,32}$")
 REFERENCE_RE = re.compile(r"^[\w.\-/:#]+$")
+
+
+CARD_DIGITS_RE = re.compile(r"^[0-9][0-9 -]{11,30}[0-9]$")
+# The sandbox's own test numbers (DESIGN section 7: the last four choose the outcome): a reserved
+# test range no issuer hands out, accepted as test tokens while the card route is the sandbox.
+SANDBOX_TEST_CARD_PREFIX = "400000000000"
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for i, char in enumerate(reversed(digits)):
+        d = int(char)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def is_raw_card_number(account: str) -> bool:
+    """Whether `account` is a primary account number (13-19 digits, Luhn-valid), not a gateway token.
+
+    PayDesk must never store or transmit a card number (that would bring it into PCI DSS scope);
+    the sandbox's test range is let through as its test tokens when the sandbox serves cards.
+    """
+    if not account or not CARD_DIGITS_RE.match(account):
+        return False
+    digits = account.replace(" ", "").replace("-", "")
+    if not (13 <= len(digits) <= 19 and digits.isdigit() and luhn_valid(digits)):
+        return False
+    sandbox = settings.PAYDESK_GATEWAY_ROUTES.get(Method.CARD) == "sandbox"
+    return not (sandbox and digits.startswith(SANDBOX_TEST_CARD_PREFIX) and len(digits) == 16)
 
 
 @dataclass
@@ -128,6 +160,17 @@ def validate_payment_input(
         )
     if clean["beneficiary_account"] and not ACCOUNT_RE.match(clean["beneficiary_account"]):
         errors.append(FieldError("beneficiary_account", "invalid_account", _("Not a valid account number.")))
+    if clean["method"] == Method.CARD and is_raw_card_number(clean["beneficiary_account"]):
+        errors.append(
+            FieldError(
+                "beneficiary_account",
+                "raw_card_number",
+                _(
+                    "This looks like a card number. Card payments take a token from the card gateway, "
+                    "never the card number itself (PCI DSS)."
+                ),
+            )
+        )
     if clean["beneficiary_email"]:
         try:
             validate_email(clean["beneficiary_email"])

@@ -33,6 +33,9 @@ class PaymentStatus(models.TextChoices):
 
 
 S = PaymentStatus
+# A payment's personal data encrypted at rest (EncryptedTextField): batch COPY writes it encrypted
+# by hand, the admin leaves it out, erasure replaces it.
+ENCRYPTED_FIELDS = ("beneficiary_account", "beneficiary_email", "beneficiary_phone")
 REFUNDABLE = [S.SUCCEEDED, S.PARTIALLY_REFUNDED]
 
 

@@ -37,11 +37,10 @@ from payments.db import (
 )
 from payments.gateways import payout_gateway_for_method
 from payments.models import BatchRowError, Payment, PaymentBatch, PaymentStatus
+from payments.models.payment import ENCRYPTED_FIELDS
 
 logger = logging.getLogger(__name__)
 
-# Fields of a payment encrypted at rest (EncryptedTextField), written by COPY without the ORM.
-PROTECTED = ("beneficiary_account", "beneficiary_email", "beneficiary_phone")
 
 # A row error: line, column, code, message, the row's reference and its pain.001 PmtInfId.
 ErrorRow = tuple[int, str, str, str, str, str]
@@ -202,7 +201,7 @@ class CopyWriter(Writer):
 
     def payments(self, rows: list[dict[str, Any]]) -> None:
         ids = new_public_ids("pay", len(rows))
-        protect_rows(rows)
+        rows = protected_rows(rows)
         template, slots, id_slot, meta_slot = self._layout(rows[0])
         with connection.wrap_database_errors:
             per_block = self._copy is None
@@ -282,18 +281,20 @@ class CopyWriter(Writer):
         self._cursor.close()
 
 
-def protect_rows(rows: list[dict[str, Any]]) -> None:
-    """Put block rows in the form stored at rest, in place: what COPY writes is what the model's
-    fields would have written (EncryptedTextField tokens, the account's keyed hash and last four)."""
-    for name in PROTECTED:
+def protected_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Copies of block rows in the form stored at rest: what COPY writes is what the model's fields
+    would have written (EncryptedTextField tokens, the account's keyed hash and last four)."""
+    out = [row.copy() for row in rows]
+    for name in ENCRYPTED_FIELDS:
         values = [row[name] for row in rows]
         if name == "beneficiary_account":
-            for row, value in zip(rows, values, strict=True):
+            for row, value in zip(out, values, strict=True):
                 row["beneficiary_account_hash"] = field_hash(value)
                 row["beneficiary_account_last4"] = last4(value)
         if any(values):
-            for row, token in zip(rows, encrypt_many(values), strict=True):
+            for row, token in zip(out, encrypt_many(values), strict=True):
                 row[name] = token
+    return out
 
 
 def _metadata_json(meta: dict) -> str:
