@@ -343,8 +343,8 @@ def test_the_configured_handlers_mask_accounts(caplog):
 def test_result_csv_written_from_the_report_has_no_full_account(
     merchant_a,
     alice,
-    media,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    media,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
     from payments.services.batches.reports import iter_results_csv
 
