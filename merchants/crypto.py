@@ -10,10 +10,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
+import struct
+import time
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -51,9 +55,43 @@ def encrypt(plaintext: str) -> str:
 
 
 def encrypt_many(values: list[str]) -> list[str]:
-    """Encrypt many values under the first key (empty stays empty, as EncryptedTextField stores it)."""
-    fernet = _fernet()
-    return [fernet.encrypt(v.encode()).decode() if v else v for v in values]
+    """Encrypt many values under the first key: the Fernet tokens `encrypt` would make, made in bulk.
+
+    Empty stays empty, as EncryptedTextField stores it. Batch ingestion encrypts 10^5 accounts at
+    a time, and Fernet's per-call set-up (a cipher, a padder and an HMAC object per value) was
+    most of its cost. Here one AES-CBC pass covers the block: each value is preceded in the stream
+    by a fresh random block, whose ciphertext is that value's IV (CBC's chaining makes the value's
+    blocks decrypt with it), so every token has its own unpredictable IV, as Fernet requires; the
+    HMAC-SHA256 is computed per token from one keyed state. Every token is a standard Fernet token
+    that `decrypt` (and any Fernet implementation) opens; tests/merchants/test_crypto_bulk.py
+    checks so.
+    """
+    present = [i for i, v in enumerate(values) if v]
+    if not present:
+        return list(values)
+    key = base64.urlsafe_b64decode(_keys()[0])
+    signing_key, encryption_key = key[:16], key[16:]
+    randoms = os.urandom(16 * len(present))
+    stream, sizes = [], []
+    for n, i in enumerate(present):
+        data = values[i].encode()
+        pad = 16 - len(data) % 16
+        stream.append(randoms[16 * n : 16 * n + 16])
+        stream.append(data + bytes([pad]) * pad)
+        sizes.append(len(data) + pad)
+    encryptor = Cipher(algorithms.AES(encryption_key), modes.CBC(os.urandom(16))).encryptor()
+    ciphertext = encryptor.update(b"".join(stream)) + encryptor.finalize()
+    header = b"\x80" + struct.pack(">Q", int(time.time()))
+    mac = hmac.new(signing_key, digestmod=hashlib.sha256)
+    out = list(values)
+    pos = 0
+    for i, size in zip(present, sizes, strict=True):
+        body = header + ciphertext[pos : pos + 16 + size]  # IV, then the value's blocks
+        pos += 16 + size
+        h = mac.copy()
+        h.update(body)
+        out[i] = base64.urlsafe_b64encode(body + h.digest()).decode()
+    return out
 
 
 def decrypt(token: str) -> str:
@@ -80,6 +118,20 @@ MASK = "\u2022\u2022\u2022\u2022"  # ••••
 @lru_cache(maxsize=4)
 def _hasher(key: str):
     return hmac.new(key.encode(), digestmod=hashlib.sha256)
+
+
+def field_hashes(values: list[str]) -> list[str]:
+    """`field_hash` of many values (batch ingestion): one keyed state, copied per value."""
+    mac = _hasher(str(settings.FIELD_HASH_KEY))
+    out = []
+    for value in values:
+        if value:
+            h = mac.copy()
+            h.update("".join(value.split()).upper().encode())
+            out.append(h.hexdigest())
+        else:
+            out.append("")
+    return out
 
 
 def field_hash(value: str) -> str:

@@ -25,7 +25,7 @@ from django.db import connection
 from django.utils import timezone
 from psycopg.adapt import PyFormat, Transformer
 
-from merchants.crypto import encrypt_many, field_hash, last4
+from merchants.crypto import encrypt_many, field_hashes, last4
 from merchants.ids import new_public_ids
 from payments.db import (
     copy_escape_bytes,
@@ -288,8 +288,8 @@ def protected_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for name in ENCRYPTED_FIELDS:
         values = [row[name] for row in rows]
         if name == "beneficiary_account":
-            for row, value in zip(out, values, strict=True):
-                row["beneficiary_account_hash"] = field_hash(value)
+            for row, value, digest in zip(out, values, field_hashes(values), strict=True):
+                row["beneficiary_account_hash"] = digest
                 row["beneficiary_account_last4"] = last4(value)
         if any(values):
             for row, token in zip(out, encrypt_many(values), strict=True):
