@@ -102,6 +102,14 @@ FIELD_HASH_KEY = (
     env_str("FIELD_HASH_KEY") or hashlib.sha256(b"paydesk-field-hash:" + SECRET_KEY.encode()).hexdigest()
 )
 
+# Fraud controls (docs/privacy.md#fraud-controls): a reference rate older than this many days is
+# stale and the caps that need it hold the payment; beneficiary names scoring at least this
+# (0-100, rapidfuzz) against a sanctioned name are held.
+PAYDESK_RATE_MAX_AGE_DAYS = env_int("PAYDESK_RATE_MAX_AGE_DAYS", 4, minimum=1)
+PAYDESK_SANCTIONS_THRESHOLD = env_int("PAYDESK_SANCTIONS_THRESHOLD", 90, minimum=50)
+# Where a django-q2 schedule fetches the ECB's daily rates (empty: no fetching; import_rates FILE).
+PAYDESK_RATES_URL = env_str("PAYDESK_RATES_URL", "")
+
 # Which gateway serves each payment method; the sandbox serves all by default.
 # PAYDESK_GATEWAY_<METHOD>; a system check refuses a route to an unknown or unconfigured gateway.
 PAYDESK_GATEWAY_ROUTES = {

@@ -56,6 +56,11 @@ def ensure_schedules(sender, **kwargs) -> None:
             "repeats": -1,
         },
     )
+    # Reference exchange rates from PAYDESK_RATES_URL (the ECB publishes once a working day).
+    Schedule.objects.update_or_create(
+        name="paydesk-rates-fetch",
+        defaults={"func": "payments.tasks.rates_fetch_task", "schedule_type": Schedule.HOURLY, "repeats": -1},
+    )
 
 
 class PaymentsConfig(AppConfig):

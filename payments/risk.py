@@ -25,6 +25,7 @@ from django.utils import timezone
 from merchants.crypto import field_hash
 from payments.db import recent_figures
 from payments.models import Payment, RiskModel
+from payments.rates import RateUnavailable, convert_minor
 
 DEFAULT_K = 1.8
 DEFAULT_THETA = 6.0
@@ -49,9 +50,31 @@ def risk_score(payment) -> float:
         limit=HISTORY,
     )
     usual = float(usual) if usual is not None else None  # NUMERIC on PostgreSQL, REAL on SQLite
-    amount_ratio = math.log10(max(payment.amount_minor / usual, 1.0)) if usual else 0.0
-    velocity = math.log10(1 + last_hour)
-    return 2.5 * amount_ratio + 1.0 * (not known) + 0.5 * velocity
+    if usual:
+        amount_ratio = math.log10(max(payment.amount_minor / usual, 1.0))
+    else:
+        amount_ratio = _base_currency_ratio(payment)
+    return 2.5 * amount_ratio + 1.0 * (not known) + 0.5 * math.log10(1 + last_hour)
+
+
+def _base_currency_ratio(payment) -> float:
+    """The amount against the merchant's usual amounts when none of them is in its currency: both in the
+    merchant's base currency through the reference rates (0 when a rate is missing or stale)."""
+    base = payment.merchant.base_currency
+    recent = (
+        Payment.objects.filter(merchant_id=payment.merchant_id)
+        .exclude(pk=payment.pk)
+        .order_by("-created_at", "-id")
+        .values_list("currency", "amount_minor")[:HISTORY]
+    )
+    memo: dict = {}
+    try:
+        amounts = [convert_minor(a, c, base, memo=memo) for c, a in recent]
+        amount = convert_minor(payment.amount_minor, payment.currency, base, memo=memo)
+    except RateUnavailable:
+        return 0.0
+    usual = sum(amounts) / len(amounts) if amounts else 0
+    return math.log10(max(amount / usual, 1.0)) if usual else 0.0
 
 
 def risk_parameters() -> tuple[float, float]:

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from payments.api.idempotency import purge_expired_keys
 from payments.gateways import sandbox
-from payments.services import callbacks, payments, reconcile, sweeper
+from payments.services import callbacks, controls, payments, reconcile, sweeper
 from payments.services.batches import bank_files, execute, ingest, lifecycle
 from payments.services.notifications import sending
 
@@ -111,3 +111,8 @@ def batches_due_task() -> int:
 def bank_file_write_task(batch_id: int, **_broker_options) -> None:
     """Write a batch's bank file; `q_options` (its longer timeout) matter only to the broker."""
     bank_files.bank_file_write(batch_id=batch_id)
+
+
+def rates_fetch_task() -> int:
+    """Fetch reference rates where PAYDESK_RATES_URL is set (hourly; the same day's rates are replaced)."""
+    return controls.rates_fetch()

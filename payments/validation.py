@@ -11,6 +11,7 @@ from django.core.validators import validate_email
 from django.utils.translation import gettext as _
 
 from merchants.models import Merchant
+from payments.controls import blocklist_errors
 from payments.models import Method
 from payments.money import MoneyError, format_minor, normalize_currency, parse_amount
 
@@ -241,6 +242,9 @@ def validate_payment_input(
         if problem is not None:
             errors.append(FieldError(*problem))
 
+    if not errors:
+        # The merchant's blocklist (payments/controls.py): refused the same way everywhere.
+        errors.extend(FieldError(*e) for e in blocklist_errors(merchant, clean, memo))
     if errors:
         raise PaymentInvalid(errors)
     return clean

@@ -30,11 +30,13 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from merchants.crypto import field_hashes
 from merchants.models import Merchant
+from payments.controls import hold_reasons, sanctions_listed
 from payments.db import is_unique_violation, streams_copy
 from payments.formats import FormatError, RawRow, open_reader
 from payments.gateways import Gateway, get_gateway
-from payments.models import BatchStatus, PaymentBatch
+from payments.models import BatchStatus, PaymentBatch, PaymentStatus
 from payments.queue import enqueue
 from payments.services.batches.funding import funding_account_for
 from payments.services.batches.writers import CopyWriter, ErrorRow, OrmWriter, Writer
@@ -115,6 +117,7 @@ class _Tally:
         self.rows = 0
         self.valid = 0
         self.errors = 0
+        self.held = 0  # valid rows stored on hold by the rules
         self.totals: dict[str, list[int]] = {}
         # The earliest ReqdExctnDt of the file's valid rows (pain.001), if any.
         self.first_date: date | None = None
@@ -172,6 +175,8 @@ def ingest_rows(batch: PaymentBatch, merchant: Merchant, reader, writer: Writer)
             entry = tally.totals.setdefault(clean["currency"], [0, 0])
             entry[0] += 1
             entry[1] += clean["amount_minor"]
+        if good and rules_apply:
+            holds(good)
         if good:
             writer.payments(good)
         tally.valid += len(good)
@@ -179,6 +184,31 @@ def ingest_rows(batch: PaymentBatch, merchant: Merchant, reader, writer: Writer)
             writer.errors(errors)
         block.clear()
         errors.clear()
+
+    # Hold rules for batch rows (payments/controls.py): sanctions screening and the first-payment
+    # cap; a held row is stored on_hold with its reasons and left out of execution until released.
+    rules_apply = bool(merchant.first_payment_cap_minor) or sanctions_listed()
+    paid_in_file: set[str] = set()
+
+    def holds(good: list[dict[str, Any]]) -> None:
+        hashes = field_hashes([c["beneficiary_account"] for c in good])
+        known = writer.known_accounts(sorted(set(hashes))) if merchant.first_payment_cap_minor else set()
+        for clean, account_hash in zip(good, hashes, strict=True):
+            reasons = hold_reasons(
+                merchant,
+                amount_minor=clean["amount_minor"],
+                currency=clean["currency"],
+                beneficiary_name=clean["beneficiary_name"],
+                account_hash=account_hash,
+                new_beneficiary=account_hash not in known and account_hash not in paid_in_file,
+                realtime=False,
+                memo=memo,
+            )
+            paid_in_file.add(account_hash)
+            clean["status"] = PaymentStatus.ON_HOLD.value if reasons else PaymentStatus.CREATED.value
+            if reasons:
+                clean["metadata"] = {**clean["metadata"], "hold_reasons": [r.as_dict() for r in reasons]}
+                tally.held += 1
 
     gateway = writer.gateway
     rails: dict[str, Gateway] = {}

@@ -88,6 +88,10 @@ class Writer:
     def existing(self, references: list[str]) -> set[str]:
         raise NotImplementedError
 
+    def known_accounts(self, hashes: list[str]) -> set[str]:
+        """Which of these account hashes the merchant has paid (or has a payment to) before."""
+        raise NotImplementedError
+
     def payments(self, rows: list[dict[str, Any]]) -> None:
         raise NotImplementedError
 
@@ -112,6 +116,13 @@ class OrmWriter(Writer):
             Payment.objects.filter(merchant_id=self.batch.merchant_id, reference__in=references).values_list(
                 "reference", flat=True
             )
+        )
+
+    def known_accounts(self, hashes: list[str]) -> set[str]:
+        return set(
+            Payment.objects.filter(
+                merchant_id=self.batch.merchant_id, beneficiary_account_hash__in=hashes
+            ).values_list("beneficiary_account_hash", flat=True)
         )
 
     def payments(self, rows: list[dict[str, Any]]) -> None:
@@ -179,6 +190,16 @@ class CopyWriter(Writer):
         lookup = self._lookup or connection.connection
         return existing_values(
             lookup, Payment, "reference", scope=("merchant_id", self.batch.merchant_id), values=references
+        )
+
+    def known_accounts(self, hashes: list[str]) -> set[str]:
+        lookup = self._lookup or connection.connection
+        return existing_values(
+            lookup,
+            Payment,
+            "beneficiary_account_hash",
+            scope=("merchant_id", self.batch.merchant_id),
+            values=hashes,
         )
 
     def beat(self) -> None:
