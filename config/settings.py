@@ -175,6 +175,9 @@ if PAYDESK_CALLBACK_RATE and not re.fullmatch(
         f"PAYDESK_CALLBACK_RATE must be requests per period such as 6000/min, not {PAYDESK_CALLBACK_RATE!r}."
     )
 PAYDESK_CALLBACK_RETENTION_DAYS = env_int("PAYDESK_CALLBACK_RETENTION_DAYS", 30, minimum=1)
+# Days an uploaded batch file is kept once its batch is final (its rows are in the database); the
+# file holds beneficiaries' accounts in plaintext (docs/privacy.md). 0: deleted on the next hourly run.
+PAYDESK_UPLOAD_RETENTION_DAYS = env_int("PAYDESK_UPLOAD_RETENTION_DAYS", 7, minimum=0)
 # Behind a reverse proxy: the header it sets with the client's address (e.g. X-Forwarded-For,
 # X-Real-IP) and how many proxies of yours append to it. Unset: REMOTE_ADDR; no other header is trusted.
 PAYDESK_CLIENT_IP_HEADER = env_str("PAYDESK_CLIENT_IP_HEADER")

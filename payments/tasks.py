@@ -8,7 +8,7 @@ from django.utils import timezone
 from payments.api.idempotency import purge_expired_keys
 from payments.gateways import sandbox
 from payments.services import callbacks, controls, payments, reconcile, sweeper
-from payments.services.batches import bank_files, execute, ingest, lifecycle
+from payments.services.batches import bank_files, execute, ingest, lifecycle, retention
 from payments.services.notifications import sending
 
 
@@ -116,3 +116,8 @@ def bank_file_write_task(batch_id: int, **_broker_options) -> None:
 def rates_fetch_task() -> int:
     """Fetch reference rates where PAYDESK_RATES_URL is set (hourly; the same day's rates are replaced)."""
     return controls.rates_fetch()
+
+
+def batch_files_purge_task() -> int:
+    """Scheduled: delete the stored files of final batches past PAYDESK_UPLOAD_RETENTION_DAYS."""
+    return retention.batch_files_purge()
