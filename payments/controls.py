@@ -32,7 +32,7 @@ from merchants.crypto import field_hash
 from merchants.models import Merchant
 from payments.models import BlockedEntry, Payment, SanctionedName
 from payments.money import format_minor
-from payments.rates import RateUnavailable, convert_minor
+from payments.rates import RateUnavailable, convert_minor, latest_rates
 
 IBAN_PREFIX = re.compile(r"^([A-Z]{2})[0-9]{2}[A-Z0-9]{10,30}$")
 SANCTIONS_TTL = 60  # seconds a process keeps the sanctions list before reading it again
@@ -118,9 +118,25 @@ def _sanctions() -> tuple[list[str], list[tuple[str, str]]]:
     return _sanctions_cache["names"], _sanctions_cache["rows"]
 
 
-def sanctions_listed() -> bool:
+def sanctions_listed(memo: dict | None = None) -> bool:
     """Whether a sanctions list is loaded (screening costs nothing without one)."""
-    return bool(_sanctions()[0])
+    return bool(_sanctions_of(memo)[0])
+
+
+def _sanctions_of(memo: dict | None) -> tuple[list[str], list[tuple[str, str]]]:
+    if memo is not None and "sanctions" in memo:
+        return memo["sanctions"]
+    return _sanctions()
+
+
+def controls_prepare(merchant: Merchant) -> dict:
+    """A memo holding every answer the controls read from the database (blocklist, sanctions list,
+    reference rates), for batch ingestion: no query may run while its COPY stream is open."""
+    memo: dict = {}
+    _blocklist(merchant, memo)
+    memo["sanctions"] = _sanctions()
+    memo["rates_table"] = latest_rates(None)
+    return memo
 
 
 def sanctions_reload() -> None:
@@ -128,9 +144,9 @@ def sanctions_reload() -> None:
     _sanctions_cache["at"] = 0.0
 
 
-def sanctions_match(name: str) -> tuple[str, str, float] | None:
+def sanctions_match(name: str, memo: dict | None = None) -> tuple[str, str, float] | None:
     """(listed name, list, score) of the best match at or above the threshold, else None."""
-    names, rows = _sanctions()
+    names, rows = _sanctions_of(memo)
     if not names or not name:
         return None
     best = process.extractOne(
@@ -163,7 +179,7 @@ def hold_reasons(
 ) -> list[HoldReason]:
     """Why this payment must be held for review (empty: it may go on)."""
     reasons: list[HoldReason] = []
-    match = sanctions_match(beneficiary_name)
+    match = sanctions_match(beneficiary_name, memo)
     if match is not None:
         listed, list_name, score = match
         reasons.append(

@@ -127,10 +127,13 @@ def max_age() -> timedelta:
     return timedelta(days=settings.PAYDESK_RATE_MAX_AGE_DAYS)
 
 
-def latest_rates(currencies: set[str], *, today: date | None = None) -> dict[tuple[str, str], ExchangeRate]:
-    """The newest rate of each (base, currency) for these currencies, fresh or not."""
+def latest_rates(currencies: set[str] | None) -> dict[tuple[str, str], ExchangeRate]:
+    """The newest rate of each (base, currency) for these currencies (None: all), fresh or not."""
+    qs = ExchangeRate.objects.order_by("base", "currency", "-date")
+    if currencies is not None:
+        qs = qs.filter(currency__in=currencies)
     found: dict[tuple[str, str], ExchangeRate] = {}
-    for rate in ExchangeRate.objects.filter(currency__in=currencies).order_by("base", "currency", "-date"):
+    for rate in qs:
         found.setdefault((rate.base, rate.currency), rate)
     return found
 
@@ -145,7 +148,8 @@ def convert_minor(
     if memo is not None and key in memo:
         factor = memo[key]
     else:
-        factor = _factor(currency, target, today or timezone.localdate())
+        table = memo.get("rates_table") if memo is not None else None
+        factor = _factor(currency, target, today or timezone.localdate(), table)
         if memo is not None:
             memo[key] = factor
     if isinstance(factor, RateUnavailable):
@@ -154,8 +158,8 @@ def convert_minor(
     return int(major.scaleb(currency_exponent(target)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def _factor(currency: str, target: str, today: date) -> Decimal | RateUnavailable:
-    rates = latest_rates({currency, target})
+def _factor(currency: str, target: str, today: date, table: dict | None = None) -> Decimal | RateUnavailable:
+    rates = latest_rates({currency, target}) if table is None else table
     bases = {base for base, _cur in rates} | {currency, target}
     oldest_ok = today - max_age()
     stale = None

@@ -3,7 +3,6 @@
 from django.core.exceptions import ObjectDoesNotExist
 
 from merchants.crypto import last4, masked, masked_email, masked_phone
-from payments.gateways import payment_direction
 from payments.models import BankReport, Payment, PaymentBatch, Refund
 from payments.money import format_minor
 
@@ -22,7 +21,7 @@ def payment_data(payment: Payment, *, full: bool = False) -> dict:
         "amount": payment.amount,
         "currency": payment.currency,
         "method": payment.method,
-        "direction": payment_direction(payment),
+        "direction": payment.direction,
         "beneficiary_name": payment.beneficiary_name,
         **(beneficiary_full(payment) if full else beneficiary_masked(payment)),
         "description": payment.description,

@@ -15,6 +15,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from payments.api import examples
 from payments.api.idempotency import IdempotencyMixin
 from payments.api.problems import PROBLEM_CONTENT_TYPE, BodyInvalid, problem_body
 from payments.representations import bank_report_data
@@ -73,6 +74,7 @@ class BankReportCreateView(IdempotencyMixin, APIView):
             )
         },
         responses={201: OpenApiResponse(BankReportSerializer)},
+        examples=examples.BANK_REPORT_CREATE,
     )
     def post(self, request):
         check_content_length(request.META, settings.PAYDESK_BATCH_MAX_BYTES, MULTIPART_SLACK)

@@ -565,6 +565,7 @@ class BatchBankFileView(APIView):
             409: "`bank_file_not_ready`: its payments are still being submitted.",
         }
     }
+    problem_examples = {"GET": examples.BANK_FILE_PROBLEMS}
 
     @extend_schema(
         operation_id="batches_bank_file",
@@ -577,6 +578,7 @@ class BatchBankFileView(APIView):
         ),
         parameters=[BATCH_ID],
         responses={(200, "application/xml"): OpenApiResponse(str)},
+        examples=examples.BANK_FILE,
     )
     def get(self, request, batch_id: str):
         batch = scoped_batch(request, batch_id)

@@ -36,6 +36,7 @@ def payment(**changes) -> dict:
         "amount": "49.90",
         "currency": "USD",
         "method": "card",
+        "direction": "payout",
         "beneficiary_name": "Ada Lovelace",
         "beneficiary_account": "4000000000001234",
         "beneficiary_email": "ada@example.com",
@@ -312,6 +313,9 @@ def batch(**changes) -> dict:
         "outcomes": {},
         "rejection": None,
         "cancel_requested": False,
+        "funding_account": None,
+        "execution_date": None,
+        "bank_file": None,
         "uploaded_by": None,
         "uploaded_by_key": KEY_ID,
         "approved_by": None,
@@ -590,3 +594,61 @@ COMMON_PROBLEMS: dict[int, dict[str, dict]] = {
     },
     500: {"Server error": problem(500, "server_error", "An unexpected error occurred.")},
 }
+
+# Payout rails: bank files and bank reports -------------------------------------------------
+
+BANK_FILE = [
+    response(
+        "pain.001 bank file",
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"><CstmrCdtTrfInitn>'
+        "<GrpHdr><MsgId>PD20261201A1B2C3</MsgId><CreDtTm>2026-12-01T09:00:00+00:00</CreDtTm>"
+        "<NbOfTxs>2</NbOfTxs><CtrlSum>4130.50</CtrlSum><InitgPty><Nm>Acme GmbH</Nm></InitgPty></GrpHdr>"
+        "<PmtInf>...</PmtInf></CstmrCdtTrfInitn></Document>\n",
+        summary="The credit transfers of the batch's bank-transfer payments (abridged)",
+        media_type="application/xml",
+    )
+]
+BANK_FILE_PROBLEMS = {
+    404: {
+        "No bank file": problem(404, "no_bank_file", "This batch pays nothing through the bank-file rail.")
+    },
+    409: {
+        "Not ready": problem(
+            409, "bank_file_not_ready", "The bank file is written once every payment is submitted."
+        )
+    },
+}
+BANK_REPORT_PAIN002 = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.002.001.10"><CstmrPmtStsRpt>'
+    "<GrpHdr><MsgId>BANK-STS-20261202</MsgId><CreDtTm>2026-12-02T08:00:00</CreDtTm></GrpHdr>"
+    "<OrgnlGrpInfAndSts><OrgnlMsgId>PD20261201A1B2C3</OrgnlMsgId>"
+    "<OrgnlMsgNmId>pain.001.001.09</OrgnlMsgNmId></OrgnlGrpInfAndSts>"
+    "<OrgnlPmtInfAndSts><OrgnlPmtInfId>PMT-1</OrgnlPmtInfId>"
+    "<TxInfAndSts><OrgnlEndToEndId>PAYROLL-2026-12-001</OrgnlEndToEndId><TxSts>ACSC</TxSts></TxInfAndSts>"
+    "<TxInfAndSts><OrgnlEndToEndId>PAYROLL-2026-12-002</OrgnlEndToEndId><TxSts>RJCT</TxSts>"
+    "<StsRsnInf><Rsn><Cd>AC04</Cd></Rsn></StsRsnInf></TxInfAndSts>"
+    "</OrgnlPmtInfAndSts></CstmrPmtStsRpt></Document>\n"
+)
+BANK_REPORT_CREATE = [
+    request(
+        "pain.002 status report",
+        {"file": BANK_REPORT_PAIN002},
+        "The bank's answer to a bank file: one payment accepted, one rejected (AC04, closed account)",
+        media_type="multipart/form-data",
+    ),
+    response(
+        "pain.002 status report",
+        {
+            "id": "brp_7Hq2Lm9Xc4Vb8Nz1Kd5Rt3Wy",
+            "kind": "pain.002",
+            "matched": 0,
+            "unmatched": ["PAYROLL-2026-12-001", "PAYROLL-2026-12-002"],
+            "duplicates": 0,
+            "errors": [],
+        },
+        201,
+        "Counts of what the report did; EndToEndIds no payment carries are listed, never guessed",
+    ),
+]

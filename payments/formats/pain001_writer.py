@@ -9,7 +9,7 @@ wrote adds up to what was declared (ValueError otherwise: the caller
 discards the file).
 
 Element order and types follow the pain.001.001.09 XSD (validated in
-tests/formats/test_pain001_writer.py against the official schema).
+tests/formats/test_bank_files.py against the official schema).
 """
 
 from __future__ import annotations

@@ -358,18 +358,6 @@ def gateway_for_payment(payment: Payment) -> Gateway:
     return gateway
 
 
-def payment_direction(payment: Payment) -> str:
-    """`payout` or `collection` (DESIGN section 6): every batch row pays out; a real-time payment
-    collects when its method is routed to a collecting gateway (Alipay/WeChat Pay QR, PayPal checkout).
-    """
-    if payment.batch_id is not None:
-        return "payout"
-    slug = payment.gateway or settings.PAYDESK_GATEWAY_ROUTES.get(payment.method, "sandbox")
-    if slug not in settings.PAYDESK_GATEWAYS:
-        return "payout"
-    return "collection" if get_gateway(slug).collects else "payout"
-
-
 def setup_problem(
     merchant: Merchant, method: str, currency: str, *, payout: bool = False
 ) -> tuple[str, str, str] | None:
@@ -426,6 +414,18 @@ def setup_problem(
             % {"method": method, "gateway": gateway.slug},
         )
     return None
+
+
+def setup_checks_prepare(merchant: Merchant, *, payout: bool) -> None:
+    """Read now what `setup_problem` would ask the database later: whether the merchant has an account
+    at each gateway its methods are routed to. Batch ingestion calls it before its COPY stream opens,
+    since no query may run on a connection that is streaming a COPY.
+    """
+    memo = merchant.__dict__.setdefault("_gateway_ready", {})
+    for method in settings.PAYDESK_GATEWAY_ROUTES.keys() | settings.PAYDESK_PAYOUT_ROUTES.keys():
+        gateway = payout_gateway_for_method(method) if payout else gateway_for_method(method)
+        if gateway is not None and gateway.requires_account and gateway.slug not in memo:
+            memo[gateway.slug] = gateway.account_for(merchant.pk) is not None
 
 
 # HTTP and keys shared by the provider adapters -------------------------------------------

@@ -6,6 +6,7 @@ from payments.models.incidents import Incident
 from payments.models.notifications import Channel, Delivery, DeliveryStatus, Notification, WebhookSendSlot
 from payments.models.payment import (
     FINAL_STATES,
+    Direction,
     GatewayAttempt,
     Method,
     Payment,
@@ -35,6 +36,7 @@ __all__ = [
     "GatewayCallback",
     "IdempotencyKey",
     "Incident",
+    "Direction",
     "Method",
     "Payment",
     "PaymentBatch",

@@ -19,6 +19,11 @@ class Method(models.TextChoices):
     BANK_TRANSFER = "bank_transfer", _("Bank transfer")
 
 
+class Direction(models.TextChoices):
+    PAYOUT = "payout", _("Payout")
+    COLLECTION = "collection", _("Collection")
+
+
 class PaymentStatus(models.TextChoices):
     CREATED = "created", _("Created")
     ON_HOLD = "on_hold", _("On hold")
@@ -81,6 +86,11 @@ class Payment(FSMModelMixin, models.Model):
     next_action = models.JSONField(null=True, blank=True)
     refunded_minor = models.BigIntegerField(default=0)
     gateway = models.CharField(max_length=32, blank=True)
+    # payout or collection (DESIGN section 6), fixed from the method's route when the payment is
+    # created: every batch row pays out; a real-time payment collects when its gateway does.
+    direction = models.CharField(
+        max_length=10, choices=Direction.choices, default=Direction.PAYOUT, db_default=Direction.PAYOUT
+    )
     gateway_reference = models.CharField(max_length=128, blank=True)
     risk_probability = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
     # The score r the probability was computed from: the input of the next fit (payments/risk.py).

@@ -16,7 +16,7 @@ from django_fsm import TransitionNotAllowed, can_proceed
 from merchants.models import ApiKey, Merchant
 from payments.db import insert_rows
 from payments.gateways import GatewayError, Outcome, gateway_for_method, get_gateway
-from payments.models import GatewayAttempt, Payment, PaymentStatus
+from payments.models import Direction, GatewayAttempt, Payment, PaymentStatus
 from payments.representations import payment_data
 from payments.risk import hold_probability, risk_score
 from payments.services.lifecycle.attempts import attempt_create, attempt_resume_claim, gateway_call
@@ -68,11 +68,13 @@ def payment_create(
     ensure_may_move_money(merchant)
     clean = validate_payment_input(merchant, data)
     actor = actor_for(user, api_key)
+    gateway = gateway_for_method(clean["method"])
     payment = Payment(
         merchant=merchant,
         created_by=user if user is not None and user.is_authenticated else None,
         api_key=api_key,
-        gateway=gateway_for_method(clean["method"]).slug,
+        gateway=gateway.slug,
+        direction=Direction.COLLECTION if gateway.collects else Direction.PAYOUT,
         **clean,
     )
     score = risk_score(payment)

@@ -8,6 +8,7 @@ from django.test import Client
 from merchants.models import GatewayAccount
 from payments.gateways import get_gateway
 from payments.models import Event, GatewayAttempt, GatewayCallback, PaymentStatus
+from payments.representations import payment_data
 from payments.services.payments import payment_create
 from payments.services.refunds import refund_create
 from payments.validation import PaymentInvalid
@@ -47,6 +48,9 @@ def test_precreate_is_signed_and_returns_the_qr_code(merchant_a, alipay_account,
     assert payment.status == PaymentStatus.REQUIRES_ACTION
     assert payment.next_action["type"] == "display_qr_code"
     assert payment.next_action["qr_code"] == QR
+    # A QR code collects from a customer (DESIGN section 6), and stays a collection once stored.
+    payment.refresh_from_db()
+    assert payment_data(payment)["direction"] == "collection"
     [sent] = fake_alipay.requests
     assert sent["content_type"] == "application/x-www-form-urlencoded;charset=utf-8"
     assert {

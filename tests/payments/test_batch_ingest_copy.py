@@ -180,3 +180,26 @@ def send_csv(merchant_a, alice, django_capture_on_commit_callbacks):
         return upload(merchant_a, data, user=alice, name="p.csv", capture=django_capture_on_commit_callbacks)
 
     return send
+
+
+def test_a_query_while_the_copy_streams_is_refused_not_a_hang(batch):
+    """Seen: a batch of Alipay transfer rows hung its worker forever on PostgreSQL, because row
+    validation asked the database for the merchant's Alipay account on the connection that was
+    streaming the COPY. What validation needs is now read before the stream opens, and a query
+    during it raises at once instead of waiting for ever."""
+    from django.db import connection
+
+    from payments.services.batches.ingest import _no_query_while_streaming
+
+    with transaction.atomic():
+        writer = CopyWriter(batch, streaming=True)
+        try:
+            assert writer.streaming
+            with connection.execute_wrapper(_no_query_while_streaming(writer)):
+                with pytest.raises(RuntimeError, match="streaming a COPY"):
+                    PaymentBatch.objects.filter(pk=batch.pk).exists()
+            writer.finish()  # ends the (empty) stream cleanly
+            assert not writer.streaming
+            assert PaymentBatch.objects.filter(pk=batch.pk).exists()
+        finally:
+            writer.close()

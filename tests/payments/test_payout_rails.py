@@ -26,8 +26,9 @@ from payments.services.batches.lifecycle import (
     batches_due,
 )
 from payments.services.batches.upload import store_bytes
+from payments.services.payments import payment_create
 from payments.validation import PaymentInvalid, validate_payment_input
-from tests.factories import PaymentFactory
+from tests.factories import PaymentFactory, payment_input
 from tests.payments.test_batch_support import csv_bytes, media, pain001, upload  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
@@ -244,14 +245,19 @@ def test_a_pain001_requested_execution_date_is_the_batchs(
     assert payment.metadata["requested_execution_date"] == "2026-01-16"
 
 
-def test_the_api_shows_a_payments_direction_from_its_route(merchant_a, settings):
-    settings.PAYDESK_GATEWAY_ROUTES = {
-        **settings.PAYDESK_GATEWAY_ROUTES,
-        "alipay": "alipay",
-        "paypal": "sandbox",
-    }
+def test_the_api_shows_a_payments_direction_fixed_from_its_route_at_creation(merchant_a, settings):
     batch = PaymentBatch.objects.create(merchant=merchant_a)
     row = PaymentFactory(merchant=merchant_a, batch=batch, method="alipay", gateway="sandbox")
-    qr = PaymentFactory(merchant=merchant_a, method="alipay", gateway="alipay")
-    plain = PaymentFactory(merchant=merchant_a, method="paypal", gateway="")
-    assert [payment_data(p)["direction"] for p in (row, qr, plain)] == ["payout", "collection", "payout"]
+    card = payment_create(merchant=merchant_a, data=payment_input(reference="DIR-1"), submit=False)
+    assert [payment_data(p)["direction"] for p in (row, card)] == ["payout", "payout"]
+    # Rerouting later does not rewrite what an existing payment was.
+    settings.PAYDESK_GATEWAY_ROUTES = {**settings.PAYDESK_GATEWAY_ROUTES, "card": "paypal"}
+    card.refresh_from_db()
+    assert payment_data(card)["direction"] == "payout"
+
+
+def test_the_migration_marks_existing_real_time_payments_of_collecting_gateways():
+    from importlib import import_module
+
+    migration = import_module("payments.migrations.0011_payment_direction")
+    assert set(migration.collecting_gateways()) == {"alipay", "wechat_pay", "paypal"}

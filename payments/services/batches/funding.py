@@ -24,6 +24,19 @@ def funding_account_for(batch: PaymentBatch, currency: str) -> FundingAccount | 
     ).first()
 
 
+def funding_by_currency(batch: PaymentBatch) -> dict[str, bool]:
+    """For every currency the merchant holds an enabled funding account in: whether `batch` has one to
+    pay from (`funding_account_for`). A currency missing from the answer has none. One query, read
+    before ingestion streams its COPY (no query may run on the connection while it does).
+    """
+    currencies = set(
+        FundingAccount.objects.filter(merchant_id=batch.merchant_id, enabled=True).values_list(
+            "currency", flat=True
+        )
+    )
+    return {currency: funding_account_for(batch, currency) is not None for currency in currencies}
+
+
 def today() -> date:
     """The merchant's business day (PayDesk's TIME_ZONE): execution dates are compared with it."""
     return timezone.localdate()

@@ -25,20 +25,20 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from merchants.crypto import field_hashes
 from merchants.models import Merchant
-from payments.controls import hold_reasons, sanctions_listed
+from payments.controls import controls_prepare, hold_reasons, sanctions_listed
 from payments.db import is_unique_violation, streams_copy
 from payments.formats import FormatError, RawRow, open_reader
-from payments.gateways import Gateway, get_gateway
+from payments.gateways import Gateway, get_gateway, setup_checks_prepare
 from payments.models import BatchStatus, PaymentBatch, PaymentStatus
 from payments.queue import enqueue
-from payments.services.batches.funding import funding_account_for
+from payments.services.batches.funding import funding_account_for, funding_by_currency
 from payments.services.batches.writers import CopyWriter, ErrorRow, OrmWriter, Writer
 from payments.services.lifecycle.events import batch_event_record
 from payments.services.lifecycle.locks import lock_batch, lock_merchant
@@ -139,15 +139,29 @@ def _existing_message() -> str:
     return _("A payment with this reference already exists.")
 
 
-def ingest_rows(batch: PaymentBatch, merchant: Merchant, reader, writer: Writer) -> _Tally:
-    """Validate every row of `reader` and hand valid rows and errors to `writer`, block by block."""
+def ingest_rows(
+    batch: PaymentBatch,
+    merchant: Merchant,
+    reader,
+    writer: Writer,
+    *,
+    funded: dict[str, bool] | None = None,
+    memo: dict | None = None,
+) -> _Tally:
+    """Validate every row of `reader` and hand valid rows and errors to `writer`, block by block.
+
+    `funded` (from `funding_by_currency`, read before a COPY stream opened) answers which currencies
+    have a funding account; without it each currency is looked up when first met.
+    """
     tally = _Tally()
     seen: set[str] = set()
     max_rows = settings.PAYDESK_BATCH_MAX_ROWS
     block: list[tuple[int, dict[str, Any], str | None]] = []
     errors: list[ErrorRow] = []
     line, ref, pmt_inf_id = 0, "", ""
-    memo: dict = {}  # validate_payment_input's per-batch memo (same merchant, settings and language)
+    # validate_payment_input's per-batch memo (same merchant, settings and language); given with the
+    # fraud controls' answers already read (controls_prepare) when a COPY stream will be open.
+    memo = {} if memo is None else memo
 
     def err(column: str, code: str, message: str) -> None:
         errors.append(
@@ -187,7 +201,7 @@ def ingest_rows(batch: PaymentBatch, merchant: Merchant, reader, writer: Writer)
 
     # Hold rules for batch rows (payments/controls.py): sanctions screening and the first-payment
     # cap; a held row is stored on_hold with its reasons and left out of execution until released.
-    rules_apply = bool(merchant.first_payment_cap_minor) or sanctions_listed()
+    rules_apply = bool(merchant.first_payment_cap_minor) or sanctions_listed(memo)
     paid_in_file: set[str] = set()
 
     def holds(good: list[dict[str, Any]]) -> None:
@@ -212,7 +226,8 @@ def ingest_rows(batch: PaymentBatch, merchant: Merchant, reader, writer: Writer)
 
     gateway = writer.gateway
     rails: dict[str, Gateway] = {}
-    funded: dict[str, bool] = {}
+    funded_known = funded is not None
+    funded = dict(funded or {})
 
     def rail_problems(clean: dict[str, Any]) -> list[tuple[str, str, str]]:
         """What the row's payout rail refuses (its own rules, a funding account for the currency)."""
@@ -222,7 +237,7 @@ def ingest_rows(batch: PaymentBatch, merchant: Merchant, reader, writer: Writer)
         if rail.needs_funding_account:
             currency = clean["currency"]
             if currency not in funded:
-                funded[currency] = funding_account_for(batch, currency) is not None
+                funded[currency] = not funded_known and funding_account_for(batch, currency) is not None
             if not funded[currency]:
                 problems.append(
                     (
@@ -371,6 +386,18 @@ def batch_validate(*, batch_id: int) -> PaymentBatch | None:
     return PaymentBatch.objects.get(pk=batch_id)
 
 
+def _no_query_while_streaming(writer: CopyWriter):
+    """An execute wrapper that refuses a query while `writer` streams a COPY on this connection: the
+    query would wait for the stream, and the stream for the query (a hang, never an answer)."""
+
+    def wrapper(execute, sql, params, many, context):
+        if writer.streaming:
+            raise RuntimeError(f"A query ran on the connection streaming a COPY: {sql[:200]}")
+        return execute(sql, params, many, context)
+
+    return wrapper
+
+
 def _reference_conflict(exc: Exception) -> bool:
     """Whether a database error is a unique violation or a deadlock (both: another batch's references)."""
     return is_unique_violation(exc)
@@ -383,14 +410,25 @@ def _validate_once(batch: PaymentBatch, *, streaming: bool = True) -> None:
         with open_batch_reader(batch, fileobj) as reader:
             _check_message_id(batch, reader)
             with transaction.atomic():
-                if streams_copy():
-                    writer: Writer = CopyWriter(batch, streaming=streaming)
+                merchant = batch.merchant
+                if not streams_copy():
+                    writer: Writer = OrmWriter(batch)
+                    try:
+                        tally = ingest_rows(batch, merchant, reader, writer, memo=controls_prepare(merchant))
+                    finally:
+                        writer.close()
                 else:
-                    writer = OrmWriter(batch)
-                try:
-                    tally = ingest_rows(batch, batch.merchant, reader, writer)
-                finally:
-                    writer.close()
+                    # Everything row validation reads from the database is read now: once the COPY
+                    # stream is open, a query on this connection would wait for it forever.
+                    setup_checks_prepare(merchant, payout=True)
+                    funded = funding_by_currency(batch)
+                    memo = controls_prepare(merchant)
+                    writer = CopyWriter(batch, streaming=streaming)
+                    try:
+                        with connection.execute_wrapper(_no_query_while_streaming(writer)):
+                            tally = ingest_rows(batch, merchant, reader, writer, funded=funded, memo=memo)
+                    finally:
+                        writer.close()
                 _finish(batch, reader, tally)
 
 

@@ -177,6 +177,11 @@ class CopyWriter(Writer):
         self._pg_cursor = self._cursor.cursor
         self._text_rows = connection.connection.info.encoding == "utf-8"
 
+    @property
+    def streaming(self) -> bool:
+        """Whether a COPY stream is open on the default connection now."""
+        return self._copy is not None
+
     def _open_copy(self) -> None:
         self._copy_cm = self._cursor.copy(self._copy_sql)
         self._copy = self._copy_cm.__enter__()
