@@ -273,6 +273,7 @@ def test_batch_rows_matching_sanctions_are_held_with_the_reason_and_left_out_of_
     assert Payment.objects.get(batch=batch, reference="R-1").status == "created"
 
 
+@pytest.mark.django_db(transaction=True)  # on PostgreSQL known accounts are read on a second connection
 @pytest.mark.usefixtures("media")
 def test_batch_first_payment_cap_holds_only_new_beneficiaries_over_the_cap(
     merchant_a, alice, rates, django_capture_on_commit_callbacks
