@@ -42,3 +42,24 @@ def test_bulk_hashes_equal_the_single_hash():
         "",
         field_hash("X1"),
     ]
+
+
+def test_bulk_decryption_opens_tokens_of_every_key_and_refuses_tampering(settings):
+    import pytest
+
+    from merchants.crypto import SecretUnreadable, decrypt_many, encrypt
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEY = old
+    under_old = encrypt("from the old key")
+    settings.FIELD_ENCRYPTION_KEY = f"{new},{old}"
+    tokens = encrypt_many(VALUES)
+    single = Fernet(new).encrypt(b"by Fernet itself").decode()
+    assert decrypt_many([*tokens, under_old, single]) == [*VALUES, "from the old key", "by Fernet itself"]
+    raw = bytearray(base64.urlsafe_b64decode(tokens[0]))
+    raw[30] ^= 1
+    with pytest.raises(SecretUnreadable):
+        decrypt_many([base64.urlsafe_b64encode(bytes(raw)).decode()])
+    settings.FIELD_ENCRYPTION_KEY = Fernet.generate_key().decode()
+    with pytest.raises(SecretUnreadable):
+        decrypt_many(tokens[:1])
