@@ -11,13 +11,16 @@ from payments.models import (
     BankReport,
     BatchChunk,
     BatchRowError,
+    BlockedEntry,
     Event,
+    ExchangeRate,
     GatewayAttempt,
     GatewayCallback,
     IdempotencyKey,
     Payment,
     PaymentBatch,
     Refund,
+    SanctionedName,
     SandboxNotice,
     SandboxOperation,
 )
@@ -342,3 +345,42 @@ class BankReportAdmin(ReadOnlyAdmin):
     list_display = ["public_id", "merchant", "kind", "version", "matched", "duplicates", "created_at"]
     list_filter = ["kind"]
     search_fields = ["public_id", "msg_id", "file_sha256", "merchant__name"]
+
+
+# Fraud controls: read here; written by import_rates / import_sanctions and the blocklist service.
+@admin.register(ExchangeRate)
+class ExchangeRateAdmin(admin.ModelAdmin):
+    list_display = ["date", "base", "currency", "rate", "source", "imported_at"]
+    list_filter = ["base", "source"]
+    search_fields = ["currency"]
+    date_hierarchy = "date"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SanctionedName)
+class SanctionedNameAdmin(admin.ModelAdmin):
+    list_display = ["name", "list_name", "entry_id", "imported_at"]
+    list_filter = ["list_name"]
+    search_fields = ["name", "normalised"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(BlockedEntry)
+class BlockedEntryAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "merchant", "kind", "note", "created_by", "created_at"]
+    list_filter = ["kind", "merchant"]
+    exclude = ["value"]  # an account's keyed hash means nothing to a reader
+    readonly_fields = ["merchant", "kind", "last4", "note", "created_by", "created_at"]
+
+    def has_add_permission(self, request):
+        return False

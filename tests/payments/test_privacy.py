@@ -354,3 +354,18 @@ def test_result_csv_written_from_the_report_has_no_full_account(
     assert {r["beneficiary_account"] for r in csv.DictReader(io.StringIO(text.lstrip("\ufeff")))} == {
         MASKED_IBAN
     }
+
+
+def test_admin_shows_payments_masked_and_finds_them_by_exact_account(merchant_a, django_user_model):
+    payment = create(merchant_a)
+    create(merchant_a, reference="OTHER", beneficiary_account="DE89370400440532013000")
+    admin_user = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    client = Client()
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:payments_payment_change", args=[payment.pk])).content.decode()
+    assert MASKED_IBAN in page and IBAN not in page
+    found = client.get(reverse("admin:payments_payment_changelist"), {"q": "gb29 nwbk 6016 1331 9268 19"})
+    assert found.status_code == 200
+    assert payment.public_id in found.content.decode() and "OTHER" not in found.content.decode()
+    for name in ("exchangerate", "sanctionedname", "blockedentry"):
+        assert client.get(reverse(f"admin:payments_{name}_changelist")).status_code == 200
