@@ -68,7 +68,12 @@ def _blocklist(merchant: Merchant, memo: dict | None) -> dict[str, set[str]]:
     if memo is not None and key in memo:
         return memo[key]
     entries: dict[str, set[str]] = {kind: set() for kind in BlockedEntry.Kind.values}
-    for kind, value in BlockedEntry.objects.filter(merchant=merchant).values_list("kind", "value"):
+    stored = (
+        BlockedEntry.objects.filter(merchant=merchant)
+        if merchant.pk is not None
+        else BlockedEntry.objects.none()
+    )
+    for kind, value in stored.values_list("kind", "value"):
         entries[kind].add(value)
     if memo is not None:
         memo[key] = entries
