@@ -27,6 +27,7 @@ from payments.models import (
 from payments.models.payment import ENCRYPTED_FIELDS
 from payments.services import payments as payment_services
 from payments.services.callbacks import callback_reapply
+from payments.services.controls import beneficiary_erase
 from payments.services.lifecycle.guards import MerchantSuspended
 from payments.services.notifications.endpoints import (
     EndpointStateError,
@@ -118,7 +119,14 @@ class PaymentAdmin(admin.ModelAdmin):
         return results, may_have_duplicates
 
     inlines = [AttemptInline, EventInline]
-    actions = ["release_selected", "reject_selected", "hold_selected", "retry_selected", "cancel_selected"]
+    actions = [
+        "release_selected",
+        "reject_selected",
+        "hold_selected",
+        "retry_selected",
+        "cancel_selected",
+        "erase_beneficiaries",
+    ]
 
     def has_add_permission(self, request):
         return False
@@ -145,6 +153,18 @@ class PaymentAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel payments")
     def cancel_selected(self, request, queryset):
         _run(self, request, queryset, payment_services.payment_cancel, "cancelled")
+
+    @admin.action(description="Erase the beneficiaries' personal data (PIPL / GDPR request; audited)")
+    def erase_beneficiaries(self, request, queryset):
+        # Every payment of the merchant to each selected payment's account, not only the selected ones.
+        done = 0
+        for payment in queryset.select_related("merchant").exclude(beneficiary_account_hash=""):
+            if payment.beneficiary_account:
+                counts = beneficiary_erase(
+                    merchant=payment.merchant, account=payment.beneficiary_account, request=request
+                )
+                done += counts["payments"]
+        self.message_user(request, f"{done} payment(s) erased to a tombstone.", messages.SUCCESS)
 
 
 @admin.register(Refund)

@@ -12,7 +12,8 @@ from merchants.crypto import field_hash, last4
 from merchants.models import Merchant
 from payments.controls import normalise_name, sanctions_reload
 from payments.gateways import http_call
-from payments.models import BlockedEntry, SanctionedName
+from payments.models import BlockedEntry, Channel, Delivery, Event, Payment, SanctionedName
+from payments.models.payment import ENCRYPTED_FIELDS
 from payments.rates import parse_rates, rates_import
 
 logger = logging.getLogger(__name__)
@@ -81,3 +82,60 @@ def rates_fetch() -> int:
     response = http_call("GET", url, timeout=20)
     response.raise_for_status()
     return rates_import(parse_rates(response.content), source="ecb" if "ecb.europa.eu" in url else url[:40])
+
+
+TOMBSTONE = "[erased]"
+
+
+def beneficiary_erase(*, merchant: Merchant, account: str, user=None, request=None) -> dict[str, int]:
+    """Replace one beneficiary's personal data with a tombstone, for a PIPL or GDPR erasure request.
+
+    Across the merchant's payments to `account` (found by keyed hash), their Events' data and their
+    Deliveries (beneficiary notices' recipients and payloads): name, account, e-mail and phone
+    become a tombstone; amounts, ids, references and states stay. Audited. Return the counts.
+    """
+    account_hash = field_hash(account)
+    with transaction.atomic():
+        payments = list(
+            Payment.objects.select_for_update()
+            .filter(merchant=merchant, beneficiary_account_hash=account_hash)
+            .only("pk", *ENCRYPTED_FIELDS, "beneficiary_name")
+        )
+        for payment in payments:
+            payment.beneficiary_name = TOMBSTONE
+            payment.beneficiary_account = ""
+            payment.beneficiary_email = ""
+            payment.beneficiary_phone = ""
+            payment.beneficiary_account_hash = ""
+            payment.beneficiary_account_last4 = ""
+        fields = [
+            "beneficiary_name",
+            *ENCRYPTED_FIELDS,
+            "beneficiary_account_hash",
+            "beneficiary_account_last4",
+        ]
+        Payment.objects.bulk_update(payments, fields, batch_size=500)
+        pks = [p.pk for p in payments]
+        events = list(Event.objects.filter(payment_id__in=pks))
+        for event in events:
+            obj = event.data.get("object")
+            if isinstance(obj, dict):
+                for name in ("beneficiary_name", *ENCRYPTED_FIELDS):
+                    if name in obj:
+                        obj[name] = TOMBSTONE
+        Event.objects.bulk_update(events, ["data"], batch_size=500)
+        deliveries = Delivery.objects.filter(event_id__in=[e.pk for e in events]).exclude(
+            channel=Channel.WEBHOOK
+        )
+        erased_deliveries = deliveries.update(recipient=TOMBSTONE, payload={})
+        counts = {"payments": len(payments), "events": len(events), "deliveries": erased_deliveries}
+        audit_record(
+            action="beneficiary.erased",
+            user=user,
+            merchant=merchant,
+            object_type="beneficiary",
+            object_id=f"\u2022\u2022\u2022\u2022 {last4(account)}",
+            after=counts,
+            request=request,
+        )
+    return counts

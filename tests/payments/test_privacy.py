@@ -369,3 +369,48 @@ def test_admin_shows_payments_masked_and_finds_them_by_exact_account(merchant_a,
     assert payment.public_id in found.content.decode() and "OTHER" not in found.content.decode()
     for name in ("exchangerate", "sanctionedname", "blockedentry"):
         assert client.get(reverse(f"admin:payments_{name}_changelist")).status_code == 200
+
+
+def test_erase_beneficiary_tombstones_payments_events_and_notices_and_is_audited(merchant_a):
+    from payments.models import Channel
+
+    erased = create(merchant_a, beneficiary_email="ada@example.com", beneficiary_phone="+44 20 7946 0958")
+    kept = create(merchant_a, reference="KEEP", beneficiary_account="DE89370400440532013000")
+    event = Event.objects.filter(payment=erased).first()
+    Delivery.objects.create(
+        merchant=merchant_a, event=event, type=event.type, channel=Channel.EMAIL, recipient="ada@example.com"
+    )
+    before = Payment.objects.values_list("amount_minor", "reference", "status", "public_id").get(pk=erased.pk)
+    out = io.StringIO()
+    call_command("erase_beneficiary", merchant_a.slug, "gb29 nwbk 6016 1331 9268 19", stdout=out)
+    assert "erased: 1 payments" in out.getvalue()
+    erased.refresh_from_db()
+    assert (erased.beneficiary_name, erased.beneficiary_account, erased.beneficiary_email) == (
+        "[erased]",
+        "",
+        "",
+    )
+    assert (erased.amount_minor, erased.reference, erased.status, erased.public_id) == before
+    assert all(
+        e.data["object"]["beneficiary_account"] == "[erased]" for e in Event.objects.filter(payment=erased)
+    )
+    assert Delivery.objects.get(channel=Channel.EMAIL).recipient == "[erased]"
+    assert Payment.objects.get(pk=kept.pk).beneficiary_account == "DE89370400440532013000"
+    entry = AuditEntry.objects.get(action="beneficiary.erased")
+    assert entry.object_id == MASKED_IBAN and entry.after["payments"] == 1
+    assert not Payment.objects.filter(beneficiary_account_hash=field_hash(IBAN)).exists()
+
+
+def test_admin_action_erases_every_payment_to_the_selected_beneficiary(merchant_a, django_user_model):
+    first = create(merchant_a, reference="E-1")
+    create(merchant_a, reference="E-2")
+    admin_user = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    client = Client()
+    client.force_login(admin_user)
+    answer = client.post(
+        reverse("admin:payments_payment_changelist"),
+        {"action": "erase_beneficiaries", "_selected_action": [first.pk]},
+    )
+    assert answer.status_code == 302
+    assert set(Payment.objects.values_list("beneficiary_name", flat=True)) == {"[erased]"}
+    assert AuditEntry.objects.filter(action="beneficiary.erased", actor=f"user:{admin_user.pk}").count() == 1
