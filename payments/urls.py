@@ -1,6 +1,6 @@
 from django.urls import path
 
-from payments.views import batches, dashboard, notifications, payouts
+from payments.views import batches, controls, dashboard, notifications, payouts
 
 app_name = "dashboard"
 
@@ -14,6 +14,7 @@ urlpatterns = [
     path("payments/<str:public_id>/retry/", dashboard.payment_retry_view, name="payment_retry"),
     path("payments/<str:public_id>/refund/", dashboard.payment_refund_view, name="payment_refund"),
     path("merchant/switch/", dashboard.switch_merchant, name="switch_merchant"),
+    path("blocklist/", controls.blocklist, name="blocklist"),
     # Batches (payments/views/batches.py).
     path("batches/", batches.batch_list, name="batch_list"),
     path("batches/new/", batches.batch_new, name="batch_new"),

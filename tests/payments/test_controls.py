@@ -294,3 +294,33 @@ def test_batch_first_payment_cap_holds_only_new_beneficiaries_over_the_cap(
 
 def test_names_are_normalised_for_matching():
     assert normalise_name("  José  O'Neil ") == "jose o neil"
+
+
+def test_blocklist_page_adds_entries_one_by_one_and_from_a_csv(merchant_a, alice, bob):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from payments.models import BlockedEntry
+
+    client = Client()
+    client.force_login(alice)
+    url = reverse("dashboard:blocklist")
+    assert client.post(url, {"kind": "account", "value": IBAN, "note": "chargeback"}).status_code == 302
+    upload = SimpleUploadedFile(
+        "block.csv",
+        b"kind,value,note\nname,Mallory Evil,fraud\ncountry,FR,\nplanet,Mars,\n",
+        content_type="text/csv",
+    )
+    client.post(url, {"file": upload})
+    assert sorted(BlockedEntry.objects.values_list("kind", flat=True)) == ["account", "country", "name"]
+    page = client.get(url).content.decode()
+    assert "\u2022\u2022\u2022\u2022 6819" in page and IBAN not in page
+    with pytest.raises(PaymentInvalid):
+        pay(
+            merchant_a,
+            reference="X",
+            beneficiary_name="mallory evil",
+            beneficiary_account="DE89370400440532013000",
+        )
+    client.force_login(bob)  # an operator sees the list but cannot change it
+    assert client.get(url).status_code == 200
+    assert client.post(url, {"kind": "name", "value": "Someone"}).status_code == 403
