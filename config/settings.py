@@ -62,6 +62,8 @@ SANDBOX_CALLBACK_TOLERANCE = 300
 SANDBOX_CALLBACK_DELAY = env_float("SANDBOX_CALLBACK_DELAY", 0.5, minimum=0)
 # Seconds between an outcome and its follow-up (3155's success, 0077's reversal).
 SANDBOX_FOLLOWUP_DELAY = env_float("SANDBOX_FOLLOWUP_DELAY", 2, minimum=0)
+# The sandbox as a process of its own (manage.py sandbox_gateway), reached over HTTP; empty: in process.
+PAYDESK_SANDBOX_URL = env_str("PAYDESK_SANDBOX_URL", "").strip()
 
 # Webhooks to loopback/private addresses: on by default only while DEBUG; with DEBUG off it
 # must be chosen explicitly (0 in production, 1 when the receivers are on a private network).
@@ -159,6 +161,16 @@ PAYDESK_RECONCILE = {
     "wechat_transfer": {"query_after": 120, "action_expires": 25 * 3600},
 }
 PAYDESK_RECONCILE_GRACE = 120
+# Payments are queried once C(r), the fitted chance that their callback has arrived r seconds after
+# submission (manage.py fit_timing_models), passes this quantile, bounded below and above (seconds);
+# a gateway without a fitted C(r) keeps its `query_after`.
+PAYDESK_RECONCILE_QUANTILE = env_float("PAYDESK_RECONCILE_QUANTILE", 0.95, minimum=0.5)
+PAYDESK_RECONCILE_QUERY_MIN = env_float("PAYDESK_RECONCILE_QUERY_MIN", 30, minimum=0)
+PAYDESK_RECONCILE_QUERY_MAX = env_float("PAYDESK_RECONCILE_QUERY_MAX", 3600, minimum=1)
+# History the timing models C(r) and N(r) are fitted from (days).
+PAYDESK_TIMING_WINDOW_DAYS = env_int("PAYDESK_TIMING_WINDOW_DAYS", 14, minimum=1)
+# Warn a merchant whose failing webhook endpoint's next attempt succeeds with less than this chance.
+PAYDESK_WEBHOOK_WARN_BELOW = env_float("PAYDESK_WEBHOOK_WARN_BELOW", 0.5, minimum=0)
 # Where PayPal sends the buyer after approving or cancelling an order.
 PAYDESK_PAYPAL_RETURN_URL = env_str("PAYDESK_PAYPAL_RETURN_URL", PAYDESK_PUBLIC_URL + "/")
 # Work that has not progressed for this many seconds is re-enqueued by the sweeper.
@@ -270,6 +282,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # PAYDESK_DB_POOL=N: each process keeps a pool of up to N PostgreSQL connections (psycopg-pool,
+    # Django 5.1+) instead of one per thread. Threaded workers want it: a request hands its
+    # connection back while it waits for a gateway (payments/db.py: connection_released).
+    PAYDESK_DB_POOL = env_int("PAYDESK_DB_POOL", 0, minimum=0)
+    if PAYDESK_DB_POOL:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+        DATABASES["default"]["OPTIONS"] = {
+            **DATABASES["default"].get("OPTIONS", {}),
+            "pool": {"min_size": min(2, PAYDESK_DB_POOL), "max_size": PAYDESK_DB_POOL, "timeout": 10},
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")

@@ -71,6 +71,17 @@ def ensure_schedules(sender, **kwargs) -> None:
         defaults={"func": "payments.tasks.rates_fetch_task", "schedule_type": Schedule.HOURLY, "repeats": -1},
     )
 
+    # The seed's C(r) (callback arrival per gateway) and N(r) (delivery success per webhook endpoint)
+    # are refitted from the last PAYDESK_TIMING_WINDOW_DAYS of history once a day.
+    Schedule.objects.update_or_create(
+        name="paydesk-fit-timing-models",
+        defaults={
+            "func": "payments.tasks.timing_models_fit_task",
+            "schedule_type": Schedule.DAILY,
+            "repeats": -1,
+        },
+    )
+
 
 class PaymentsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"

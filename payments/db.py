@@ -583,3 +583,18 @@ def copy_text_row(values: tuple) -> bytes:
         text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
         out.append(text)
     return ("\t".join(out) + "\n").encode("utf-8")
+
+
+def connection_released(conn: Any = None) -> None:
+    """Hand a pooled connection back before a long wait outside any transaction (a gateway call).
+
+    With PAYDESK_DB_POOL the connection returns to the process's pool and the
+    next statement borrows one again (microseconds), so a thread waiting
+    hundreds of milliseconds for a gateway holds no database connection.
+    Without a pool closing would cost a reconnect: nothing is done.
+    """
+    conn = conn if conn is not None else connection
+    if conn.connection is None or conn.in_atomic_block:
+        return
+    if conn.vendor == "postgresql" and conn.settings_dict.get("OPTIONS", {}).get("pool"):
+        conn.close()

@@ -5,10 +5,10 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from payments.api.idempotency import purge_expired_keys
 from payments.gateways import sandbox
-from payments.services import callbacks, controls, payments, reconcile, sweeper
+from payments.services import callbacks, controls, payments, reconcile, sweeper, timing_models
 from payments.services.batches import bank_files, execute, ingest, lifecycle, retention
+from payments.services.idempotency import purge_expired_keys
 from payments.services.notifications import sending
 
 
@@ -57,8 +57,14 @@ def deliveries_send_task(delivery_ids: list[int]) -> None:
     sending.deliveries_send(delivery_ids=delivery_ids)
 
 
+def timing_models_fit_task() -> int:
+    """Refit C(r) and N(r) (payments/services/timing_models.py); return how many were saved."""
+    results = timing_models.timing_models_fit(fitted_by="daily schedule")
+    return sum(r.saved is not None for r in results)
+
+
 def idempotency_keys_purge_task() -> int:
-    """Delete Idempotency-Keys older than 24 hours (payments/api/idempotency.py)."""
+    """Delete Idempotency-Keys older than 24 hours (payments/services/idempotency.py)."""
     return purge_expired_keys()
 
 

@@ -86,6 +86,7 @@ def payment_url(request, payment: Payment) -> str:
 
 
 class PaymentListCreateView(IdempotencyMixin, ApiView):
+    idempotency_in_service = frozenset({"POST"})
     problem_statuses = {
         "POST": {
             409: "`duplicate_reference`: a payment with this reference exists.",
@@ -146,12 +147,21 @@ class PaymentListCreateView(IdempotencyMixin, ApiView):
     )
     def post(self, request):
         data = validated_body(PaymentCreateSerializer, request)
-        payment = payment_create(merchant=request.auth.merchant, data=dict(data), api_key=request.auth)
-        return Response(
-            payment_data(payment, full=request.auth.merchant.full_beneficiary_data),
-            status=201,
-            headers={"Location": payment_url(request, payment)},
+
+        def respond(payment: Payment) -> Response:
+            return Response(
+                payment_data(payment, full=request.auth.merchant.full_beneficiary_data),
+                status=201,
+                headers={"Location": payment_url(request, payment)},
+            )
+
+        claim = self.idempotency_claim(respond)
+        payment = payment_create(
+            merchant=request.auth.merchant, data=dict(data), api_key=request.auth, idempotency=claim
         )
+        if claim is not None and claim.response is not None:
+            return claim.response  # stored with the gateway's answer
+        return respond(payment)
 
 
 class PaymentDetailView(ApiView):

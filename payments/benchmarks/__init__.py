@@ -12,8 +12,6 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
-NAMES = ("batch", "api", "notify", "dashboard")
-
 
 def server_url(given: str) -> str:
     """The PostgreSQL server a benchmark creates its database on: `given`, DATABASE_URL's, or local."""

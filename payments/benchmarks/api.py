@@ -2,8 +2,20 @@
 
 Creates its own PostgreSQL database (on the server of DATABASE_URL, or
 127.0.0.1:5432), migrates it, seeds a merchant and an API key, and starts
-gunicorn (sync workers) with payments.benchmarks.api_settings, which adds the
-bare endpoint. Then, in alternating rounds, N concurrent clients drive each
+gunicorn as PayDesk is served (config/gunicorn.py when present: gthread
+workers; PAYDESK_DB_POOL connection pool) with payments.benchmarks.api_settings,
+which adds the bare endpoint.
+
+With `--gateway-latency-ms L` the sandbox runs as its own process
+(`manage.py sandbox_gateway`, PAYDESK_SANDBOX_URL), twice: answering at once
+and after L ms (+- `--jitter-ms`), each with a gunicorn of its own that
+receives its callbacks. Three figures, in alternating rounds: ours at 0 ms
+against the bare insert (target TARGET_BARE_RATIO), ours at L ms against ours at
+0 ms with `--latency-clients` clients (target TARGET_HIDDEN: the latency is
+hidden), and p50/p99 at L ms (target p99 < L + TARGET_P99_MARGIN_MS). Server CPU
+per request (gunicorn workers and sandbox, from /proc) is printed beside them.
+
+Without it: in alternating rounds, N concurrent clients drive each
 endpoint for a fixed time: ours with a fresh reference and a fresh
 Idempotency-Key per request (the full path: auth, throttle, idempotency
 claim, validation, risk score, gateway attempt, inline sandbox submission,
@@ -33,6 +45,11 @@ from payments.benchmarks import ratio_line, server_execute, server_url, with_dat
 
 TARGET_RATIO = 0.4
 TARGET_P99_MS = 100.0
+# Targets of issue 15 (--gateway-latency-ms).
+TARGET_BARE_RATIO = 0.3
+TARGET_HIDDEN = 0.8
+TARGET_P99_MARGIN_MS = 150.0
+GUNICORN_CONFIG = Path(settings.BASE_DIR) / "config" / "gunicorn.py"
 BASE_DIR = Path(settings.BASE_DIR)
 
 
@@ -40,7 +57,25 @@ def add_arguments(parser) -> None:
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
     parser.add_argument("--seconds", type=float, default=6.0, help="duration of one round per endpoint")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; each figure is the median")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (default 2)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    parser.add_argument("--threads", type=int, default=32, help="threads per gthread worker (default 32)")
+    parser.add_argument(
+        "--worker-class",
+        default="gthread",
+        choices=("gthread", "sync"),
+        help="gunicorn worker (default gthread)",
+    )
+    parser.add_argument(
+        "--db-pool", type=int, default=8, help="PAYDESK_DB_POOL per process (0: one connection per thread)"
+    )
+    parser.add_argument(
+        "--gateway-latency-ms",
+        type=float,
+        default=None,
+        help="run the remote sandbox (manage.py sandbox_gateway) and measure ours at this latency",
+    )
+    parser.add_argument("--jitter-ms", type=float, default=None, help="latency jitter (default: a tenth)")
+    parser.add_argument("--latency-clients", type=int, default=64, help="clients of the latency figures")
     parser.add_argument("--port", type=int, default=8031)
     parser.add_argument("--server", default="", help="PostgreSQL server URL (default: that of DATABASE_URL)")
 
@@ -172,6 +207,53 @@ def _wait_until_up(port: int, proc: subprocess.Popen) -> None:
     raise RuntimeError("gunicorn did not answer within 15 s")
 
 
+def _gunicorn_command(python: str, options, port: int) -> list[str]:
+    """gunicorn as PayDesk is served: config/gunicorn.py when present, with the benchmark's counts."""
+    gunicorn = str(Path(python).with_name("gunicorn"))
+    command = [gunicorn]
+    if GUNICORN_CONFIG.exists():
+        command += ["-c", str(GUNICORN_CONFIG)]
+    command += ["config.wsgi", "-w", str(options["workers"]), "-b", f"127.0.0.1:{port}"]
+    if options["worker_class"] == "sync":
+        command += ["--worker-class", "sync", "--threads", "1"]
+    else:
+        if not GUNICORN_CONFIG.exists():
+            command += ["--worker-class", "gthread"]
+        command += ["--threads", str(options["threads"])]
+    return command + ["--log-level", "warning", "--timeout", "60"]
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes and their children (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    seen: set[int] = set()
+    todo = list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # the process ended meanwhile
+    return total
+
+
+def _stop(proc: subprocess.Popen | None) -> None:
+    if proc is None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def run(cmd, options) -> None:
     port, clients, seconds, rounds = (
         options["port"],
@@ -183,10 +265,11 @@ def run(cmd, options) -> None:
     name = f"paydesk_api_bench_{os.getpid()}"
     database_url = with_database(server, name)
     env = _env(database_url, port)
+    if options["db_pool"]:
+        env["PAYDESK_DB_POOL"] = str(options["db_pool"])
     python = sys.executable
-    gunicorn = str(Path(python).with_name("gunicorn"))
     server_execute(server, f'CREATE DATABASE "{name}"')
-    proc = None
+    procs: list[subprocess.Popen] = []
     try:
         subprocess.run(  # noqa: S603 - our own interpreter and manage.py
             [python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=BASE_DIR, env=env, check=True
@@ -200,13 +283,7 @@ def run(cmd, options) -> None:
             text=True,
         )
         conn_max_age, api_key = prepared.stdout.strip().splitlines()[-2:]
-        proc = subprocess.Popen(  # noqa: S603 - the venv's gunicorn
-            [gunicorn, "config.wsgi", "-w", str(options["workers"]), "-b", f"127.0.0.1:{port}"]
-            + ["--worker-class", "sync", "--log-level", "warning", "--timeout", "60"],
-            cwd=BASE_DIR,
-            env={**env, "DJANGO_SETTINGS_MODULE": "payments.benchmarks.api_settings"},
-        )
-        _wait_until_up(port, proc)
+        bench_env = {**env, "DJANGO_SETTINGS_MODULE": "payments.benchmarks.api_settings"}
 
         def ours():
             body = {
@@ -228,11 +305,27 @@ def run(cmd, options) -> None:
             body = {"reference": "BENCH-" + uuid.uuid4().hex, "amount": "125.00", "currency": "USD"}
             return "/bench/bare", json.dumps(body).encode(), {"Content-Type": "application/json"}
 
+        serving = (
+            f"gunicorn {options['workers']} {options['worker_class']} workers"
+            + (f" x {options['threads']} threads" if options["worker_class"] == "gthread" else "")
+            + (
+                f", PAYDESK_DB_POOL {options['db_pool']}"
+                if options["db_pool"]
+                else f", CONN_MAX_AGE {conn_max_age}"
+            )
+        )
         broker = "Redis" if env.get("REDIS_URL") else "ORM (database)"
+        if options["gateway_latency_ms"] is not None:
+            _run_latency(cmd, options, procs, python, bench_env, port, ours, bare, serving, name)
+            return
+        proc = subprocess.Popen(  # noqa: S603 - the venv's gunicorn
+            _gunicorn_command(python, options, port), cwd=BASE_DIR, env=bench_env
+        )
+        procs.append(proc)
+        _wait_until_up(port, proc)
         cmd.stdout.write(
-            f"api benchmark: gunicorn {options['workers']} sync workers on PostgreSQL ({name}), "
-            f"{clients} clients, {rounds} rounds x {seconds:g} s per endpoint; "
-            f"task broker {broker}, CONN_MAX_AGE {conn_max_age}"
+            f"api benchmark: {serving} on PostgreSQL ({name}), {clients} clients, "
+            f"{rounds} rounds x {seconds:g} s per endpoint; task broker {broker}; in-process sandbox"
         )
         _drive(port, clients, min(2.0, seconds), bare)  # warm-up: connections, imports, caches
         _drive(port, clients, min(2.0, seconds), ours)
@@ -248,13 +341,128 @@ def run(cmd, options) -> None:
             )
         _report(cmd, results, clients)
     finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        for proc in procs:
+            _stop(proc)
         server_execute(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _run_latency(cmd, options, procs, python, bench_env, port, ours, bare, serving, name) -> None:
+    """The three figures of issue 15 against two remote sandboxes (0 ms and L ms), in alternating rounds."""
+    latency = options["gateway_latency_ms"]
+    jitter = options["jitter_ms"] if options["jitter_ms"] is not None else latency / 10
+    clients, many, seconds, rounds = (
+        options["clients"],
+        options["latency_clients"],
+        options["seconds"],
+        options["rounds"],
+    )
+    # Two PayDesks, each with its sandbox sending its callbacks back to it.
+    setups = {}
+    for label, web_port, sandbox_port, delay, spread in (
+        ("0 ms", port, port + 1, 0.0, 0.0),
+        (f"{latency:g} ms", port + 2, port + 3, latency, jitter),
+    ):
+        public = f"http://127.0.0.1:{web_port}"
+        sandbox = subprocess.Popen(  # noqa: S603 - our own interpreter and manage.py
+            [python, "manage.py", "sandbox_gateway", "--port", str(sandbox_port)]
+            + ["--latency-ms", str(delay), "--jitter-ms", str(spread)],
+            cwd=BASE_DIR,
+            env={
+                **bench_env,
+                "PAYDESK_PUBLIC_URL": public,
+                "PAYDESK_DB_POOL": str(options["db_pool"]),
+            },
+            stdout=subprocess.DEVNULL,
+        )
+        procs.append(sandbox)
+        web = subprocess.Popen(  # noqa: S603 - the venv's gunicorn
+            _gunicorn_command(python, options, web_port),
+            cwd=BASE_DIR,
+            env={
+                **bench_env,
+                "PAYDESK_PUBLIC_URL": public,
+                "PAYDESK_SANDBOX_URL": f"http://127.0.0.1:{sandbox_port}",
+            },
+        )
+        procs.append(web)
+        setups[label] = (web_port, web, sandbox)
+    for web_port, web, _sandbox in setups.values():
+        _wait_until_up(web_port, web)
+    zero, slow = list(setups)
+    cmd.stdout.write(
+        f"api benchmark: {serving} on PostgreSQL ({name}); remote sandbox (manage.py sandbox_gateway) "
+        f"at 0 ms and at {latency:g} +- {jitter:g} ms; {rounds} rounds x {seconds:g} s; "
+        f"{clients} clients against the bare insert, {many} for the latency"
+    )
+    for label in setups:  # warm-up: connections, imports, caches
+        _drive(setups[label][0], many, min(2.0, seconds), ours)
+    _drive(port, clients, min(2.0, seconds), bare)
+
+    def measured(label: str, n: int, make) -> tuple[Round, float]:
+        web_port, web, sandbox = setups[label]
+        before = _cpu_seconds([web.pid, sandbox.pid])
+        result = _drive(web_port, n, seconds, make)
+        cpu_ms = (_cpu_seconds([web.pid, sandbox.pid]) - before) * 1000 / max(result.requests, 1)
+        return result, cpu_ms
+
+    figures: dict[str, list[tuple[Round, float]]] = {"bare": [], "ours0": [], "ours0_many": [], "slow": []}
+    for number in range(1, rounds + 1):
+        figures["bare"].append(measured(zero, clients, bare))
+        figures["ours0"].append(measured(zero, clients, ours))
+        figures["ours0_many"].append(measured(zero, many, ours))
+        figures["slow"].append(measured(slow, many, ours))
+        parts = []
+        for key, label in (
+            ("bare", "bare"),
+            ("ours0", "ours 0 ms"),
+            ("ours0_many", f"ours 0 ms/{many}"),
+            ("slow", f"ours {latency:g} ms/{many}"),
+        ):
+            r, cpu = figures[key][-1]
+            parts.append(
+                f"{label} {r.throughput:6.1f} req/s p99 {r.percentile(0.99):6.0f} ms "
+                f"cpu {cpu:4.1f} ms/req ({r.errors} err)"
+            )
+        cmd.stdout.write(f"  round {number}: " + " | ".join(parts))
+
+    def med(key: str, figure) -> float:
+        return statistics.median(figure(r, cpu) for r, cpu in figures[key])
+
+    bare_rps, ours_rps = med("bare", lambda r, c: r.throughput), med("ours0", lambda r, c: r.throughput)
+    zero_many = med("ours0_many", lambda r, c: r.throughput)
+    slow_rps = med("slow", lambda r, c: r.throughput)
+    slow_p50 = med("slow", lambda r, c: r.percentile(0.5))
+    slow_p99 = med("slow", lambda r, c: r.percentile(0.99))
+    zero_p99 = med("ours0_many", lambda r, c: r.percentile(0.99))
+    errors = sum(r.errors for rounds_ in figures.values() for r, _cpu in rounds_)
+    first, hidden = ours_rps / bare_rps if bare_rps else 0.0, slow_rps / zero_many if zero_many else 0.0
+    p99_target = latency + TARGET_P99_MARGIN_MS
+    cmd.stdout.write(ratio_line(f"POST at 0 ms vs bare ({clients} clients)", ours_rps, bare_rps, "req/s"))
+    cmd.stdout.write(
+        ratio_line(f"POST at {latency:g} ms vs 0 ms ({many} clients)", slow_rps, zero_many, "req/s")
+    )
+    cmd.stdout.write(
+        ratio_line(
+            f"POST p99 at {latency:g} ms vs 0 ms ({many})", slow_p99, zero_p99, "ms", higher_is_better=False
+        )
+    )
+    cmd.stdout.write(
+        f"server CPU per request: bare {med('bare', lambda r, c: c):.1f} ms, ours at 0 ms "
+        f"{med('ours0', lambda r, c: c):.1f} ms, at {latency:g} ms {med('slow', lambda r, c: c):.1f} ms "
+        "(gunicorn workers and the sandbox process)"
+    )
+    if errors:
+        cmd.stdout.write(f"WARNING: {errors} requests failed (non-2xx or connection errors)")
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    cmd.stdout.write(
+        f"api --gateway-latency-ms {latency:g}: ours/bare {first:.2f}x (target >= {TARGET_BARE_RATIO}x: "
+        f"{verdict(first >= TARGET_BARE_RATIO)}); {latency:g} ms/0 ms at {many} clients {hidden:.2f}x "
+        f"(target >= {TARGET_HIDDEN}x: {verdict(hidden >= TARGET_HIDDEN)}); p50 {slow_p50:.0f} ms, "
+        f"p99 {slow_p99:.0f} ms (target < {p99_target:.0f} ms: {verdict(slow_p99 < p99_target)})"
+    )
 
 
 def _report(cmd, results: dict[str, list[Round]], clients: int) -> None:

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 # Event-less notices, sent by PayDesk itself rather than fanned out from an Event.
 WEBHOOK_TEST = "webhook.test"
 ENDPOINT_DISABLED = "webhook_endpoint.disabled"
+# A failing endpoint whose fitted N(r) says its next attempt will probably fail too.
+ENDPOINT_AT_RISK = "webhook_endpoint.at_risk"
 BENEFICIARY_PAID = "beneficiary.paid"
 # Told to a merchant's owners whatever their preferences: money moved for a payment given up.
 LATE_SUCCESS = "incident.late_success"
@@ -53,6 +55,7 @@ LEVELS = {
     "payment.on_hold": "warning",
     "payment.requires_action": "warning",
     ENDPOINT_DISABLED: "danger",
+    ENDPOINT_AT_RISK: "warning",
     "payment.late_success": "danger",
     LATE_SUCCESS: "danger",
 }
@@ -142,6 +145,25 @@ def _describe_notice(delivery: Delivery, level: str) -> Message:
         return Message(
             _("Webhook endpoint disabled"),
             _("PayDesk stopped sending webhooks to %(url)s: %(reason)s") % params,
+            _url("dashboard:webhook_endpoint_detail", payload.get("endpoint", "")),
+            level,
+        )
+    if delivery.type == ENDPOINT_AT_RISK:
+        chance = payload.get("chance", 0)
+        params = {
+            "url": payload.get("url", ""),
+            "percent": f"{float(chance) * 100:.0f}" if isinstance(chance, (int, float)) else "?",
+            "attempt": payload.get("attempt", ""),
+            "when": str(payload.get("disable_at", ""))[:16].replace("T", " "),
+        }
+        return Message(
+            _("Webhook endpoint at risk of being disabled"),
+            _(
+                "Deliveries to %(url)s keep failing. From its history, attempt %(attempt)s has a "
+                "%(percent)s %% chance of success; if every delivery still fails at %(when)s UTC, "
+                "PayDesk disables the endpoint."
+            )
+            % params,
             _url("dashboard:webhook_endpoint_detail", payload.get("endpoint", "")),
             level,
         )

@@ -16,6 +16,7 @@ from payments.models.payment import (
 )
 from payments.models.risk import RiskModel
 from payments.models.sandbox import SandboxNotice, SandboxOperation
+from payments.models.timing import TimingModel
 
 __all__ = [
     "BankFile",
@@ -46,5 +47,6 @@ __all__ = [
     "RiskModel",
     "SandboxNotice",
     "SandboxOperation",
+    "TimingModel",
     "WebhookSendSlot",
 ]

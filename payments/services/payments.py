@@ -19,6 +19,7 @@ from payments.gateways import GatewayError, Outcome, gateway_for_method, get_gat
 from payments.models import Direction, GatewayAttempt, Payment, PaymentStatus
 from payments.representations import payment_data
 from payments.risk import hold_probability, risk_score
+from payments.services.idempotency import IdempotencyClaim
 from payments.services.lifecycle.attempts import attempt_create, attempt_resume_claim, gateway_call
 from payments.services.lifecycle.events import actor_for, event_build, events_write
 from payments.services.lifecycle.guards import ensure_may_move_money
@@ -53,6 +54,7 @@ def payment_create(
     user=None,
     api_key: ApiKey | None = None,
     submit: bool = True,
+    idempotency: IdempotencyClaim | None = None,
 ) -> Payment:
     """Validate, persist, score and (unless held) submit one real-time payment.
 
@@ -64,6 +66,12 @@ def payment_create(
     its Events still record created, then held or processing.
     Raise PaymentInvalid with every field problem, or MerchantSuspended;
     nothing is stored then.
+
+    With an `idempotency` claim (an API request's Idempotency-Key), the claim
+    is inserted first in the creating transaction (KeyTaken if another
+    request holds the key: nothing is created) and the request's answer is
+    stored in the transaction that records the gateway's answer: two commits
+    in all, besides the gateway's own.
     """
     ensure_may_move_money(merchant)
     clean = validate_payment_input(merchant, data)
@@ -95,6 +103,8 @@ def payment_create(
     attempt = None
     try:
         with transaction.atomic():
+            if idempotency is not None:
+                idempotency.insert()  # first: a concurrent same-key request waits here, then finds it
             if first is not None:
                 getattr(payment, first)()
             insert_rows([payment])
@@ -119,10 +129,22 @@ def payment_create(
             # A payment (perhaps a concurrent request's) already has this reference.
             raise PaymentInvalid([_duplicate_reference()]) from None
         raise
-    if attempt is not None:
+    if attempt is None:
+        if idempotency is not None:
+            idempotency.complete(payment)
+        return payment
+    if idempotency is None:
         # The payment as the gateway's answer left it (a callback may already have moved it on).
-        payment = attempt_execute(attempt=attempt) or Payment.objects.get(pk=payment.pk)
-    return payment
+        return attempt_execute(attempt=attempt) or Payment.objects.get(pk=payment.pk)
+    created = payment
+    answered: list[Payment] = []
+
+    def settled(applied: Payment | None) -> None:
+        answered.append(applied or Payment.objects.get(pk=created.pk))
+        idempotency.complete(answered[0])  # the stored answer commits with the gateway's
+
+    attempt_execute(attempt=attempt, and_then=settled)
+    return answered[0]
 
 
 def _duplicate_reference() -> FieldError:

@@ -1,7 +1,8 @@
 """Reconciliation: ask the gateway about payments whose callback is late, cancel expired actions.
 
 A payment in processing or requires_action whose latest attempt has not been
-called (submitted or queried) for the gateway's `query_after` seconds is
+called (submitted or queried) for the gateway's `query_after` seconds (or, once
+fitted, until the gateway's C(r) passes 0.95: payments/services/timing_models.py) is
 queried at the gateway; the answer is applied through the same allow-list as
 a callback. A requires_action whose QR code / approval link has expired, and
 that the gateway does not report as paid, is cancelled with the cancel
@@ -29,6 +30,7 @@ from payments.services.lifecycle.attempts import gateway_call
 from payments.services.lifecycle.locks import lock_payment
 from payments.services.lifecycle.outcomes import outcome_apply
 from payments.services.payments import PaymentStateError, payment_cancel
+from payments.services.timing_models import reconcile_query_after
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +50,8 @@ def reconcile_due(*, now: datetime | None = None) -> dict[str, int]:
         if slug not in settings.PAYDESK_GATEWAYS:
             continue
         stale = now - timedelta(seconds=timing["query_after"])
+        # Payments: when the fitted C(r) says their callback should have come (timing_models.py).
+        overdue = now - timedelta(seconds=reconcile_query_after(slug, timing["query_after"]))
         # The action cannot have started before the answer that asked for it.
         expired = now - timedelta(seconds=timing["action_expires"] + settings.PAYDESK_RECONCILE_GRACE)
         payment_ids = list(
@@ -58,7 +62,7 @@ def reconcile_due(*, now: datetime | None = None) -> dict[str, int]:
                 payment__status__in=PENDING_STATES,
             )
             .filter(
-                Q(last_call_at__lt=stale)
+                Q(last_call_at__lt=overdue)
                 | Q(payment__status=PaymentStatus.REQUIRES_ACTION, answered_at__lt=expired)
             )
             .order_by("last_call_at")
@@ -110,7 +114,8 @@ def payment_reconcile(*, payment_id: int, force: bool = False, now: datetime | N
     if attempt is None or attempt.status != GatewayAttempt.Status.ANSWERED:
         return "attempt pending"  # the sweeper resumes unanswered attempts
     expired = _action_expired(payment, timing["action_expires"], now)
-    if not _claim_query(attempt, now=now, query_after=timing["query_after"], force=force or expired):
+    query_after = reconcile_query_after(payment.gateway, timing["query_after"])
+    if not _claim_query(attempt, now=now, query_after=query_after, force=force or expired):
         return "not due"
     gateway = get_gateway(payment.gateway)
     try:
@@ -180,7 +185,7 @@ def _apply(notice: GatewayResult, attempt: GatewayAttempt) -> str:
     return f"ignored: {reason}"
 
 
-def _claim_query(attempt: GatewayAttempt, *, now: datetime, query_after: int, force: bool) -> bool:
+def _claim_query(attempt: GatewayAttempt, *, now: datetime, query_after: float, force: bool) -> bool:
     """Take the right to query the gateway about `attempt` now: a conditional update of its
     `last_call_at`, so one worker asks at a time and, unless forced, only once it is overdue."""
     claim = GatewayAttempt.objects.filter(pk=attempt.pk, last_call_at=attempt.last_call_at)

@@ -6,23 +6,23 @@ label 0, the payment should have gone through; rejected after review (failed
 with `rejected_after_review`) is label 1, it should not. A payment rejected
 after a release is labelled by its rejection.
 
-P(r) = 1 / (1 + exp(-(a + b r))) is fitted by Newton-Raphson on the
-log-likelihood, in floats (statistics over scores, no money), then
-k = b and theta = -a / b. A fit is refused, and nothing saved, when the
-history is too small, holds one class only, is perfectly separated (the
-maximum-likelihood estimate does not exist), does not converge, or gives
-k <= 0 (riskier payments would be held less).
+P(r) = 1 / (1 + exp(-(a + b r))) is fitted by payments/logistic.py
+(Newton-Raphson on the log-likelihood), then k = b and theta = -a / b.
+A fit is refused, and nothing saved, when the history is too small,
+holds one class only, is perfectly separated (the maximum-likelihood
+estimate does not exist), does not converge, or gives k <= 0 (riskier
+payments would be held less).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 
+from payments.logistic import FitError, logistic_fit
 from payments.models import Event, Payment, PaymentStatus, RiskModel
 from payments.risk import (
     PARAMETERS_CACHE_KEY,
@@ -33,12 +33,10 @@ from payments.risk import (
 )
 
 REJECTED_AFTER_REVIEW = "rejected_after_review"  # the failure code of payment_reject
-MAX_ITERATIONS = 100
-TOLERANCE = 1e-10  # on the Newton step of the standardised parameters
 PARAMETER_LIMIT = 1e6  # RiskModel stores k and theta with 6 integer digits
 
 
-class RiskModelFitError(Exception):
+class RiskModelFitError(FitError):
     """The history does not support a fit; nothing was saved."""
 
 
@@ -83,84 +81,6 @@ def reviewed_history() -> list[LabelledPayment]:
     ]
 
 
-def _softplus(z: float) -> float:
-    """log(1 + e^z) without overflow."""
-    return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
-
-
-def _sigmoid(z: float) -> float:
-    if z >= 0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
-
-
-def log_likelihood(xs: list[float], ys: list[int], a: float, b: float) -> float:
-    """Sum of y log P + (1 - y) log(1 - P) with P = 1 / (1 + exp(-(a + b x)))."""
-    total = 0.0
-    for x, y in zip(xs, ys, strict=True):
-        z = a + b * x
-        total += y * z - _softplus(z)
-    return total
-
-
-def logistic_fit(xs: list[float], ys: list[int]) -> tuple[float, float, float, int]:
-    """Maximum-likelihood (a, b, log-likelihood, iterations) of P = 1 / (1 + exp(-(a + b x))).
-
-    Newton-Raphson with step halving, on x standardised (mean 0, deviation 1)
-    for conditioning, then mapped back. Raise RiskModelFitError on one class,
-    constant x, perfect separation or no convergence in MAX_ITERATIONS.
-    """
-    n = len(xs)
-    positives = sum(ys)
-    if positives in (0, n):
-        raise RiskModelFitError(
-            f"Only one class in the reviewed history ({positives} rejected, {n - positives} released): "
-            "the fit needs both."
-        )
-    negative_scores = [x for x, y in zip(xs, ys, strict=True) if not y]
-    positive_scores = [x for x, y in zip(xs, ys, strict=True) if y]
-    if max(negative_scores) <= min(positive_scores) or max(positive_scores) <= min(negative_scores):
-        raise RiskModelFitError(
-            "The reviewed history is perfectly separated by the score: the maximum-likelihood "
-            "estimate does not exist (k would grow without bound). Review more payments near the threshold."
-        )
-    mean = sum(xs) / n
-    deviation = math.sqrt(sum((x - mean) ** 2 for x in xs) / n)
-    zs = [(x - mean) / deviation for x in xs]  # deviation > 0: the classes overlap, so x varies
-    share = positives / n
-    a, b = math.log(share / (1 - share)), 0.0
-    current = log_likelihood(zs, ys, a, b)
-    for iteration in range(1, MAX_ITERATIONS + 1):
-        g0 = g1 = i00 = i01 = i11 = 0.0
-        for z, y in zip(zs, ys, strict=True):
-            p = _sigmoid(a + b * z)
-            w = p * (1.0 - p)
-            g0 += y - p
-            g1 += (y - p) * z
-            i00 += w
-            i01 += w * z
-            i11 += w * z * z
-        determinant = i00 * i11 - i01 * i01
-        if not determinant > 0 or not math.isfinite(determinant):
-            break
-        da = (i11 * g0 - i01 * g1) / determinant
-        db = (i00 * g1 - i01 * g0) / determinant
-        step = 1.0
-        while step > 1e-12:
-            candidate = log_likelihood(zs, ys, a + step * da, b + step * db)
-            if candidate >= current - 1e-12 * abs(current):
-                break
-            step /= 2
-        else:
-            break
-        a, b, current = a + step * da, b + step * db, candidate
-        if max(abs(step * da), abs(step * db)) < TOLERANCE:
-            # a + b (x - mean) / deviation = (a - b mean / deviation) + (b / deviation) x
-            return a - b * mean / deviation, b / deviation, current, iteration
-    raise RiskModelFitError(f"The fit did not converge in {MAX_ITERATIONS} Newton iterations.")
-
-
 def _held_share(history: list[LabelledPayment], k: float, theta: float) -> float:
     held = sum(hold_probability(p.score, k, theta) > p.threshold for p in history)
     return held / len(history)
@@ -182,7 +102,10 @@ def risk_model_fit(*, min_samples: int = 50, dry_run: bool = False, fitted_by: s
             f"Only {samples} reviewed payments with a risk score ({positives} rejected); "
             f"the fit needs at least {min_samples}."
         )
-    a, b, ll, iterations = logistic_fit([p.score for p in history], [p.label for p in history])
+    try:
+        a, b, ll, iterations = logistic_fit([p.score for p in history], [p.label for p in history])
+    except FitError as exc:
+        raise RiskModelFitError(f"Reviewed history: {exc}") from exc
     k, theta = b, -a / b
     if not k > 0:
         raise RiskModelFitError(

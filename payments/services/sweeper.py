@@ -12,7 +12,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from payments.models import GatewayAttempt, GatewayCallback, Payment, PaymentStatus, SandboxNotice
+from payments.gateways import sandbox
+from payments.models import GatewayAttempt, GatewayCallback, Payment, PaymentStatus
 from payments.queue import enqueue
 from payments.services.batches.execute import batch_sweep
 from payments.services.notifications.sending import deliveries_sweep
@@ -38,10 +39,11 @@ def sweep(*, now=None) -> dict[str, int]:
         enqueue("payments.tasks.attempt_resume_task", pk, stale)
         counts["attempts"] += 1
 
-    notices = SandboxNotice.objects.filter(sent_at=None, due_at__lt=now).exclude(last_attempt_at__gte=stale)
-    for op_id in notices.values_list("operation_id", flat=True).distinct()[:SWEEP_LIMIT]:
-        enqueue("payments.tasks.sandbox_deliver_task", op_id)
-        counts["sandbox_notices"] += 1
+    # A remote sandbox (PAYDESK_SANDBOX_URL) sends its own callbacks, as a real gateway does.
+    if not settings.PAYDESK_SANDBOX_URL:
+        for op_id in sandbox.overdue_operations(now=now, stale=stale, limit=SWEEP_LIMIT):
+            enqueue("payments.tasks.sandbox_deliver_task", op_id)
+            counts["sandbox_notices"] += 1
 
     # Real-time payments created but never claimed (crash between create and submit).
     orphans = Payment.objects.filter(status=PaymentStatus.CREATED, batch=None, created_at__lt=stale)

@@ -19,9 +19,11 @@ from django.views.decorators.http import require_POST
 
 from merchants.models import Membership, NotificationPreference, WebhookEndpoint
 from payments import notification_selectors as selectors
+from payments.channels import get_transport
 from payments.channels.messages import EVENT_GROUPS, event_types
 from payments.models import DeliveryStatus
 from payments.services.notifications import endpoints as services
+from payments.services.timing_models import delivery_success_chances
 from payments.views.dashboard import merchant_required
 from payments.views.pagination import WindowPaginator
 
@@ -141,6 +143,8 @@ def webhook_endpoint_detail(request: HttpRequest, public_id: str) -> HttpRespons
         "statuses": DeliveryStatus.choices,
         "is_owner": _is_owner(request),
         "can_operate": _can_operate(request),
+        # N(r), fitted by manage.py fit_timing_models: the chance that delivery attempt r succeeds.
+        "success_chances": delivery_success_chances(endpoint, get_transport("webhook").max_attempts),
         "overlap_until": endpoint.previous_secret_expires_at
         if endpoint.previous_secret_expires_at and endpoint.previous_secret_expires_at > timezone.now()
         else None,

@@ -8,9 +8,9 @@ import pytest
 from django.utils import timezone
 from django_q.models import Schedule
 
-from payments.api.idempotency import KEY_TTL, purge_expired_keys
 from payments.apps import ensure_schedules
 from payments.models import GatewayAttempt, IdempotencyKey, Payment, Refund
+from payments.services.idempotency import KEY_TTL, purge_expired_keys
 from payments.tasks import idempotency_keys_purge_task
 from tests.api.conftest import assert_problem
 from tests.factories import PaymentFactory, payment_input

@@ -168,3 +168,48 @@ def test_insert_with_children_writes_what_save_and_bulk_create_would(merchant_a)
     with pytest.raises(IntegrityError), transaction.atomic():
         insert_with_children(again, more, "operation")
     assert SandboxNotice.objects.count() == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_pooled_connection_goes_back_to_its_pool_for_a_gateway_wait():
+    """PAYDESK_DB_POOL: the thread holds no connection while it waits; the next statement borrows one."""
+    from django.db import connections
+    from django.db.utils import ConnectionHandler
+
+    from payments.db import connection_released
+
+    params = dict(connections["default"].settings_dict)
+    params.update(CONN_MAX_AGE=0, CONN_HEALTH_CHECKS=False)
+    # One connection in the pool: borrowing again succeeds only if the first one went back.
+    params["OPTIONS"] = {**params.get("OPTIONS", {}), "pool": {"min_size": 1, "max_size": 1, "timeout": 3}}
+    handler = ConnectionHandler({"default": params})
+    conn = handler["default"]
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        raw = conn.connection
+        assert raw is not None
+        connection_released(conn)
+        assert conn.connection is None
+        assert not raw.closed  # back in the pool, not closed
+        with conn.pool.connection(timeout=3) as borrowed:
+            assert borrowed is raw
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            assert cursor.fetchone() == (1,)
+    finally:
+        conn.close()
+        conn.close_pool()
+
+
+def test_without_a_pool_the_connection_is_kept(db):
+    from django.db import connection
+
+    from payments.db import connection_released
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    held = connection.connection
+    connection_released()
+    assert connection.connection is held

@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from payments.logistic import logistic_fit
 from payments.models import Event, Payment, PaymentStatus, RiskModel
 from payments.risk import (
     DEFAULT_K,
@@ -20,7 +21,7 @@ from payments.risk import (
     shared_cache,
 )
 from payments.services.payments import payment_create, payment_reject, payment_release
-from payments.services.risk_model import RiskModelFitError, logistic_fit, reviewed_history, risk_model_fit
+from payments.services.risk_model import RiskModelFitError, reviewed_history, risk_model_fit
 from tests.factories import payment_input
 
 pytestmark = pytest.mark.django_db

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from payments.db import copy_rows, insert_rows
+from payments.db import connection_released, copy_rows, insert_rows
 from payments.gateways import (
     GatewayError,
     GatewayResult,
@@ -111,9 +111,11 @@ def gateway_call(call: Callable[[], T]) -> T:
     """Call a gateway, refusing to do it inside a transaction (payments/gateways.require_no_transaction).
 
     Every service reaches a gateway through this helper: submissions,
-    batch submissions, closes, reconciliation queries.
+    batch submissions, closes, reconciliation queries. A pooled database
+    connection is handed back to its pool for the wait.
     """
     require_no_transaction()
+    connection_released()  # a pooled connection is not held while the gateway takes its time
     return call()
 
 

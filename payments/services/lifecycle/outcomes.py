@@ -17,7 +17,7 @@ here, so the mapping from outcomes to transitions exists once:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from django.db import transaction
@@ -255,17 +255,24 @@ def answer_apply(*, attempt: GatewayAttempt, result: GatewayResult) -> Payment |
     return payment
 
 
-def attempt_execute(*, attempt: GatewayAttempt) -> Payment | None:
+def attempt_execute(
+    *, attempt: GatewayAttempt, and_then: Callable[[Payment | None], None] | None = None
+) -> Payment | None:
     """Call the gateway for a pending attempt (outside any transaction) and apply its answer.
 
     Return the payment as the answer left it, or None when nothing was
     applied (the call failed and the attempt stays pending for the sweeper,
-    or someone else applied this answer first).
+    or someone else applied this answer first). `and_then(payment)`, if
+    given, runs in the transaction that applies the answer (even when none
+    was applied), so what it writes (the API's stored answer) commits with it.
     """
     result = attempt_call(attempt)
-    if result is None:
-        return None
-    return answer_apply(attempt=attempt, result=result)
+    if and_then is None:
+        return None if result is None else answer_apply(attempt=attempt, result=result)
+    with transaction.atomic():
+        payment = None if result is None else answer_apply(attempt=attempt, result=result)
+        and_then(payment)
+    return payment
 
 
 def _latest_numbers(payment_ids: list[int]) -> dict[int, int]:

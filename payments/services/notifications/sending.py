@@ -26,11 +26,12 @@ from django.utils import timezone
 
 from merchants.models import WebhookEndpoint
 from payments.channels import SendResult, Transport, TransportError, get_transport
-from payments.channels.messages import ENDPOINT_DISABLED
-from payments.models import Channel, Delivery, DeliveryStatus
+from payments.channels.messages import ENDPOINT_AT_RISK, ENDPOINT_DISABLED
+from payments.models import Channel, Delivery, DeliveryStatus, TimingModel
 from payments.queue import enqueue
 from payments.services.notifications.fanout import CHUNK, SMALL_FANOUT, merchant_notice
 from payments.services.notifications.slots import Slot, slot_free, slot_renew, slot_take
+from payments.services.timing_models import timing_model
 
 logger = logging.getLogger(__name__)
 
@@ -452,12 +453,19 @@ def _record_failure(outcome: Outcome, now: datetime) -> str:
         )
         return "superseded"
     if endpoint is not None and endpoint.is_enabled:
-        _endpoint_failed(endpoint, error, now)
+        _endpoint_failed(endpoint, error, now, attempt=outcome.attempt)
     return status
 
 
-def _endpoint_failed(endpoint: WebhookEndpoint, error: TransportError, now: datetime) -> None:
-    """Track an endpoint's run of failures; disable it on a permanent error or after a day of failing."""
+def _endpoint_failed(
+    endpoint: WebhookEndpoint, error: TransportError, now: datetime, *, attempt: int
+) -> None:
+    """Track an endpoint's run of failures; disable it on a permanent error or after a day of failing.
+
+    Before that, once per run of failures, warn the merchant when the
+    endpoint's fitted N(r) gives the next attempt less than
+    PAYDESK_WEBHOOK_WARN_BELOW chance of success.
+    """
     if error.permanent:
         endpoint_disable(endpoint, reason=str(error), now=now, notify=True)
         return
@@ -467,6 +475,38 @@ def _endpoint_failed(endpoint: WebhookEndpoint, error: TransportError, now: date
     elif now - endpoint.first_failure_at >= FAILING_DISABLE_AFTER:
         since = endpoint.first_failure_at.strftime("%Y-%m-%d %H:%M UTC")
         endpoint_disable(endpoint, reason=f"Every delivery has failed since {since}.", now=now, notify=True)
+        return
+    _warn_if_at_risk(endpoint, next_attempt=attempt + 1)
+
+
+def _warn_if_at_risk(endpoint: WebhookEndpoint, *, next_attempt: int) -> None:
+    fit = timing_model(TimingModel.Kind.NOTIFICATION, endpoint.public_id)
+    if fit is None:
+        return
+    chance = fit.at(next_attempt)
+    if chance >= settings.PAYDESK_WEBHOOK_WARN_BELOW:
+        return
+    warned = Delivery.objects.filter(
+        merchant_id=endpoint.merchant_id,
+        type=ENDPOINT_AT_RISK,
+        channel=Channel.INAPP,
+        created_at__gte=endpoint.first_failure_at,
+        payload__endpoint=endpoint.public_id,
+    )
+    if warned.exists():
+        return
+    disable_at = endpoint.first_failure_at + FAILING_DISABLE_AFTER
+    merchant_notice(
+        merchant_id=endpoint.merchant_id,
+        type=ENDPOINT_AT_RISK,
+        payload={
+            "endpoint": endpoint.public_id,
+            "url": endpoint.url,
+            "attempt": next_attempt,
+            "chance": round(chance, 3),
+            "disable_at": disable_at.isoformat(),
+        },
+    )
 
 
 def endpoint_disable(endpoint: WebhookEndpoint, *, reason: str, now: datetime, notify: bool) -> None:

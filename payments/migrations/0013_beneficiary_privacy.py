@@ -71,7 +71,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('merchants', '0007_payout_rails'),
-        ('payments', '0011_payment_direction'),
+        ('payments', '0012_timing_models'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('merchants', '0009_fraud_controls'),
-        ('payments', '0012_beneficiary_privacy'),
+        ('payments', '0013_beneficiary_privacy'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
