@@ -45,9 +45,10 @@ run: seed
 	@printf '\n==> %s\n' "Starting the web server on port $(PORT) and one worker"
 	@$(PY) manage.py run_demo --port $(PORT)
 
+# .ci/env.sh: the fixed hash seed, time zone, locale (and, under CI, Hypothesis profile) of CI.
 test: install-dev
 	@printf '\n==> %s\n' "Running the test suite on SQLite"
-	@$(PY) -m pytest -q -m "not e2e and not slow and not postgres"
+	@. ./.ci/env.sh && $(PY) -m pytest -q -p no:cacheprovider -m "not e2e and not slow and not postgres"
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

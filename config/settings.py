@@ -5,6 +5,7 @@ import hashlib
 import os
 import re
 import zoneinfo
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -194,6 +195,12 @@ PAYDESK_UPLOAD_RETENTION_DAYS = env_int("PAYDESK_UPLOAD_RETENTION_DAYS", 7, mini
 # X-Real-IP) and how many proxies of yours append to it. Unset: REMOTE_ADDR; no other header is trusted.
 PAYDESK_CLIENT_IP_HEADER = env_str("PAYDESK_CLIENT_IP_HEADER")
 PAYDESK_TRUSTED_PROXIES = env_int("PAYDESK_TRUSTED_PROXIES", 1, minimum=1)
+# Oversized requests (docs/api.md "Errors"): a URI (path and query string, as sent) longer than
+# this is a 414, header fields larger than this in all or more of them than this a 431, both as
+# problem details. config/gunicorn.py keeps gunicorn's own limits above these, so PayDesk answers.
+PAYDESK_MAX_URI_BYTES = env_int("PAYDESK_MAX_URI_BYTES", 8000, minimum=256)
+PAYDESK_MAX_HEADER_BYTES = env_int("PAYDESK_MAX_HEADER_BYTES", 16384, minimum=1024)
+PAYDESK_MAX_HEADER_FIELDS = env_int("PAYDESK_MAX_HEADER_FIELDS", 100, minimum=10)
 # Batches (README "Batches"): upload limits, chunking, leases.
 PAYDESK_BATCH_MAX_BYTES = env_int("PAYDESK_BATCH_MAX_BYTES", 100 * 1024 * 1024, minimum=1)
 PAYDESK_BATCH_JSON_MAX_BYTES = env_int("PAYDESK_BATCH_JSON_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
@@ -221,27 +228,40 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "crispy_forms",
     "crispy_bootstrap5",
     "django_q",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "merchants",
     "payments",
 ]
 
 MIDDLEWARE = [
+    # First: an oversized request is refused before any other work (payments/api/request_limits.py).
+    "payments.api.request_limits.RequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # A NUL in the path, query, cookies or a form: 404/400 before anything queries PostgreSQL with it.
+    "config.middleware.RejectNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "merchants.audit.AuditRequestMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "merchants.accounts.middleware.SessionLifetimeMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "merchants.middleware.CurrentMerchantMiddleware",
+    "merchants.accounts.middleware.TwoFactorRequiredMiddleware",
+    # Last: turns a locked-out sign-in into the 429 page (docs/accounts.md).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -332,8 +352,34 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "dashboard:payment_list"
+LOGIN_REDIRECT_URL = "dashboard:home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Accounts (docs/accounts.md). django-axes counts failed sign-ins (dashboard and admin alike) by
+# username and, separately, by client address; at the limit the sign-in answers 429 until the
+# cool-off ends or staff unlock it (admin "Access attempts", or `manage.py axes_reset_username`).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("PAYDESK_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("PAYDESK_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "merchants.accounts.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "merchants.ratelimit.client_ip_or_none"
+AXES_SENSITIVE_PARAMETERS = ["password", "otp_token", "token"]
+# Sessions: signed out after PAYDESK_SESSION_IDLE_MINUTES without a request, and after
+# PAYDESK_SESSION_MAX_HOURS whatever happens (the cookie's own age is the same bound).
+PAYDESK_SESSION_IDLE_MINUTES = env_int("PAYDESK_SESSION_IDLE_MINUTES", 30, minimum=1)
+PAYDESK_SESSION_MAX_HOURS = env_int("PAYDESK_SESSION_MAX_HOURS", 12, minimum=1)
+SESSION_COOKIE_AGE = PAYDESK_SESSION_MAX_HOURS * 3600
+# Two-factor (django-otp): how long a second factor counts as fresh for step-up actions.
+PAYDESK_STEP_UP_SECONDS = env_int("PAYDESK_STEP_UP_SECONDS", 300, minimum=30)
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "PayDesk")
+# Team invitations expire after this many hours; password reset links after PASSWORD_RESET_TIMEOUT.
+PAYDESK_INVITATION_HOURS = env_int("PAYDESK_INVITATION_HOURS", 72, minimum=1)
+PASSWORD_RESET_TIMEOUT = 3600
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
@@ -403,7 +449,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["payments.api.auth.HasApiKeyScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "payments.api.parsers.StrictJSONParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     # Documents problem+json errors, the Idempotency-Key header and Bearer auth (payments/api/schema.py).
@@ -495,5 +541,7 @@ LOGGING = {
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         "django-q": {"filters": ["task_chatter"]},
+        # django-axes announces its version at every start; its lock-outs are warnings and stay.
+        "axes.apps": {"level": "WARNING"},
     },
 }

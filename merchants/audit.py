@@ -7,11 +7,13 @@ callers pass account numbers already masked.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 from django.db import models
 
 from merchants.models import AuditEntry, Merchant
+from merchants.ratelimit import client_ip_or_none
 
 # Field names whose values are never written to the log, only that they changed.
 SECRET_WORDS = ("secret", "password", "private_key", "api_v3_key", "token", "key_hash", "otp", "recovery")
@@ -42,11 +44,28 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+# The request being served, so that an entry written deep in a service still gets its address,
+# user agent and request id (set by AuditRequestMiddleware).
+current_request: ContextVar = ContextVar("paydesk_audit_request", default=None)
+
+
+class AuditRequestMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        token = current_request.set(request)
+        try:
+            return self.get_response(request)
+        finally:
+            current_request.reset(token)
+
+
 def client_address(request) -> str | None:
-    """The client's address as the web server saw it (a trusted proxy sets REMOTE_ADDR upstream)."""
+    """The client's address: REMOTE_ADDR, or the trusted proxy's header (merchants.ratelimit)."""
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    return client_ip_or_none(request)
 
 
 def audit_record(
@@ -66,8 +85,10 @@ def audit_record(
 
     The actor is the user, else the API key, else the request's signed-in
     user, else "system". Client address, user agent and request id come from
-    `request` when given.
+    `request`, or else from the request being served (AuditRequestMiddleware).
     """
+    if request is None:
+        request = current_request.get()
     if user is None and request is not None and getattr(request, "user", None) is not None:
         user = request.user if request.user.is_authenticated else None
     if api_key is not None:

@@ -107,6 +107,11 @@ class Merchant(models.Model):
             "instead of the masked form (\u2022\u2022\u2022\u2022 1234). Every change is audited."
         ),
     )
+    require_two_factor = models.BooleanField(
+        _("require two-factor sign-in for everyone"),
+        default=False,
+        help_text=_("Owners, approvers and staff always need a second factor; this asks it of every member."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -177,6 +182,7 @@ class ApiKey(models.Model):
 
     class Meta:
         verbose_name = _("API key")
+        permissions = [("revoke_apikey", "Can revoke an API key")]
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.merchant})"
@@ -236,6 +242,7 @@ class WebhookEndpoint(models.Model):
 
     class Meta:
         verbose_name = _("webhook endpoint")
+        permissions = [("toggle_webhookendpoint", "Can enable or disable a webhook endpoint")]
         indexes = [models.Index(fields=["merchant", "status"], name="webhook_endpoint_merchant")]
 
     def __str__(self) -> str:
@@ -519,3 +526,41 @@ class AuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Audit entries are append-only.")
+
+
+class Invitation(models.Model):
+    """An invitation to join a merchant's team with a role, sent by e-mail.
+
+    Only the hash of the token is stored; the link works once and until
+    `expires_at` (settings.PAYDESK_INVITATION_HOURS after it was sent).
+    """
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(_("e-mail"))
+    role = models.CharField(_("role"), max_length=20, choices=Membership.Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("invitation")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.email} -> {self.merchant} ({self.role})"
+
+    @staticmethod
+    def hash_token(raw: str) -> str:
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    def is_open(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.accepted_at is None and self.revoked_at is None and now < self.expires_at

@@ -73,8 +73,8 @@ def retry_after_header(wait: float) -> str:
     return str(max(1, math.ceil(wait)))
 
 
-def client_address(request: HttpRequest) -> str:
-    """Return the client's address as counted for rate limits (see the module docstring)."""
+def client_ip(request: HttpRequest) -> str:
+    """Return the client's address: REMOTE_ADDR, or the trusted proxy header's entry (module docstring)."""
     address = request.META.get("REMOTE_ADDR") or ""
     header = getattr(settings, "PAYDESK_CLIENT_IP_HEADER", "")
     if header:
@@ -82,7 +82,21 @@ def client_address(request: HttpRequest) -> str:
         hops = max(1, int(getattr(settings, "PAYDESK_TRUSTED_PROXIES", 1)))
         if len(entries) >= hops:
             address = entries[-hops]
-    return _counted(address)
+    return address
+
+
+def client_address(request: HttpRequest) -> str:
+    """Return the client's address as counted for rate limits (see the module docstring)."""
+    return _counted(client_ip(request))
+
+
+def client_ip_or_none(request: HttpRequest) -> str | None:
+    """The client's address if it is one (for django-axes and the audit log), else None."""
+    address = client_ip(request).split("%", 1)[0].strip("[]")
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None
 
 
 def _counted(address: str) -> str:

@@ -6,6 +6,7 @@ import re
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from schwifty import BIC, IBAN
@@ -35,22 +36,47 @@ def merchant_create(*, name: str, owner_email: str, slug: str = "") -> Merchant:
 
 
 def api_key_create(
-    *, merchant: Merchant, scopes: list[str], name: str = "", created_by=None
+    *, merchant: Merchant, scopes: list[str], name: str = "", created_by=None, request=None
 ) -> tuple[ApiKey, str]:
-    """Create an API key; return it and the raw secret, which is never retrievable again."""
+    """Create an API key (audited); return it and the raw secret, which is never retrievable again."""
     unknown = set(scopes) - VALID_SCOPES
     if unknown or not scopes:
         raise ValueError(f"Scopes must be among {sorted(VALID_SCOPES)}; got {sorted(scopes)}")
     raw, prefix, key_hash = ApiKey.generate()
-    key = ApiKey.objects.create(
-        merchant=merchant,
-        name=name,
-        prefix=prefix,
-        key_hash=key_hash,
-        scopes=sorted(set(scopes)),
-        created_by=created_by,
-    )
+    with transaction.atomic():
+        key = ApiKey.objects.create(
+            merchant=merchant,
+            name=name,
+            prefix=prefix,
+            key_hash=key_hash,
+            scopes=sorted(set(scopes)),
+            created_by=created_by,
+        )
+        audit_record(
+            action="api_key.created",
+            user=created_by,
+            merchant=merchant,
+            obj=key,
+            after={"name": name, "scopes": key.scopes, "prefix": prefix},
+            request=request,
+        )
     return key, raw
+
+
+def api_key_revoke(*, key: ApiKey, user=None, reason: str = "", request=None) -> bool:
+    """Revoke a key (audited); return False when it was revoked already."""
+    with transaction.atomic():
+        done = ApiKey.objects.filter(pk=key.pk, revoked_at=None).update(revoked_at=timezone.now()) == 1
+        if done:
+            audit_record(
+                action="api_key.revoked",
+                user=user,
+                merchant=key.merchant,
+                obj=key,
+                after={"reason": reason} if reason else {},
+                request=request,
+            )
+    return done
 
 
 # Funding accounts ---------------------------------------------------------------------------

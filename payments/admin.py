@@ -1,10 +1,12 @@
 """Admin for platform staff. Statuses are read-only; actions call the same services as the dashboard."""
 
 from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from merchants.admin_review import DecisionAdminMixin
 from merchants.crypto import field_hash
-from merchants.models import NotificationPreference, WebhookEndpoint
+from merchants.models import AuditEntry, NotificationPreference, WebhookEndpoint
 from payments.gateways import CallbackRejected
 from payments.models import (
     BankFile,
@@ -25,6 +27,8 @@ from payments.models import (
     SandboxOperation,
 )
 from payments.models.payment import ENCRYPTED_FIELDS
+from payments.risk import risk_drivers
+from payments.selectors import beneficiary_history
 from payments.services import payments as payment_services
 from payments.services.callbacks import callback_reapply
 from payments.services.controls import beneficiary_erase
@@ -72,19 +76,13 @@ class AttemptInline(admin.TabularInline):
         return False
 
 
-def _run(modeladmin, request, queryset, service, verb):
-    done = 0
-    for payment in queryset:
-        try:
-            service(payment=payment, user=request.user)
-            done += 1
-        except (PaymentStateError, MerchantSuspended) as exc:
-            modeladmin.message_user(request, f"{payment.public_id}: {exc}", messages.WARNING)
-    modeladmin.message_user(request, f"{done} payment(s) {verb}.")
+PAYMENT_ERRORS = (PaymentStateError, MerchantSuspended)
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(DecisionAdminMixin, admin.ModelAdmin):
+    """The review queue: every decision needs its own permission and a reason, and is audited."""
+
     list_display = [
         "public_id",
         "merchant",
@@ -93,6 +91,7 @@ class PaymentAdmin(admin.ModelAdmin):
         "currency",
         "method",
         "status",
+        "risk_probability",
         "failure_code",
         "created_at",
     ]
@@ -103,6 +102,8 @@ class PaymentAdmin(admin.ModelAdmin):
     # Beneficiary data is shown masked here too; the full value is a dashboard reveal (audited).
     exclude = [*ENCRYPTED_FIELDS, "beneficiary_account_hash"]
     readonly_fields = [
+        "risk_review",
+        "decisions",
         *(
             f.name
             for f in Payment._meta.fields
@@ -127,6 +128,15 @@ class PaymentAdmin(admin.ModelAdmin):
         "cancel_selected",
         "erase_beneficiaries",
     ]
+    decision_permissions = {
+        "release_selected": "payments.release_payment",
+        "reject_selected": "payments.reject_payment",
+        "hold_selected": "payments.hold_payment",
+        "retry_selected": "payments.retry_payment",
+        "cancel_selected": "payments.cancel_payment",
+    }
+    # Releasing a held payment moves money the risk model stopped: a fresh second factor first.
+    step_up_actions = ("release_selected",)
 
     def has_add_permission(self, request):
         return False
@@ -134,25 +144,116 @@ class PaymentAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Release held payments and submit them")
+    def has_release_permission(self, request):
+        return request.user.has_perm("payments.release_payment")
+
+    def has_reject_permission(self, request):
+        return request.user.has_perm("payments.reject_payment")
+
+    def has_hold_permission(self, request):
+        return request.user.has_perm("payments.hold_payment")
+
+    def has_retry_permission(self, request):
+        return request.user.has_perm("payments.retry_payment")
+
+    def has_cancel_permission(self, request):
+        return request.user.has_perm("payments.cancel_payment")
+
+    @admin.display(description=_("risk review"))
+    def risk_review(self, obj: Payment) -> str:
+        """The score, what drove it, and the beneficiary's history with this merchant."""
+        drivers = risk_drivers(obj)
+        history = beneficiary_history(payment=obj)
+        statuses = ", ".join(f"{status}: {n}" for status, n in sorted(history["by_status"].items())) or "-"
+        return format_html(
+            "<div>P(r) {} · r {}</div><ul><li>{}: {} ({}: {})</li><li>{}: {}</li>"
+            "<li>{}: {} ({})</li></ul><div>{}: {} ({}) · {}: {}</div>",
+            obj.risk_probability if obj.risk_probability is not None else "-",
+            obj.risk_score if obj.risk_score is not None else "-",
+            _("amount against the usual"),
+            f"{drivers['amount']:.2f}",
+            _("usual amount (minor units)"),
+            int(drivers["usual_amount_minor"]) if drivers["usual_amount_minor"] else "-",
+            _("new beneficiary"),
+            f"{drivers['new_beneficiary']:.2f}",
+            _("payments in the last hour"),
+            f"{drivers['velocity']:.2f}",
+            drivers["payments_last_hour"],
+            _("earlier payments to this beneficiary"),
+            history["count"],
+            statuses,
+            _("first"),
+            history["first"].strftime("%Y-%m-%d") if history["first"] else "-",
+        )
+
+    @admin.display(description=_("decisions"))
+    def decisions(self, obj: Payment) -> str:
+        """Who decided what about this payment in the admin, when and why (from the audit log)."""
+        entries = AuditEntry.objects.filter(object_type="payments.payment", object_id=obj.public_id).order_by(
+            "created_at", "id"
+        )
+        rows = [
+            format_html(
+                "<li>{} · {} · {} · {}</li>",
+                entry.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                entry.actor_user or entry.actor,
+                entry.action,
+                entry.after.get("reason", ""),
+            )
+            for entry in entries
+        ]
+        return (
+            format_html("<ul>{}</ul>", format_html_join("", "{}", ((row,) for row in rows))) if rows else "-"
+        )
+
+    def _decide(self, request, queryset, name: str, title: str, verb: str, service):
+        return self.decide(
+            request,
+            queryset,
+            action=name,
+            title=title,
+            audit_action=f"payment.{verb}",
+            apply=lambda payment, reason: service(payment=payment, user=request.user),
+            errors=PAYMENT_ERRORS,
+        )
+
+    @admin.action(description=_("Release held payments and submit them"), permissions=["release"])
     def release_selected(self, request, queryset):
-        _run(self, request, queryset, payment_services.payment_release, "released")
+        return self._decide(
+            request, queryset, "release_selected", _("Release"), "released", payment_services.payment_release
+        )
 
-    @admin.action(description="Reject held payments after review")
+    @admin.action(description=_("Reject held payments after review"), permissions=["reject"])
     def reject_selected(self, request, queryset):
-        _run(self, request, queryset, payment_services.payment_reject, "rejected")
+        return self.decide(
+            request,
+            queryset,
+            action="reject_selected",
+            title=_("Reject"),
+            audit_action="payment.rejected",
+            apply=lambda payment, reason: payment_services.payment_reject(
+                payment=payment, user=request.user, reason=reason
+            ),
+            errors=PAYMENT_ERRORS,
+        )
 
-    @admin.action(description="Hold created payments for review")
+    @admin.action(description=_("Hold created payments for review"), permissions=["hold"])
     def hold_selected(self, request, queryset):
-        _run(self, request, queryset, payment_services.payment_hold, "held")
+        return self._decide(
+            request, queryset, "hold_selected", _("Hold"), "held", payment_services.payment_hold
+        )
 
-    @admin.action(description="Retry retryable failed payments")
+    @admin.action(description=_("Retry retryable failed payments"), permissions=["retry"])
     def retry_selected(self, request, queryset):
-        _run(self, request, queryset, payment_services.payment_retry, "retried")
+        return self._decide(
+            request, queryset, "retry_selected", _("Retry"), "retried", payment_services.payment_retry
+        )
 
-    @admin.action(description="Cancel payments")
+    @admin.action(description=_("Cancel payments"), permissions=["cancel"])
     def cancel_selected(self, request, queryset):
-        _run(self, request, queryset, payment_services.payment_cancel, "cancelled")
+        return self._decide(
+            request, queryset, "cancel_selected", _("Cancel"), "cancelled", payment_services.payment_cancel
+        )
 
     @admin.action(description="Erase the beneficiaries' personal data (PIPL / GDPR request; audited)")
     def erase_beneficiaries(self, request, queryset):
@@ -189,19 +290,27 @@ class EventAdmin(ReadOnlyAdmin):
 
 
 @admin.register(GatewayCallback)
-class GatewayCallbackAdmin(ReadOnlyAdmin):
+class GatewayCallbackAdmin(DecisionAdminMixin, ReadOnlyAdmin):
     list_display = ["id", "gateway", "event_id", "event_type", "status", "reason", "attempts", "received_at"]
     list_filter = ["gateway", "status"]
     search_fields = ["event_id", "payment__public_id"]
     actions = ["reapply"]
+    decision_permissions = {"reapply": "payments.reapply_callback"}
 
-    @admin.action(description="Re-apply ignored or dead-lettered callbacks")
+    def has_reapply_permission(self, request):
+        return request.user.has_perm("payments.reapply_callback")
+
+    @admin.action(description=_("Re-apply ignored or dead-lettered callbacks"), permissions=["reapply"])
     def reapply(self, request, queryset):
-        for callback in queryset:
-            try:
-                callback_reapply(callback=callback)
-            except CallbackRejected as exc:
-                self.message_user(request, f"{callback.pk}: {exc}", messages.WARNING)
+        return self.decide(
+            request,
+            queryset,
+            action="reapply",
+            title=_("Re-apply"),
+            audit_action="callback.reapplied",
+            apply=lambda callback, reason: callback_reapply(callback=callback),
+            errors=(CallbackRejected,),
+        )
 
 
 @admin.register(PaymentBatch)
@@ -253,7 +362,7 @@ from payments.models import Delivery, DeliveryStatus, Notification  # noqa: E402
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(ReadOnlyAdmin):
+class DeliveryAdmin(DecisionAdminMixin, ReadOnlyAdmin):
     list_display = [
         "public_id",
         "merchant",
@@ -270,17 +379,24 @@ class DeliveryAdmin(ReadOnlyAdmin):
     search_fields = ["public_id", "recipient", "event__public_id", "merchant__name"]
     list_select_related = ["merchant"]
     actions = ["redeliver"]
+    decision_permissions = {"redeliver": "payments.redeliver"}
 
-    @admin.action(description="Redeliver selected (new delivery, same message id)")
+    def has_redeliver_permission(self, request):
+        return request.user.has_perm("payments.redeliver")
+
+    @admin.action(
+        description=_("Redeliver selected (new delivery, same message id)"), permissions=["redeliver"]
+    )
     def redeliver(self, request, queryset):
-        done = 0
-        for delivery in queryset.exclude(status=DeliveryStatus.PENDING):
-            try:
-                delivery_redeliver(delivery=delivery)
-                done += 1
-            except EndpointStateError as exc:
-                self.message_user(request, f"{delivery.public_id}: {exc}", messages.WARNING)
-        self.message_user(request, f"{done} delivery(ies) queued again.")
+        return self.decide(
+            request,
+            queryset.exclude(status=DeliveryStatus.PENDING),
+            action="redeliver",
+            title=_("Redeliver"),
+            audit_action="delivery.redelivered",
+            apply=lambda delivery, reason: delivery_redeliver(delivery=delivery),
+            errors=(EndpointStateError,),
+        )
 
 
 @admin.register(Notification)
@@ -294,7 +410,7 @@ class NotificationAdmin(ReadOnlyAdmin):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
+class WebhookEndpointAdmin(DecisionAdminMixin, admin.ModelAdmin):
     """Endpoints are created by merchants; staff can look and switch them on or off (through the service)."""
 
     list_display = [
@@ -313,6 +429,10 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     fields += ["disabled_reason", "disabled_at", "previous_secret_expires_at", "created_at", "updated_at"]
     readonly_fields = fields
     actions = ["enable", "disable"]
+    decision_permissions = {
+        "enable": "merchants.toggle_webhookendpoint",
+        "disable": "merchants.toggle_webhookendpoint",
+    }
 
     def has_add_permission(self, request):
         return False
@@ -320,23 +440,29 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    def _set(self, request, queryset, enabled: bool) -> None:
-        done = 0
-        for endpoint in queryset:
-            try:
-                webhook_endpoint_set_enabled(endpoint=endpoint, enabled=enabled)
-                done += 1
-            except NotificationsInvalid as exc:
-                self.message_user(request, f"{endpoint.public_id}: {exc}", level="warning")
-        self.message_user(request, _("%(n)d endpoint(s) updated.") % {"n": done})
+    def has_toggle_permission(self, request):
+        return request.user.has_perm("merchants.toggle_webhookendpoint")
 
-    @admin.action(description=_("Enable selected endpoints"))
+    def _set(self, request, queryset, enabled: bool):
+        return self.decide(
+            request,
+            queryset,
+            action="enable" if enabled else "disable",
+            title=_("Enable") if enabled else _("Disable"),
+            audit_action="",  # the service audits the change, with the reason
+            apply=lambda endpoint, reason: webhook_endpoint_set_enabled(
+                endpoint=endpoint, enabled=enabled, request=request, reason=reason
+            ),
+            errors=(NotificationsInvalid,),
+        )
+
+    @admin.action(description=_("Enable selected endpoints"), permissions=["toggle"])
     def enable(self, request, queryset):
-        self._set(request, queryset, True)
+        return self._set(request, queryset, True)
 
-    @admin.action(description=_("Disable selected endpoints"))
+    @admin.action(description=_("Disable selected endpoints"), permissions=["toggle"])
     def disable(self, request, queryset):
-        self._set(request, queryset, False)
+        return self._set(request, queryset, False)
 
 
 @admin.register(NotificationPreference)

@@ -4,31 +4,48 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from payments.models import Method
+from payments.validation import TEXT
 
 COMMON_CURRENCIES = ["USD", "EUR", "GBP", "CNY", "JPY", "HKD", "SGD", "KWD"]
 
 
-class PaymentForm(forms.Form):
-    """Collects a real-time payment; the service validates money and limits."""
+def _text(label, name: str, widget=None, **kwargs) -> forms.CharField:
+    """A text input of the payment form: the browser gets the limit, the rules are the specification's."""
+    spec = TEXT[name]
+    attrs = {"maxlength": spec.max_length}
+    if spec.required:
+        attrs["required"] = True
+    widget = widget or forms.TextInput
+    return forms.CharField(label=label, required=False, widget=widget(attrs=attrs), **kwargs)
 
-    reference = forms.CharField(label=_("Reference"), max_length=140)
+
+class PaymentForm(forms.Form):
+    """Collects a real-time payment as strings; payments.validation judges them (via the service).
+
+    The form checks nothing itself, so the dashboard gives the same verdict
+    and the same error codes as the API and a batch row; the view shows the
+    service's errors on their fields.
+    """
+
+    reference = _text(_("Reference"), "reference")
     amount = forms.CharField(
-        label=_("Amount"), max_length=32, widget=forms.TextInput(attrs={"inputmode": "decimal"})
+        label=_("Amount"),
+        required=False,
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "maxlength": 32, "required": True}),
     )
-    currency = forms.ChoiceField(label=_("Currency"))
-    method = forms.ChoiceField(label=_("Method"), choices=Method.choices)
-    beneficiary_name = forms.CharField(label=_("Beneficiary name"), max_length=140)
-    beneficiary_account = forms.CharField(label=_("Beneficiary account"), max_length=64)
-    beneficiary_email = forms.EmailField(label=_("Beneficiary email"), required=False)
-    beneficiary_phone = forms.CharField(label=_("Beneficiary phone"), max_length=32, required=False)
-    description = forms.CharField(
-        label=_("Description"), max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2})
-    )
+    currency = forms.CharField(label=_("Currency"), required=False, widget=forms.Select)
+    method = forms.CharField(label=_("Method"), required=False, widget=forms.Select(choices=Method.choices))
+    beneficiary_name = _text(_("Beneficiary name"), "beneficiary_name")
+    beneficiary_account = _text(_("Beneficiary account"), "beneficiary_account")
+    beneficiary_email = _text(_("Beneficiary email"), "beneficiary_email", widget=forms.EmailInput)
+    beneficiary_phone = _text(_("Beneficiary phone"), "beneficiary_phone")
+    description = _text(_("Description"), "description", widget=forms.Textarea)
 
     def __init__(self, *args, merchant=None, **kwargs):
         super().__init__(*args, **kwargs)
         currencies = (merchant.allowed_currencies if merchant else None) or COMMON_CURRENCIES
-        self.fields["currency"].choices = [(c, c) for c in currencies]
+        self.fields["currency"].widget.choices = [(c, c) for c in currencies]
+        self.fields["description"].widget.attrs["rows"] = 2
         self.helper = FormHelper()
         self.helper.layout = Layout(
             Row(Column("reference", css_class="col-md-6"), Column("method", css_class="col-md-6")),
@@ -42,7 +59,7 @@ class PaymentForm(forms.Form):
                 Column("beneficiary_phone", css_class="col-md-6"),
             ),
             "description",
-            Submit("submit", _("Create and send payment"), css_class="btn-primary"),
+            Submit("review", _("Review payment"), css_class="btn-primary"),
         )
 
 

@@ -23,6 +23,7 @@ _CODES: dict[str, str] = {}
 MAX_REMEMBERED_CODES = 1024
 MAX_AMOUNT_CHARS = 32
 MAX_MINOR = 10**15
+ASCII_NUMBER_CHARS = frozenset("0123456789.-+")
 
 
 def currency_exponent(currency: str) -> int:
@@ -65,8 +66,9 @@ def parse_amount(value: object, currency: str) -> int:
 
     Plain strings (ASCII digits with an optional fraction: "12", "12.",
     "12.50", the usual case) are converted without Decimal, with the same
-    checks in the same order; everything else (signs, exponents, ".5",
-    other scripts' digits, non-strings) takes the Decimal path.
+    checks in the same order; everything else (signs, ".5", non-strings)
+    takes the Decimal path. Money input is ASCII: digits of other scripts
+    (Arabic-Indic, full-width "１２") and exponents are refused everywhere.
     """
     if type(value) is str:
         text = value.strip()
@@ -106,7 +108,8 @@ def _parse_decimal(value: object, currency: str) -> int:
     if not isinstance(value, str):
         raise MoneyError("invalid_amount", str(_('Amount must be a decimal string such as "12.50".')))
     text = value.strip()
-    if not text or len(text) > MAX_AMOUNT_CHARS or not all(c.isdigit() or c in ".-+" for c in text):
+    # ASCII only: str.isdigit() and Decimal() also take other scripts' digits ("١٢", "１２").
+    if not text or len(text) > MAX_AMOUNT_CHARS or not all(c in ASCII_NUMBER_CHARS for c in text):
         raise MoneyError("invalid_amount", str(_("Amount is not a number.")))
     try:
         amount = Decimal(text)

@@ -38,8 +38,8 @@ PARAMETERS_TTL = 60  # seconds: the longest a new fit waits to be used by every 
 HISTORY = 200  # the merchant's most recent payments the score looks at
 
 
-def risk_score(payment) -> float:
-    """Score a payment against the merchant's last HISTORY payments, in one aggregate query."""
+def risk_drivers(payment) -> dict:
+    """What the score is made of, for a reviewer: each term and the figures behind it."""
     usual, known, last_hour = recent_figures(
         Payment,
         merchant_id=payment.merchant_id,
@@ -54,7 +54,19 @@ def risk_score(payment) -> float:
         amount_ratio = math.log10(max(payment.amount_minor / usual, 1.0))
     else:
         amount_ratio = _base_currency_ratio(payment)
-    return 2.5 * amount_ratio + 1.0 * (not known) + 0.5 * math.log10(1 + last_hour)
+    return {
+        "usual_amount_minor": usual,
+        "amount": 2.5 * amount_ratio,
+        "new_beneficiary": 1.0 * (not known),
+        "payments_last_hour": last_hour,
+        "velocity": 0.5 * math.log10(1 + last_hour),
+    }
+
+
+def risk_score(payment) -> float:
+    """Score a payment against the merchant's last HISTORY payments, in one aggregate query."""
+    drivers = risk_drivers(payment)
+    return drivers["amount"] + drivers["new_beneficiary"] + drivers["velocity"]
 
 
 def _base_currency_ratio(payment) -> float:

@@ -5,19 +5,37 @@ An object of another merchant is simply not found (404), never forbidden.
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Count, Min, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 
 from merchants.crypto import field_hash
 from merchants.models import ApiKey, Merchant
 from payments.db import first_joined
-from payments.models import Event, Payment, PaymentBatch, Refund
+from payments.models import Event, Payment, PaymentBatch, Refund, RefundStatus
+
+# Batches whose payments exist but may not be sent yet: not ordinary "created" payments.
+UNAPPROVED_BATCH_STATES = ("uploaded", "validating", "validated")
 
 
 def payment_list(*, merchant: Merchant, filters: dict | None = None) -> QuerySet[Payment]:
+    """The merchant's payments, newest first, filtered.
+
+    Filters: `status` (one value or a list), `method`, `currency`, `reference`,
+    `account` (exact, through the keyed hash),
+    `batch` (public id), `created_gte` / `created_lt` (datetimes),
+    `amount_min_minor` / `amount_max_minor` (with `currency`), `beneficiary`
+    (name contains), and `hide_unapproved_batches` (leave out the payments of
+    batches not yet approved, which are not ordinary "created" payments).
+    """
     qs = Payment.objects.filter(merchant=merchant).select_related("batch")
     filters = filters or {}
-    for field in ("status", "method", "currency", "reference"):
+    status = filters.get("status")
+    if isinstance(status, list | tuple):
+        if status:
+            qs = qs.filter(status__in=status)
+    elif status:
+        qs = qs.filter(status=status)
+    for field in ("method", "currency", "reference"):
         if filters.get(field):
             qs = qs.filter(**{field: filters[field]})
     if filters.get("account"):
@@ -29,6 +47,16 @@ def payment_list(*, merchant: Merchant, filters: dict | None = None) -> QuerySet
         qs = qs.filter(created_at__gte=filters["created_gte"])
     if filters.get("created_lt"):
         qs = qs.filter(created_at__lt=filters["created_lt"])
+    if filters.get("amount_min_minor") is not None:
+        qs = qs.filter(amount_minor__gte=filters["amount_min_minor"])
+    if filters.get("amount_max_minor") is not None:
+        qs = qs.filter(amount_minor__lte=filters["amount_max_minor"])
+    if filters.get("beneficiary"):
+        qs = qs.filter(beneficiary_name__icontains=filters["beneficiary"])
+    if filters.get("hide_unapproved_batches"):
+        # A few batch ids in a subquery, not a join of every payment to its batch.
+        waiting = PaymentBatch.objects.filter(merchant=merchant, status__in=UNAPPROVED_BATCH_STATES)
+        qs = qs.exclude(batch_id__in=waiting.values("pk"))
     return qs.order_by("-created_at", "-id")
 
 
@@ -36,6 +64,19 @@ def payment_get(*, merchant: Merchant, public_id: str) -> Payment:
     return get_object_or_404(
         Payment.objects.select_related("batch", "merchant"), merchant=merchant, public_id=public_id
     )
+
+
+def beneficiary_history(*, payment: Payment) -> dict:
+    """The merchant's other payments to this payment's beneficiary account: count, first, per status."""
+    others = Payment.objects.filter(
+        merchant_id=payment.merchant_id, beneficiary_account_hash=payment.beneficiary_account_hash
+    ).exclude(pk=payment.pk)
+    by_status = {
+        row["status"]: row["n"]
+        for row in others.order_by().values("status").annotate(n=Count("id")).values("status", "n")
+    }
+    first = others.aggregate(first=Min("created_at"))["first"]
+    return {"count": sum(by_status.values()), "first": first, "by_status": by_status}
 
 
 def payment_events(*, payment: Payment) -> QuerySet[Event]:
@@ -52,6 +93,17 @@ def event_get(*, merchant: Merchant, public_id: str) -> Event:
 
 def refund_list(*, payment: Payment) -> QuerySet[Refund]:
     return Refund.objects.filter(payment=payment).select_related("payment").order_by("created_at")
+
+
+def payment_refundable_minor(*, payment: Payment) -> int:
+    """What can still be refunded: the amount less refunds made and refunds pending (shown, not enforced)."""
+    pending = (
+        payment.refunds.filter(status=RefundStatus.PENDING, kind=Refund.Kind.REQUESTED).aggregate(
+            total=Sum("amount_minor")
+        )["total"]
+        or 0
+    )
+    return payment.amount_minor - payment.refunded_minor - pending
 
 
 def batch_list(*, merchant: Merchant) -> QuerySet[PaymentBatch]:

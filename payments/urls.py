@@ -1,18 +1,42 @@
 from django.urls import path
 
-from payments.views import batches, controls, dashboard, notifications, payouts
+from payments.views import (
+    approvals,
+    batches,
+    confirm,
+    controls,
+    dashboard,
+    home,
+    notifications,
+    payouts,
+    settings_pages,
+)
 
 app_name = "dashboard"
 
 urlpatterns = [
-    path("", dashboard.payment_list, name="payment_list"),
-    path("payments/new/", dashboard.payment_new, name="payment_new"),
+    path("", home.home, name="home"),
+    path("payments/", dashboard.payment_list, name="payment_list"),
+    path("payments/export.csv", dashboard.payment_export_csv, name="payment_export_csv"),
+    path("approvals/", approvals.approvals_inbox, name="approvals"),
+    path(
+        "batches/<str:public_id>/request-approval/",
+        approvals.batch_request_approval,
+        name="batch_request_approval",
+    ),
+    # Settings (payments/views/settings_pages.py).
+    path("settings/api-keys/", settings_pages.api_key_list, name="api_key_list"),
+    path(
+        "settings/api-keys/<str:public_id>/revoke/", settings_pages.api_key_revoke_view, name="api_key_revoke"
+    ),
+    path("settings/team/", settings_pages.team, name="team"),
+    path("payments/new/", confirm.payment_new, name="payment_new"),
     path("payments/<str:public_id>/", dashboard.payment_detail, name="payment_detail"),
     path("payments/<str:public_id>/status.json", dashboard.payment_status, name="payment_status"),
     path("payments/<str:public_id>/reveal/", dashboard.payment_reveal, name="payment_reveal"),
-    path("payments/<str:public_id>/cancel/", dashboard.payment_cancel_view, name="payment_cancel"),
+    path("payments/<str:public_id>/cancel/", confirm.payment_cancel_view, name="payment_cancel"),
     path("payments/<str:public_id>/retry/", dashboard.payment_retry_view, name="payment_retry"),
-    path("payments/<str:public_id>/refund/", dashboard.payment_refund_view, name="payment_refund"),
+    path("payments/<str:public_id>/refund/", confirm.payment_refund_view, name="payment_refund"),
     path("merchant/switch/", dashboard.switch_merchant, name="switch_merchant"),
     path("blocklist/", controls.blocklist, name="blocklist"),
     # Batches (payments/views/batches.py).
@@ -20,7 +44,7 @@ urlpatterns = [
     path("batches/new/", batches.batch_new, name="batch_new"),
     path("batches/<str:public_id>/", batches.batch_detail, name="batch_detail"),
     path("batches/<str:public_id>/progress.json", batches.batch_progress, name="batch_progress"),
-    path("batches/<str:public_id>/approve/", batches.batch_approve_view, name="batch_approve"),
+    path("batches/<str:public_id>/approve/", confirm.batch_approve_view, name="batch_approve"),
     path("batches/<str:public_id>/cancel/", batches.batch_cancel_view, name="batch_cancel"),
     path("batches/<str:public_id>/payments/", batches.batch_payments, name="batch_payments"),
     path("batches/<str:public_id>/errors.csv", batches.batch_errors_csv, name="batch_errors_csv"),

@@ -1,14 +1,30 @@
 """Shared fixtures: named personas (alice, bob, carol at merchant A; mallory at B) and the sandbox wiring."""
 
 import json
+import logging
+import os
+import time
+import traceback
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from hypothesis import settings as hypothesis_settings
 
+from merchants.accounts.policy import VERIFIED_AT_SESSION_KEY
 from merchants.models import Membership
 from payments.gateways import sandbox
 from tests.factories import MembershipFactory, MerchantFactory, UserFactory, make_api_key
+
+# CI (.ci/env.sh sets CI): property-based tests draw the same examples on every run, from nothing
+# stored by an earlier run, and never fail on timing (docs/operations.md, "Replaying a CI failure").
+hypothesis_settings.register_profile(
+    "ci", derandomize=True, database=None, deadline=None, max_examples=100, print_blob=True
+)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)
@@ -18,6 +34,60 @@ def _inline_tasks(settings):
     settings.SANDBOX_CALLBACK_DELAY = 0
     settings.SANDBOX_FOLLOWUP_DELAY = 0
     settings.PAYDESK_WEBHOOK_ALLOW_PRIVATE = True
+
+
+def pass_second_factor(client: Client, user) -> None:
+    """Give `user` an authenticator app and mark the client's session as having just verified it.
+
+    What a real sign-in ends with (password, then code): tests that are not
+    about the second factor start from there. Tests of the second factor itself
+    are marked `real_second_factor` and get a plain session.
+    """
+    device, _ = TOTPDevice.objects.get_or_create(user=user, name="test app", defaults={"confirmed": True})
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session[VERIFIED_AT_SESSION_KEY] = time.time()
+    session.save()
+
+
+@pytest.fixture(autouse=True)
+def _force_login_passes_second_factor(request, monkeypatch):
+    """client.force_login(user) signs in as a real sign-in would, second factor included."""
+    if request.node.get_closest_marker("real_second_factor") is not None:
+        return
+    plain = Client.force_login
+
+    def force_login(self, user, backend=None):
+        plain(self, user, backend)
+        pass_second_factor(self, user)
+
+    monkeypatch.setattr(Client, "force_login", force_login)
+
+
+class SuiteLog(logging.Handler):
+    """Every log record of the run, formatted as it would be printed (tests/test_log_secrets.py reads it)."""
+
+    lines: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + "".join(traceback.format_exception(*record.exc_info))
+        SuiteLog.lines.append((record.name, text))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _suite_log():
+    handler = SuiteLog(level=logging.DEBUG)
+    logging.getLogger().addHandler(handler)
+    yield
+    logging.getLogger().removeHandler(handler)
+
+
+def pytest_collection_modifyitems(items):
+    """The log scan runs last, over the logs of every test before it."""
+    last = [item for item in items if item.nodeid.startswith("tests/test_log_secrets.py")]
+    items[:] = [item for item in items if item not in last] + last
 
 
 @pytest.fixture
@@ -127,3 +197,20 @@ def clock(time_machine):
         time_machine.move_to(CLOCK_START + timedelta(**delta), tick=False)
 
     return at
+
+
+def confirm_token_of(response) -> str:
+    """The one-time token of a confirmation page (payments/services/form_submissions.py)."""
+    import re
+
+    match = re.search(r'name="confirm_token" value="([^"]+)"', response.content.decode())
+    assert match, "no confirmation token on this page"
+    return match.group(1)
+
+
+def confirmed_post(client, url: str, data: dict | None = None, **kwargs):
+    """Go through a money form's confirmation: the review page (GET, or POST of `data`), then confirm."""
+    review = client.get(url) if data is None else client.post(url, data)
+    assert review.status_code == 200, review.status_code
+    token = confirm_token_of(review)
+    return client.post(url, {**(data or {}), "confirm": "1", "confirm_token": token}, **kwargs)

@@ -26,7 +26,7 @@ from rest_framework.views import APIView
 from payments import selectors
 from payments.api import examples
 from payments.api.fields import StrictCharField
-from payments.api.filters import PaymentListQuery, parse_query
+from payments.api.filters import PaymentListQuery, parse_query, reject_repeated
 from payments.api.idempotency import IdempotencyMixin
 from payments.api.pagination import KeysetPagination, PageQuerySerializer, list_envelope, page_body
 from payments.api.parsers import StrictJSONParser
@@ -37,6 +37,7 @@ from payments.representations import batch_data, payment_data
 from payments.services.batches import reports as batch_reports
 from payments.services.batches.bank_files import BankFileNotReady, bank_file_path
 from payments.services.batches.lifecycle import (
+    BATCH_ENCODINGS,
     BatchError,
     batch_approve,
     batch_cancel,
@@ -117,7 +118,9 @@ class BatchSerializer(serializers.Serializer):
     file_name = serializers.CharField(allow_null=True)
     file_size = serializers.IntegerField()
     file_sha256 = serializers.CharField(allow_null=True)
-    encoding = serializers.CharField(allow_null=True, help_text="Detected text encoding of a CSV.")
+    encoding = serializers.CharField(
+        allow_null=True, help_text="The text encoding a CSV was read with: named at upload, else detected."
+    )
     message_id = serializers.CharField(allow_null=True, help_text="pain.001 MsgId.")
     row_count = serializers.IntegerField()
     valid_count = serializers.IntegerField()
@@ -294,6 +297,15 @@ class BatchListCreateView(IdempotencyMixin, APIView):
                     "execution_date": serializers.DateField(
                         required=False, help_text="YYYY-MM-DD; a pain.001's ReqdExctnDt otherwise."
                     ),
+                    "encoding": serializers.ChoiceField(
+                        choices=list(BATCH_ENCODINGS),
+                        required=False,
+                        help_text=(
+                            "The text encoding of a CSV; omit it to detect (UTF-8 or UTF-16 with or "
+                            "without BOM, GB18030 when the text is plainly Chinese, else Windows-1252). "
+                            "The batch's `encoding` tells which was used."
+                        ),
+                    ),
                 },
             ),
             "application/json": BatchItemsSerializer,
@@ -322,6 +334,7 @@ class BatchListCreateView(IdempotencyMixin, APIView):
                 name=name,
                 funding_account=account,
                 execution_date=day,
+                encoding=str(request.data.get("encoding") or ""),
             )
         else:
             serializer = BatchItemsSerializer(data=request.data if isinstance(request.data, dict) else {})
@@ -545,6 +558,7 @@ class BatchReportView(APIView):
         examples=examples.BATCH_REPORT,
     )
     def get(self, request, batch_id: str):
+        reject_repeated(request, ("format",))
         batch = scoped_batch(request, batch_id)
         kind = request.query_params.get("format", "csv")
         if kind == "pain.002":

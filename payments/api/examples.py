@@ -10,9 +10,12 @@ Response examples are real answers of the API, with fixed ids and times.
 
 from __future__ import annotations
 
+import json
+
 from drf_spectacular.utils import OpenApiExample
 
-from payments.api.problems import PROBLEM_TYPE
+from payments.api.problem_json import problem_body
+from payments.api.request_limits import HEADERS_TOO_LARGE, URI_TOO_LONG, oversized_problem
 
 PAYMENT_ID = "pay_4kQ9xv2LmN8sTb3RcW7yZpHd"
 BATCH_ID = "bat_7Hc2Vn5QpLx8RtZ3kMw9Ys1D"
@@ -71,16 +74,7 @@ def listed(items: list, resource: str) -> dict:
 
 
 def problem(status: int, code: str, detail: str, errors: list | None = None) -> dict:
-    body = {
-        "type": PROBLEM_TYPE + code,
-        "title": code.replace("_", " ").capitalize(),
-        "status": status,
-        "code": code,
-        "detail": detail,
-    }
-    if errors is not None:
-        body["errors"] = errors
-    return body
+    return problem_body(status, code, detail, errors=errors)
 
 
 def request(name: str, value, summary: str, media_type: str = "application/json") -> OpenApiExample:
@@ -555,6 +549,18 @@ COMMON_PROBLEMS: dict[int, dict[str, dict]] = {
                 }
             ],
         ),
+        "Repeated query parameter": problem(
+            400,
+            "repeated_parameter",
+            "Give each of these query parameters once: limit.",
+            [
+                {
+                    "field": "limit",
+                    "code": "repeated_parameter",
+                    "message": "This query parameter is given more than once; give it once.",
+                }
+            ],
+        ),
     },
     401: {"Invalid API key": problem(401, "invalid_api_key", "Invalid or revoked API key.")},
     403: {
@@ -572,6 +578,8 @@ COMMON_PROBLEMS: dict[int, dict[str, dict]] = {
         )
     },
     413: {"Too large": problem(413, "payload_too_large", "The request body is too large.")},
+    URI_TOO_LONG: {"URI too long": json.loads(oversized_problem(URI_TOO_LONG))},
+    HEADERS_TOO_LARGE: {"Headers too large": json.loads(oversized_problem(HEADERS_TOO_LARGE))},
     415: {
         "Not JSON": problem(
             415,

@@ -12,13 +12,54 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from django.core.validators import RegexValidator
+from django.core.validators import MaxLengthValidator, ProhibitNullCharactersValidator, RegexValidator
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from payments.validation import (
+    METADATA_MAX_BYTES,
+    METADATA_MAX_KEY_CHARS,
+    METADATA_MAX_KEYS,
+    METADATA_MAX_VALUE_CHARS,
+    METADATA_MESSAGES,
+    TextField,
+    metadata_problem,
+    text_problem,
+)
+
 NO_NUL = r"^[^\x00]*$"
+
+
+class SpecValidator(RegexValidator):
+    """A text field of payments.validation: the schema shows its pattern, errors carry its codes.
+
+    The value is checked as sent (the API strips nothing); a required value
+    that is only whitespace is `required`, like an empty one.
+    """
+
+    def __init__(self, spec: TextField) -> None:
+        super().__init__(spec.pattern, message=spec.message, code=spec.code)
+        self.spec = spec
+
+    def __call__(self, value) -> None:
+        value = str(value)
+        if len(value) > self.spec.max_length:
+            return  # the field's MaxLengthValidator says `too_long`
+        if not value.strip() and "\x00" not in value:
+            # Blank: a required field is missing; an optional one breaks the schema's pattern.
+            if self.spec.required:
+                code, message = "required", _("This field is required.")
+            else:
+                code, message = self.spec.code, self.spec.message
+        else:
+            problem = text_problem(self.spec, value)
+            if problem is None and self.regex.fullmatch(value) is None:
+                problem = (self.spec.code, self.spec.message)
+            code, message = problem or (None, None)
+        if code is not None:
+            raise serializers.ValidationError(message, code=code)
 
 
 class FullMatchValidator(RegexValidator):
@@ -34,17 +75,37 @@ class StrictCharField(serializers.CharField):
 
     default_error_messages = {"invalid": _("Must be a string.")}
 
-    def __init__(self, *, pattern: str | None = None, pattern_message: str | None = None, **kwargs) -> None:
+    def __init__(
+        self,
+        *,
+        pattern: str | None = None,
+        pattern_message: str | None = None,
+        pattern_code: str = "invalid_format",
+        too_long_code: str | None = None,
+        **kwargs,
+    ) -> None:
         kwargs.setdefault("trim_whitespace", False)
         super().__init__(**kwargs)
+        for validator in self.validators:
+            if too_long_code and isinstance(validator, MaxLengthValidator):
+                validator.code = too_long_code
+            if isinstance(validator, ProhibitNullCharactersValidator):
+                # The code payments.validation gives a NUL in any text field.
+                validator.code = "nul"
         if pattern:
             message = pattern_message or _("Has characters or a format that is not allowed.")
-            self.validators.append(FullMatchValidator(pattern, message=message, code="invalid_format"))
+            self.validators.append(FullMatchValidator(pattern, message=message, code=pattern_code))
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+    def fail(self, key, **kwargs):
+        if key == "blank":
+            # An empty required string is missing, with the code payments.validation gives it.
+            raise serializers.ValidationError(_("This field is required."), code="required")
+        super().fail(key, **kwargs)
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -119,38 +180,26 @@ class RFC3339DateTimeField(serializers.Field):
 
 METADATA_SCHEMA = {
     "type": "object",
-    "maxProperties": 50,
-    "additionalProperties": {"type": "string", "maxLength": 500, "pattern": NO_NUL},
+    "maxProperties": METADATA_MAX_KEYS,
+    "additionalProperties": {"type": "string", "maxLength": METADATA_MAX_VALUE_CHARS, "pattern": NO_NUL},
     "description": (
-        "Up to 50 string values (at most 500 characters each) for your own use. "
-        "Keys and values may not contain NUL (U+0000) characters."
+        f"Up to {METADATA_MAX_KEYS} string values for your own use: keys of 1 to {METADATA_MAX_KEY_CHARS} "
+        f"characters, values of at most {METADATA_MAX_VALUE_CHARS} characters, {METADATA_MAX_BYTES} bytes "
+        "of JSON in all. Keys and values may not contain NUL (U+0000) characters."
     ),
 }
 
 
 @extend_schema_field(METADATA_SCHEMA)
 class MetadataField(serializers.Field):
-    """A flat object of up to 50 string values, stored as sent and returned with the payment."""
+    """Metadata as payments.validation specifies it (metadata_problem): the same codes everywhere."""
 
-    default_error_messages = {
-        "invalid": _("Must be an object whose values are strings."),
-        "too_many": _("At most 50 keys."),
-        "too_long": _("Values have at most 500 characters."),
-        "nul": _("Keys and values may not contain NUL characters."),
-    }
+    default_error_messages = METADATA_MESSAGES
 
     def to_internal_value(self, data):
-        if not isinstance(data, dict):
-            self.fail("invalid")
-        if len(data) > 50:
-            self.fail("too_many")
-        for key, value in data.items():
-            if not isinstance(value, str):
-                self.fail("invalid")
-            if len(value) > 500:
-                self.fail("too_long")
-            if "\x00" in key or "\x00" in value:
-                self.fail("nul")
+        code = metadata_problem(data)
+        if code is not None:
+            self.fail(code)
         return data
 
     def to_representation(self, value):

@@ -7,8 +7,9 @@ from rest_framework import serializers
 
 from payments.api.fields import RFC3339DateTimeField, StrictCharField
 from payments.api.pagination import PageQuerySerializer
+from payments.api.problems import RepeatedParameter
 from payments.models import Method, PaymentStatus
-from payments.validation import ACCOUNT_RE, REFERENCE_RE
+from payments.validation import ACCOUNT_PATTERN, REFERENCE_RE
 
 PUBLIC_ID = r"^%s_[A-Za-z0-9]{1,36}$"
 
@@ -25,7 +26,7 @@ class PaymentListQuery(PageQuerySerializer):
     account = StrictCharField(
         required=False,
         max_length=64,
-        pattern=ACCOUNT_RE.pattern,
+        pattern=ACCOUNT_PATTERN,
         help_text="Exact beneficiary account (spaces and letter case ignored).",
     )
     batch = StrictCharField(required=False, pattern=PUBLIC_ID % "bat", help_text="Batch id (bat_...).")
@@ -55,11 +56,21 @@ class EventListQuery(PageQuerySerializer):
     )
 
 
+def reject_repeated(request, names) -> None:
+    """Raise a 400 `repeated_parameter` problem if any of `names` is in the query string more than once.
+
+    Every parameter of the API takes one value: `?limit=5&limit=100` is ambiguous, never "the last one".
+    """
+    repeated = [name for name, values in request.query_params.lists() if name in names and len(values) > 1]
+    if repeated:
+        raise RepeatedParameter(repeated)
+
+
 def parse_query(serializer_class: type[serializers.Serializer], request) -> serializers.Serializer:
-    """Validate the query string with `serializer_class`; a bad value is a 400 problem."""
+    """Validate the query string with `serializer_class`; a repeated or bad value is a 400 problem."""
+    reject_repeated(request, serializer_class().fields)
     # A plain dict, not the QueryDict: DRF treats an empty form value of an optional field as
-    # absent, while for the API `?status=` is an invalid status (the last value of a repeated
-    # parameter counts).
+    # absent, while for the API `?status=` is an invalid status.
     serializer = serializer_class(data=request.query_params.dict())
     if not serializer.is_valid():
         raise QueryInvalid(serializer.errors)

@@ -13,7 +13,6 @@ middleware) for paths under /api/, and fall back to Django's pages elsewhere.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
@@ -25,13 +24,12 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from payments.api.problem_json import PROBLEM_CONTENT_TYPE, problem_body, problem_bytes
 from payments.services.lifecycle.guards import MerchantSuspended
 from payments.services.payments import PaymentStateError
 from payments.validation import PaymentInvalid
 
 logger = logging.getLogger(__name__)
-PROBLEM_TYPE = "https://paydesk.dev/problems/"
-PROBLEM_CONTENT_TYPE = "application/problem+json"
 API_PREFIX = "/api/"
 
 DEFAULT_CODES = {
@@ -64,6 +62,22 @@ class BadRequest(exceptions.APIException):
     default_code = "bad_request"
 
 
+class RepeatedParameter(BadRequest):
+    """Query parameters given more than once where one value is expected: 400, each one named."""
+
+    default_code = "repeated_parameter"
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        super().__init__(
+            _("Give each of these query parameters once: %(names)s.") % {"names": ", ".join(names)}
+        )
+
+    def errors(self) -> list[dict]:
+        message = _("This query parameter is given more than once; give it once.")
+        return [{"field": name, "code": "repeated_parameter", "message": message} for name in self.names]
+
+
 class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with the current state of the resource."
@@ -74,21 +88,6 @@ class Unprocessable(exceptions.APIException):
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     default_detail = "The request cannot be processed."
     default_code = "unprocessable"
-
-
-def problem_body(
-    status_code: int, code: str, detail: str, *, title: str | None = None, errors: list | None = None
-) -> dict:
-    body = {
-        "type": PROBLEM_TYPE + code,
-        "title": title or code.replace("_", " ").capitalize(),
-        "status": status_code,
-        "code": code,
-        "detail": detail,
-    }
-    if errors is not None:
-        body["errors"] = errors
-    return body
 
 
 def problem_response(
@@ -107,10 +106,10 @@ def problem_response(
 
 
 def problem_http_response(
-    status_code: int, code: str, detail: str, *, headers: dict | None = None
+    status_code: int, code: str, detail: str, *, title: str | None = None, headers: dict | None = None
 ) -> HttpResponse:
     """A problem as a plain Django response, for code that runs outside DRF views."""
-    body = json.dumps(problem_body(status_code, code, detail), ensure_ascii=False, separators=(",", ":"))
+    body = problem_bytes(status_code, code, detail, title=title)
     return HttpResponse(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE, headers=headers)
 
 
@@ -142,6 +141,8 @@ def problem_exception_handler(exc, context):
         return problem_response(422, "validation_error", _("The request has invalid fields."), errors=errors)
     if isinstance(exc, PaymentStateError):
         return problem_response(409, exc.code, str(exc))
+    if isinstance(exc, RepeatedParameter):
+        return problem_response(400, exc.default_code, str(exc.detail), errors=exc.errors())
     if isinstance(exc, MerchantSuspended):
         return problem_response(403, exc.code, str(exc))
     if isinstance(exc, RequestDataTooBig):

@@ -2,7 +2,7 @@
 
 - Bearer security scheme for payments.api.auth.ApiKeyAuthentication.
 - Every operation lists its error answers as `application/problem+json`
-  (RFC 9457): 401, 403, 406, 429 and 500 everywhere, 404 where the path has an
+  (RFC 9457): 401, 403, 406, 414, 429, 431 and 500 everywhere, 404 where the path has an
   id, 400 where there are query parameters or a body, 413/415 for bodies,
   409/422 on idempotent unsafe operations, plus what a view declares in
   `problem_statuses` (`{"POST": {409: "why"}}`), each with examples: the view's
@@ -25,9 +25,9 @@ from payments.api.idempotency import HEADER, KEY_SCHEMA, REPLAYED_HEADER, Idempo
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 ERROR_DESCRIPTIONS = {
-    400: "Malformed request: invalid query parameters, unparseable body or Idempotency-Key "
-    "(codes `validation_error`, `parse_error`, `invalid_cursor`, `idempotency_key_invalid`, "
-    "`idempotency_key_too_long`).",
+    400: "Malformed request: invalid or repeated query parameters, unparseable body or Idempotency-Key "
+    "(codes `validation_error`, `repeated_parameter`, `parse_error`, `invalid_cursor`, "
+    "`idempotency_key_invalid`, `idempotency_key_too_long`).",
     401: "Missing, malformed, unknown or revoked API key, or a key in the URL "
     "(codes `unauthenticated`, `invalid_api_key`, `invalid_authorization`, `key_in_query`).",
     403: "The API key lacks the scope this operation needs (code `insufficient_scope`).",
@@ -37,10 +37,14 @@ ERROR_DESCRIPTIONS = {
     "still running; `invalid_state`: not allowed in the object's current state; "
     "`duplicate_reference`).",
     413: "The request body is too large (code `payload_too_large`).",
+    414: "The request URI (path and query string) is longer than the server accepts (code "
+    "`uri_too_long`), whether PayDesk, its gunicorn or a proxy in front refuses it.",
     415: "The body is not JSON (code `unsupported_media_type`).",
     422: "Invalid fields, listed in `errors` (code `validation_error`), or an Idempotency-Key reused "
     "with a different request (code `idempotency_key_reused`).",
     429: "Too many requests for this API key (code `rate_limited`); wait `Retry-After` seconds.",
+    431: "The request's header fields are too large or too many (code `request_header_fields_too_large`), "
+    "whether PayDesk, its gunicorn or a proxy in front refuses them.",
     500: "Unexpected error (code `server_error`); no details are disclosed. Retrying with the same "
     "Idempotency-Key is safe.",
 }
@@ -103,7 +107,8 @@ class PayDeskAutoSchema(AutoSchema):
         return parameters
 
     def _error_statuses(self) -> dict[int, str]:
-        statuses = {401, 403, 406, 429, 500}
+        # 414 and 431 can answer any request (payments/api/request_limits.py).
+        statuses = {401, 403, 406, 414, 429, 431, 500}
         if "{" in self.path:
             statuses.add(404)
         if self.method in UNSAFE:
@@ -125,8 +130,12 @@ class PayDeskAutoSchema(AutoSchema):
         if code in (409, 422) and not self._is_idempotent():
             common = {}
         if code == 400:
-            kind = "Malformed JSON" if self.method in UNSAFE else "Invalid query parameter"
-            common = {kind: common[kind]}
+            kinds = (
+                ["Malformed JSON"]
+                if self.method in UNSAFE
+                else ["Invalid query parameter", "Repeated query parameter"]
+            )
+            common = {kind: common[kind] for kind in kinds}
         examples = [
             OpenApiExample(name, value=body, summary=body["code"])
             for name, body in {**declared, **common}.items()

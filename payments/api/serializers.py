@@ -17,16 +17,17 @@ import iso4217
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from payments.api.fields import NO_NUL, MetadataField, RFC3339DateTimeField, StrictCharField, constant_field
-from payments.models import Method, PaymentStatus, RefundStatus
-from payments.validation import REFERENCE_RE
-
-NAME_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
-ACCOUNT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 .@_+-]{2,62}[A-Za-z0-9.@_+-]$"
-PHONE_PATTERN = r"^\+?[0-9()-][0-9 ()-]{4,30}[0-9()-]$"
-EMAIL_PATTERN = (
-    r"^[A-Za-z0-9_%+-]+(\.[A-Za-z0-9_%+-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+from payments.api.fields import (
+    NO_NUL,
+    MetadataField,
+    RFC3339DateTimeField,
+    SpecValidator,
+    StrictCharField,
+    constant_field,
 )
+from payments.models import Method, PaymentStatus, RefundStatus
+from payments.validation import METHOD_LIST, TEXT, TextField, amount_problem
+
 MAX_MINOR_DIGITS = 15  # parse_amount refuses more than 10**15 minor units
 
 
@@ -57,62 +58,99 @@ def amount_pattern(exponent: int) -> str:
 REFUND_AMOUNT_PATTERN = amount_pattern(4)
 
 
-class PaymentCreateSerializer(serializers.Serializer):
-    """The body of POST /api/v1/payments."""
+class SpecCharField(StrictCharField):
+    """A string field of POST /payments built from its specification in payments.validation.
 
-    reference = StrictCharField(
-        max_length=140,
-        pattern=REFERENCE_RE.pattern,
-        pattern_message=_("Use letters, digits and . - _ / : # only."),
-        help_text="Your unique reference for this payment (unique per merchant).",
+    Its errors carry the specification's codes: blank (or only whitespace)
+    where a value is required is `required`, as a missing one; an optional
+    field may be null, as in files and forms, where it is simply absent.
+    """
+
+    def __init__(self, spec: TextField, **kwargs) -> None:
+        super().__init__(
+            max_length=spec.max_length,
+            required=spec.required,
+            allow_blank=not spec.required,
+            allow_null=not spec.required,
+            too_long_code="too_long",
+            **kwargs,
+        )
+        self.validators.append(SpecValidator(spec))
+
+
+class SpecChoiceField(serializers.ChoiceField):
+    """A choice whose refusal carries the specification's code (`invalid_currency`, `invalid_method`)."""
+
+    def __init__(self, *, invalid_code: str, invalid_message: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.invalid_code = invalid_code
+        self.invalid_message = invalid_message
+
+    def to_internal_value(self, data):
+        if data == "" and not self.allow_blank:
+            raise serializers.ValidationError(_("This field is required."), code="required")
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError:
+            raise serializers.ValidationError(self.invalid_message, code=self.invalid_code) from None
+
+
+class PaymentCreateSerializer(serializers.Serializer):
+    """The body of POST /api/v1/payments: the fields of payments.validation, as the schema shows them.
+
+    The shapes (types, lengths, patterns) are checked here with the
+    specification's codes; money, the merchant's currencies and limits and
+    the gateway's set-up are checked by the service with the same rules.
+    """
+
+    reference = SpecCharField(
+        TEXT["reference"], help_text="Your unique reference for this payment (unique per merchant)."
     )
     amount = StrictCharField(
         max_length=32,
+        too_long_code="invalid_amount",
         help_text=(
-            'Decimal string in the currency\'s units, e.g. "1234.50": greater than zero, with no '
-            "more decimals than the currency has (JPY 0, USD 2, KWD 3) and within the merchant's "
-            "per-payment limit."
+            'Decimal string in the currency\'s units, e.g. "1234.50": ASCII digits, greater than zero, '
+            "with no more decimals than the currency has (JPY 0, USD 2, KWD 3) and within the "
+            "merchant's per-payment limit."
         ),
     )
-    currency = serializers.ChoiceField(
-        choices=sorted(exponent_of()), help_text="ISO 4217 code; the merchant may restrict which are enabled."
+    currency = SpecChoiceField(
+        choices=sorted(exponent_of()),
+        invalid_code="invalid_currency",
+        invalid_message=_("Currency must be a 3-letter ISO 4217 code."),
+        help_text="ISO 4217 code; the merchant may restrict which are enabled.",
     )
-    method = serializers.ChoiceField(choices=Method.choices)
-    beneficiary_name = StrictCharField(max_length=140, pattern=NAME_PATTERN)
-    beneficiary_account = StrictCharField(
-        max_length=64,
-        pattern=ACCOUNT_PATTERN,
-        pattern_message=_("Not a valid account number."),
+    method = SpecChoiceField(
+        choices=Method.choices,
+        invalid_code="invalid_method",
+        invalid_message=_("Unknown method; use one of: %(m)s.") % {"m": METHOD_LIST},
+    )
+    beneficiary_name = SpecCharField(
+        TEXT["beneficiary_name"],
+        help_text=(
+            "Without private-use or unassigned Unicode code points (422 `invalid_characters`): "
+            "no bank can print them."
+        ),
+    )
+    beneficiary_account = SpecCharField(
+        TEXT["beneficiary_account"],
         help_text="Card number, IBAN, wallet id... (4 to 64 of A-Z a-z 0-9 space . @ _ + -).",
     )
-    beneficiary_email = StrictCharField(
-        required=False, max_length=254, pattern=EMAIL_PATTERN, pattern_message=_("Not a valid email.")
-    )
-    beneficiary_phone = StrictCharField(
-        required=False, max_length=32, pattern=PHONE_PATTERN, pattern_message=_("Not a valid phone number.")
-    )
-    description = StrictCharField(required=False, allow_blank=True, max_length=500, pattern=NO_NUL)
+    beneficiary_email = SpecCharField(TEXT["beneficiary_email"])
+    beneficiary_phone = SpecCharField(TEXT["beneficiary_phone"])
+    description = SpecCharField(TEXT["description"])
     metadata = MetadataField(required=False)
 
     def validate(self, attrs: dict) -> dict:
-        exponent = exponent_of()[attrs["currency"]]
-        if not re.fullmatch(amount_pattern(exponent), attrs["amount"]):
-            raise serializers.ValidationError(
-                {
-                    "amount": serializers.ErrorDetail(
-                        _(
-                            "Use a decimal string greater than zero with at most %(n)d decimals "
-                            "for %(c)s, such as %(example)s."
-                        )
-                        % {
-                            "n": exponent,
-                            "c": attrs["currency"],
-                            "example": "12" if exponent == 0 else "12.5",
-                        },
-                        code="invalid_amount",
-                    )
-                }
-            )
+        currency, amount = attrs["currency"], attrs["amount"]
+        exponent = exponent_of()[currency]
+        if not re.fullmatch(amount_pattern(exponent), amount):
+            # The schema's grammar is stricter than files and forms ("+5", "007.50", "12." are
+            # refused here); the code is the one parse_amount gives the same text.
+            problem = amount_problem(amount, currency)
+            code, message = problem or ("invalid_amount", _("Amount is not a number."))
+            raise serializers.ValidationError({"amount": serializers.ErrorDetail(message, code=code)})
         return attrs
 
 

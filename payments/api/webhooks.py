@@ -35,9 +35,35 @@ REPLAY_NOTE = (
 )
 
 
-# The schema states the form; the service also refuses credentials and private targets.
+# The schema states the form of an http(s) URL: a host name, an IPv4 address or a bracketed IPv6
+# literal, any port 0-65535, then path, query and fragment in printable ASCII. Whether the target
+# may be reached is not a question of form: the service resolves the host and refuses credentials,
+# private, loopback and link-local addresses (payments/channels/webhook.py check_url).
+PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+_H16 = "[0-9A-Fa-f]{1,4}"
+_IPV4 = r"((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_LS32 = f"({_H16}:{_H16}|{_IPV4})"
+# RFC 3986 IPv6address, one alternative per position of "::".
+IPV6 = (
+    "("
+    + "|".join(
+        [
+            f"({_H16}:){{6}}{_LS32}",
+            f"::({_H16}:){{5}}{_LS32}",
+            f"({_H16})?::({_H16}:){{4}}{_LS32}",
+            f"(({_H16}:){{0,1}}{_H16})?::({_H16}:){{3}}{_LS32}",
+            f"(({_H16}:){{0,2}}{_H16})?::({_H16}:){{2}}{_LS32}",
+            f"(({_H16}:){{0,3}}{_H16})?::{_H16}:{_LS32}",
+            f"(({_H16}:){{0,4}}{_H16})?::{_LS32}",
+            f"(({_H16}:){{0,5}}{_H16})?::{_H16}",
+            f"(({_H16}:){{0,6}}{_H16})?::",
+        ]
+    )
+    + ")"
+)
+URL_PATTERN = rf"^https?://([A-Za-z0-9._~-]+|\[{IPV6}\])(:{PORT})?([/?#][!-~]*)?$"
 URL_FORM = RegexValidator(
-    r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,4})?(/[!-~]*)?$",
+    URL_PATTERN,
     message="The URL must start with http:// or https:// and name a host.",
     code="url_not_allowed",
 )
@@ -176,7 +202,9 @@ class WebhookEndpointListView(IdempotencyMixin, APIView):
     def post(self, request):
         data = _validated(WebhookEndpointCreateSerializer, request.data)
         try:
-            endpoint, secret = services.webhook_endpoint_create(merchant=request.merchant, **data)
+            endpoint, secret = services.webhook_endpoint_create(
+                merchant=request.merchant, request=request, api_key=request.auth, **data
+            )
         except services.NotificationsInvalid as exc:
             raise _invalid(exc) from None
         return with_secret(endpoint, secret, status=status.HTTP_201_CREATED)
@@ -210,7 +238,9 @@ class WebhookEndpointDetailView(IdempotencyMixin, APIView):
         endpoint = self._endpoint(request, endpoint_id)
         data = _validated(WebhookEndpointUpdateSerializer, request.data, partial=True)
         try:
-            endpoint = services.webhook_endpoint_update(endpoint=endpoint, data=data)
+            endpoint = services.webhook_endpoint_update(
+                endpoint=endpoint, data=data, request=request, api_key=request.auth
+            )
         except services.NotificationsInvalid as exc:
             raise _invalid(exc) from None
         return Response(endpoint_data(endpoint))
@@ -222,7 +252,9 @@ class WebhookEndpointDetailView(IdempotencyMixin, APIView):
         responses={204: OpenApiResponse(description="Deleted; nothing more is sent to it.")},
     )
     def delete(self, request, endpoint_id: str):
-        services.webhook_endpoint_delete(endpoint=self._endpoint(request, endpoint_id))
+        services.webhook_endpoint_delete(
+            endpoint=self._endpoint(request, endpoint_id), request=request, api_key=request.auth
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -241,5 +273,7 @@ class WebhookEndpointRotateSecretView(IdempotencyMixin, APIView):
     )
     def post(self, request, endpoint_id: str):
         endpoint = selectors.webhook_endpoint_get(merchant=request.merchant, public_id=endpoint_id)
-        endpoint, secret = services.webhook_endpoint_rotate_secret(endpoint=endpoint)
+        endpoint, secret = services.webhook_endpoint_rotate_secret(
+            endpoint=endpoint, request=request, api_key=request.auth
+        )
         return with_secret(endpoint, secret, status=status.HTTP_200_OK)

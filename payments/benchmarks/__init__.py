@@ -7,9 +7,6 @@ the last line is a one-line summary. Only ratios count on shared, noisy machines
 """
 
 import os
-import statistics
-import time
-from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -32,19 +29,6 @@ def server_execute(url: str, sql: str) -> None:
 
     with psycopg.connect(with_database(url, "postgres"), autocommit=True) as conn:
         conn.execute(sql)
-
-
-def median_of(rounds: int, fn: Callable[[], float]) -> float:
-    return statistics.median(fn() for _ in range(rounds))
-
-
-class Stopwatch:
-    def __enter__(self):
-        self.start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        self.seconds = time.perf_counter() - self.start
 
 
 def ratio_line(label: str, ours: float, baseline: float, unit: str, higher_is_better: bool = True) -> str:

@@ -9,18 +9,18 @@ events for the most recent 5 %, a feed of in-app notifications; then VACUUM
 ANALYZE, as autovacuum would have done on a table that old.
 
 Each page is requested with Django's test client in-process, signed in as an
-operator of the merchant, through the whole middleware stack (DEBUG off):
-the payment list (first page, filtered by status, searched by reference, a
-deep page), a payment detail, the batch list, the latest (and largest)
-batch's detail and its payments, the notification feed. The baseline of a
-page is the minimal query for what the page must show (the same rows with
+operator of the merchant, through the whole middleware stack (DEBUG off): home
+(7 and 30 days, from the rollup), the CSV export (the failed payments, and all
+of them, streamed), the payment list (first page, filtered by status, searched
+by reference, a deep page), a payment detail, the batch list, the latest (and
+largest) batch's detail and its payments, the notification feed. The baseline
+of a page is the minimal query for what the page must show (the same rows with
 `.values()`, ordered the same way, or one row by public id) rendered with a
 trivial template string, measured in the same rounds; the ratio (lower is
 better) is what the page costs over the data it needs. Each figure is the
-median of `--rounds` rounds after a warm-up; the SQL statements of one
-request of each page are counted (CaptureQueriesContext) and timed. The
-database is dropped at the end, also on failure (unless `--keep-db`).
-"""
+median of `--rounds` rounds after a warm-up; the SQL statements of one request
+of each page are counted (CaptureQueriesContext) and timed. The database is
+dropped at the end, also on failure (unless `--keep-db`)."""
 
 from __future__ import annotations
 
@@ -309,6 +309,22 @@ def _seed(cmd, n: int) -> None:
             updated_at=at + timedelta(minutes=20),
         )
 
+    # The home page's rollup, as the lifecycle core would have kept it: one set-based INSERT.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO payments_paymentdailystat (merchant_id, day, currency, method, kind, failure_code, "
+            "slot, count, amount_minor) "
+            "SELECT merchant_id, created_at::date, currency, method, k.kind, "
+            "CASE WHEN k.kind = 'failed' THEN failure_code ELSE '' END, 0, count(*), sum(amount_minor) "
+            "FROM payments_payment p "
+            "CROSS JOIN (VALUES ('created'), ('succeeded'), ('failed'), ('reversed')) AS k(kind) "
+            "WHERE merchant_id = %s AND (k.kind = 'created' OR (k.kind = 'succeeded' AND "
+            "p.status IN ('succeeded', 'partially_refunded', 'refunded', 'reversed')) OR "
+            "(k.kind = 'failed' AND p.status = 'failed') OR (k.kind = 'reversed' AND p.status = 'reversed')) "
+            "GROUP BY 1, 2, 3, 4, 5, 6",
+            [merchant.pk],
+        )
+
     # Events: set-based, for the most recent 5 % (the timeline of the detail page is added below).
     recent_from = origin + step * int(n * 0.95)
     with connection.cursor() as cursor:
@@ -359,7 +375,13 @@ def _seed(cmd, n: int) -> None:
     loaded = time.perf_counter() - started
     vacuum_started = time.perf_counter()
     with connection.cursor() as cursor:
-        for table in ("payments_payment", "payments_paymentbatch", "payments_event", "payments_notification"):
+        for table in (
+            "payments_payment",
+            "payments_paymentbatch",
+            "payments_event",
+            "payments_notification",
+            "payments_paymentdailystat",
+        ):
             cursor.execute(f"VACUUM ANALYZE {table}")
     cmd.stdout.write(
         f"Seeded {n:,} payments ({n / copy_seconds:,.0f} rows/s by COPY), {len(batches)} completed batches, "
@@ -437,7 +459,52 @@ def _pages(merchant, operator) -> list[_Page]:
     batch_fields = ("public_id", "name", "file_name", "source_format", "row_count", "valid_count")
     batch_fields += ("error_count", "totals", "status", "created_at")
     feed = Notification.objects.filter(Q(user=operator) | Q(user=None), merchant_id=merchant.pk)
+    from django.db.models import Sum
+    from django.utils import timezone
+
+    from payments.models import PaymentDailyStat
+
+    def home(days: int):
+        def run() -> str:
+            start = timezone.localdate() - timedelta(days=days - 1)
+            stats = (
+                PaymentDailyStat.objects.filter(merchant_id=merchant.pk, day__gte=start)
+                .values("day", "currency", "method", "kind", "failure_code")
+                .annotate(n=Sum("count"), amount=Sum("amount_minor"))
+                .order_by()
+            )
+            return rows(stats)
+
+        return run
+
+    def export() -> str:
+        import csv
+        import io
+
+        out = io.StringIO()
+        writer = csv.writer(out)
+        total = 0
+        for row in (
+            payments.order_by("-created_at", "-id").values_list(*LIST_FIELDS).iterator(chunk_size=2000)
+        ):
+            writer.writerow(row)
+            total += 1
+            if out.tell() > 1 << 16:
+                out.seek(0)
+                out.truncate()
+        return str(total)
+
     return [
+        _Page("home, 7 days", reverse("dashboard:home") + "?window=7d", home(7)),
+        _Page("home, 30 days", reverse("dashboard:home") + "?window=30d", home(30)),
+        _Page(
+            "export CSV, status=failed",
+            reverse("dashboard:payment_export_csv") + "?status=failed&unapproved=on",
+            lambda: rows(
+                payments.filter(status="failed").order_by("-created_at", "-id").values(*LIST_FIELDS)
+            ),
+        ),
+        _Page("export CSV, all payments", reverse("dashboard:payment_export_csv") + "?unapproved=on", export),
         _Page("payment list, page 1", reverse("dashboard:payment_list"), lambda: rows(recent(payments))),
         _Page(
             "payment list, status=failed",
@@ -506,6 +573,9 @@ def _measure_step(cmd, options) -> None:
     def get(page: _Page) -> float:
         started = time.perf_counter()
         response = client.get(page.url, secure=True)
+        if response.streaming:  # an export: the time is the whole stream's
+            for _chunk in response.streaming_content:
+                pass
         seconds = time.perf_counter() - started
         if response.status_code != 200:
             raise RuntimeError(f"{page.url} answered {response.status_code}: {response.content[:300]!r}")

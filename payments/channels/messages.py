@@ -22,6 +22,9 @@ ENDPOINT_DISABLED = "webhook_endpoint.disabled"
 # A failing endpoint whose fitted N(r) says its next attempt will probably fail too.
 ENDPOINT_AT_RISK = "webhook_endpoint.at_risk"
 BENEFICIARY_PAID = "beneficiary.paid"
+# The approvals inbox: a validated batch, and an operator asking named approvers.
+BATCH_AWAITS_APPROVAL = "batch.awaits_approval"
+APPROVAL_REQUESTED = "batch.approval_requested"
 # Told to a merchant's owners whatever their preferences: money moved for a payment given up.
 LATE_SUCCESS = "incident.late_success"
 # Events that are not a status: an incident on a payment.
@@ -183,6 +186,19 @@ def _describe_notice(delivery: Delivery, level: str) -> Message:
             _url("dashboard:payment_detail", payload.get("payment", "")),
             level,
         )
+    if delivery.type in (BATCH_AWAITS_APPROVAL, APPROVAL_REQUESTED):
+        params = {
+            "name": payload.get("name", ""),
+            "count": payload.get("count", 0),
+            "totals": payload.get("totals", ""),
+            "who": payload.get("requested_by", ""),
+        }
+        if delivery.type == APPROVAL_REQUESTED:
+            title = _("%(who)s asks you to approve %(name)s") % params
+        else:
+            title = _("Batch %(name)s awaits your approval") % params
+        body = _("%(count)s payments, %(totals)s.") % params
+        return Message(title, body, payload.get("link", ""), "warning")
     if delivery.type == BENEFICIARY_PAID:
         params = {
             "merchant": payload.get("merchant", ""),

@@ -26,7 +26,7 @@ from payments.channels.messages import describe
 if TYPE_CHECKING:
     from payments.models import Delivery
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 MAX_BODY = 320
 TIMEOUT_SECONDS = 15
 

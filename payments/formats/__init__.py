@@ -21,7 +21,8 @@ on line 90,000; pain.001 control totals, checked at the end). Codes:
 ``missing_columns``        required columns absent (``column`` lists them)
 ``unknown_columns``        columns outside the contract
 ``duplicate_columns``      a column appears twice
-``encoding_error``         not UTF-8/UTF-16/GB18030; ``line`` is where it fails
+``encoding_error``         not UTF-8/UTF-16/GB18030/Windows-1252 (or not the encoding named);
+                           ``line`` is where it fails
 ``malformed_csv``          the CSV parser gave up (e.g. a field over 128 KiB)
 ``line_too_long``          a physical line over 1,000,000 characters
 ``invalid_xlsx``           not a readable workbook (corrupt, encrypted, ...)
@@ -57,7 +58,7 @@ from .base import (
     RawRow,
     RowProblem,
 )
-from .csv_reader import CsvReader, read_head
+from .csv_reader import ENCODINGS, CsvReader, read_head
 from .pain001 import SUPPORTED_VERSIONS, Pain001Reader
 from .writers import (
     TxStatus,
@@ -72,6 +73,7 @@ from .xlsx_reader import XlsxReader
 
 __all__ = [
     "ALL_COLUMNS",
+    "ENCODINGS",
     "FORMAT_CSV",
     "FORMAT_PAIN001",
     "FORMAT_XLSX",
@@ -171,8 +173,12 @@ def _seekable(fileobj: BinaryIO) -> bool:
         return False
 
 
-def open_reader(fileobj: BinaryIO, filename: str = "") -> BaseReader:
+def open_reader(fileobj: BinaryIO, filename: str = "", *, encoding: str | None = None) -> BaseReader:
     """Detect the format of a binary file object and return its reader.
+
+    `encoding` (one of ENCODINGS) is the text encoding of a CSV as its
+    uploader named it; detection then is skipped. XLSX and pain.001 say
+    their own encoding.
 
     The reader's header (or pain.001 group header) has been read and checked
     when this returns; iterate it once for the rows and close it when done.
@@ -202,4 +208,4 @@ def open_reader(fileobj: BinaryIO, filename: str = "") -> BaseReader:
             raise
     if kind == FORMAT_PAIN001:
         return Pain001Reader(stream)
-    return CsvReader(stream)
+    return CsvReader(stream, encoding=encoding)

@@ -2,18 +2,28 @@
 
 Encodings: UTF-8 (with or without BOM), UTF-16 LE/BE (with BOM, e.g. Excel's
 "Unicode text", which is tab-delimited; without BOM when the NUL pattern is
-unmistakable), GB18030 (a superset of GBK/GB2312). A byte-order mark decides
-at once. Without one, the file is decoded as ASCII until the first chunk
-(64 KiB) holding a non-ASCII byte, which must decode as UTF-8, or else as
-GB18030; since everything before was ASCII (identical in both), this is
-exact however late the first non-ASCII byte comes. A chunk that is clearly
-UTF-8 up to a bad byte stays UTF-8 (and fails). The whole file is then
-decoded strictly while it streams, and the first undecodable byte rejects
-the file with ``encoding_error`` and its physical line.
+unmistakable) and GB18030 (a superset of GBK/GB2312). A byte-order mark
+decides at once. Without one, the file is decoded as ASCII until the first
+chunk (64 KiB) holding a non-ASCII byte, which must decode as UTF-8, or else
+as GB18030 with evidence: its non-ASCII characters are nearly all from
+GB2312 (the common Chinese characters and punctuation) and none is
+private-use or unassigned. Anything else is rejected with ``encoding_error``
+and its line, asking the uploader to name the encoding. Since everything
+before was ASCII (identical in all of them), this is exact however late the
+first non-ASCII byte comes. A chunk that is clearly UTF-8 up to a bad byte
+stays UTF-8 (and fails). The whole file is then decoded strictly while it
+streams, and the first undecodable byte rejects the file with
+``encoding_error`` and its physical line.
 
-Known ambiguity: a Latin-1 file whose accented letters happen to form valid
-GB18030 pairs (e.g. "Müller") decodes as GB18030 mojibake; ``encoding`` is
-exposed so the UI can show which encoding was used.
+Why evidence: Windows-1252 text is often valid GB18030 too ("Müller" reads
+as "M" + a rare Han character + "ler", "Núñez" lands in the private-use
+area), so "it decodes" proves nothing and the names would be corrupted
+silently. Accented Latin letters are followed by ASCII letters, which never
+makes a GB2312 pair; Chinese text is made of them.
+
+An uploader who knows better names the encoding (``ENCODINGS``: utf-8,
+gb18030, utf-16, cp1252, latin-1) and detection is skipped; ``encoding``
+tells which one was used.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ import codecs
 import csv
 import io
 import itertools
+import unicodedata
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -48,6 +59,35 @@ _BOMS: tuple[tuple[str, str, bytes], ...] = (
     ("utf-16-be", "utf-16-be", codecs.BOM_UTF16_BE),
 )
 _UTF8_EVIDENCE = 8  # non-ASCII characters
+# The encodings an uploader may name, and the codec each decodes with ("utf-8" skips a BOM,
+# "utf-16" reads one or else takes little-endian, as Windows writes it).
+ENCODINGS = {
+    "utf-8": "utf-8-sig",
+    "gb18030": "gb18030",
+    "utf-16": "utf-16",
+    "cp1252": "cp1252",
+    "latin-1": "latin-1",
+}
+# Share of a chunk's non-ASCII characters that must be GB2312 for the chunk to count as GB18030.
+_GB2312_EVIDENCE = 0.9
+_NOT_TEXT = frozenset({"Cn", "Co", "Cs"})
+
+
+def gb18030_evidence(text: str) -> bool:
+    """Whether GB18030-decoded `text` looks like Chinese rather than misread Latin text."""
+    foreign = [c for c in text if not c.isascii()]
+    if not foreign:
+        return False
+    if any(unicodedata.category(c) in _NOT_TEXT for c in foreign):
+        return False
+    common = 0
+    for c in foreign:
+        try:
+            c.encode("gb2312")
+        except UnicodeEncodeError:
+            continue
+        common += 1
+    return common >= _GB2312_EVIDENCE * len(foreign)
 
 
 def read_head(stream: BinaryIO, size: int) -> bytes:
@@ -96,11 +136,19 @@ class _LineSource:
     what ``csv.reader`` needs for quoted fields spanning lines.
     """
 
-    def __init__(self, stream: BinaryIO, head: bytes, chunk_size: int, max_line_chars: int) -> None:
+    def __init__(
+        self, stream: BinaryIO, head: bytes, chunk_size: int, max_line_chars: int, encoding: str | None = None
+    ) -> None:
         self._stream = stream
         self._chunk_size = chunk_size
         self._max_line_chars = max_line_chars
-        self.encoding, self._codec, bom_length = sniff_bom(head)
+        if encoding:
+            # Named by the uploader: no detection. A BOM of that encoding is skipped by its codec.
+            self.encoding, self._codec, bom_length = encoding, ENCODINGS[encoding], 0
+            if encoding == "utf-16" and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                self._codec = "utf-16-le"
+        else:
+            self.encoding, self._codec, bom_length = sniff_bom(head)
         self._first = head[bom_length:]
         self._breaks = 0  # line breaks in all text decoded so far
         self._cr_pending = False
@@ -147,15 +195,18 @@ class _LineSource:
         else:
             return "utf-8"
         try:
-            codecs.getincrementaldecoder("gb18030")().decode(chunk)
+            text = codecs.getincrementaldecoder("gb18030")().decode(chunk)
         except UnicodeDecodeError:
-            raise FormatError(
-                "encoding_error",
-                "The file is neither UTF-8 (with or without BOM), UTF-16 with BOM "
-                "nor GB18030. Save it as CSV UTF-8.",
-                line=self._failure_line("utf-8", None, chunk),
-            ) from None
-        return "gb18030"
+            text = None
+        if text is not None and gb18030_evidence(text):
+            return "gb18030"
+        raise FormatError(
+            "encoding_error",
+            "The file is not UTF-8 (with or without BOM) nor UTF-16, and its text does not read as "
+            "Chinese (GB18030). Save it as CSV UTF-8, or upload it again naming its encoding "
+            "(e.g. cp1252 for Excel's CSV in Western European languages).",
+            line=self._failure_line("utf-8", None, chunk),
+        )
 
     def _decode_error(self, line: int) -> FormatError:
         return FormatError(
@@ -250,10 +301,11 @@ class CsvReader(BaseReader):
         *,
         chunk_size: int = CHUNK_BYTES,
         max_line_chars: int = MAX_LINE_CHARS,
+        encoding: str | None = None,
     ) -> None:
         super().__init__()
         head = read_head(stream, DETECT_BYTES)
-        self._source = _LineSource(stream, head, chunk_size, max_line_chars)
+        self._source = _LineSource(stream, head, chunk_size, max_line_chars, encoding)
         lines = self._source.lines()
         peeked: list[str] = []
         for line in lines:

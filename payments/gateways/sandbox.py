@@ -215,6 +215,41 @@ class SandboxGateway(Gateway):
         return HttpResponse('{"received": false}', content_type="application/json", status=400)
 
 
+def customer_authenticate(reference: str, *, approve: bool) -> bool:
+    """The 3-D Secure page's decision, on this process's record or the remote sandbox's."""
+    if remote_url():
+        return bool(remote_call("authenticate", {"reference": reference, "approve": approve})["decided"])
+    return authenticate_operation(reference, approve=approve)
+
+
+def authenticate_operation(reference: str, *, approve: bool) -> bool:
+    """Play the customer on the 3-D Secure page: approve (succeeds now) or decline (fails now).
+
+    The operation's pending success is brought forward, or turned into a failure
+    (`authentication_failed`), and delivered as the usual signed callback.
+    Return False if there is nothing left to decide (already decided, closed, unknown).
+    """
+    with transaction.atomic():
+        op = SandboxOperation.objects.select_for_update().filter(gateway_reference=reference).first()
+        if op is None:
+            return False
+        pending = op.notices.filter(sent_at=None, type="payment.succeeded").order_by("seq").first()
+        if pending is None:
+            return False
+        if not approve:
+            pending.type = "payment.failed"
+            pending.data = {
+                **pending.data,
+                "failure_code": "authentication_failed",
+                "failure_message": "The customer declined the authentication.",
+                "retryable": False,
+            }
+        pending.due_at = timezone.now()
+        pending.save(update_fields=["type", "data", "due_at"])
+        transaction.on_commit(lambda: enqueue_delivery(op.pk))
+    return True
+
+
 def _payment_operation(payment: Payment, attempt: GatewayAttempt) -> dict:
     return {
         "key": attempt.idempotency_key,
@@ -394,6 +429,10 @@ def remote_serve(action: str, payload: dict) -> dict:
         return close_operation(str(payload["key"]))
     if action == "refund_status":
         return {"notice": refund_status(str(payload["key"]))}
+    if action == "authenticate":
+        return {
+            "decided": authenticate_operation(str(payload["reference"]), approve=bool(payload["approve"]))
+        }
     raise KeyError(action)
 
 

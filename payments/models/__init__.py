@@ -15,6 +15,7 @@ from payments.models.payment import (
     RefundStatus,
 )
 from payments.models.risk import RiskModel
+from payments.models.rollups import PaymentDailyStat, RollupKind
 from payments.models.sandbox import SandboxNotice, SandboxOperation
 from payments.models.timing import TimingModel
 
@@ -44,7 +45,9 @@ __all__ = [
     "PaymentStatus",
     "Refund",
     "RefundStatus",
+    "PaymentDailyStat",
     "RiskModel",
+    "RollupKind",
     "SandboxNotice",
     "SandboxOperation",
     "TimingModel",

@@ -149,6 +149,9 @@ class BatchRowError(models.Model):
     # The row's reference (EndToEndId) and pain.001 PmtInfId as read, for the status reports.
     reference = models.CharField(max_length=140, blank=True)
     pmt_inf_id = models.CharField(max_length=140, blank=True)
+    # What the row held in the offending column, and whom it was for: shown beside the message.
+    value = models.CharField(max_length=500, blank=True)
+    beneficiary_name = models.CharField(max_length=140, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["batch", "line"], name="rowerror_batch_line")]

@@ -75,6 +75,7 @@ class GatewayCallback(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        permissions = [("reapply_callback", "Can re-apply an ignored or dead-lettered callback")]
         constraints = [
             # A gateway event is stored once; rejected and duplicate copies are kept for audit.
             models.UniqueConstraint(

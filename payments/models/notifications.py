@@ -61,6 +61,7 @@ class Delivery(models.Model):
     class Meta:
         verbose_name = _("delivery")
         verbose_name_plural = _("deliveries")
+        permissions = [("redeliver", "Can redeliver a notification")]
         indexes = [
             models.Index(
                 fields=["next_attempt_at"],

@@ -103,6 +103,14 @@ class Payment(FSMModelMixin, models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        # Admin decisions, each its own permission (the "Risk reviewer" group holds them).
+        permissions = [
+            ("release_payment", "Can release a held payment"),
+            ("reject_payment", "Can reject a held payment"),
+            ("hold_payment", "Can hold a payment for review"),
+            ("retry_payment", "Can retry a failed payment"),
+            ("cancel_payment", "Can cancel a payment"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["public_id"], name="payment_unique_public_id"),
             models.UniqueConstraint(fields=["merchant", "reference"], name="payment_unique_reference"),

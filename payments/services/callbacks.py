@@ -29,9 +29,14 @@ HEADER_VALUE_CHARS = 1024
 MAX_STORED_HEADERS = 40
 
 
+def _storable(text: str) -> str:
+    """`text` as PostgreSQL can store it: each NUL (which it refuses in text and JSON) shown as U+FFFD."""
+    return text.replace("\x00", "\ufffd")
+
+
 def _headers(request: HttpRequest, *, limit: bool = False) -> dict:
     headers = {
-        k: v
+        _storable(k): _storable(v)
         for k, v in request.headers.items()
         if k.lower() in STORED_HEADERS or k.lower().startswith(("x-", "wechatpay-", "paypal-"))
     }
@@ -41,7 +46,7 @@ def _headers(request: HttpRequest, *, limit: bool = False) -> dict:
 
 
 def _body_text(request: HttpRequest) -> str:
-    return request.body.decode("utf-8", errors="replace")
+    return _storable(request.body.decode("utf-8", errors="replace"))
 
 
 def _body_excerpt(request: HttpRequest) -> str:
@@ -57,14 +62,14 @@ def _body_excerpt(request: HttpRequest) -> str:
     except (RawPostDataException, OSError) as exc:
         # Multipart already parsed from the stream, or the client went away mid-body.
         return f"[body unreadable: {type(exc).__name__}]"
-    return raw.decode("utf-8", errors="replace")
+    return _storable(raw.decode("utf-8", errors="replace"))
 
 
 def _rejected(gateway: Gateway, request: HttpRequest, reason: str) -> GatewayCallback:
     return GatewayCallback.objects.create(
         gateway=gateway.slug,
         status=GatewayCallback.Status.REJECTED,
-        reason=reason[:500],
+        reason=_storable(reason[:500]),
         headers=_headers(request, limit=True),
         body=_body_excerpt(request),
         processed_at=timezone.now(),

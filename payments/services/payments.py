@@ -27,7 +27,8 @@ from payments.services.lifecycle.locks import lock_payment
 from payments.services.lifecycle.outcomes import answer_result, attempt_execute, outcome_apply
 from payments.services.lifecycle.rules import payment_hold_reasons
 from payments.services.lifecycle.transitions import transition_apply
-from payments.validation import FieldError, PaymentInvalid, validate_payment_input
+from payments.services.payment_input import payment_input_validate
+from payments.validation import FieldError, PaymentInvalid
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def payment_create(
     in all, besides the gateway's own.
     """
     ensure_may_move_money(merchant)
-    clean = validate_payment_input(merchant, data)
+    clean = payment_input_validate(merchant=merchant, data=data)
     actor = actor_for(user, api_key)
     gateway = gateway_for_method(clean["method"])
     payment = Payment(

@@ -13,6 +13,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
@@ -21,9 +22,10 @@ from payments import selectors
 from payments.models import BankFile, BatchStatus, PaymentStatus
 from payments.representations import batch_data, totals_data
 from payments.services.batches import reports as batch_reports
+from payments.services.batches.approvals import batch_approvers
 from payments.services.batches.lifecycle import (
+    BATCH_ENCODINGS,
     BatchError,
-    batch_approve,
     batch_cancel,
     batch_options_clean,
     batch_over_threshold,
@@ -64,6 +66,15 @@ def batch_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+ENCODING_LABELS = {
+    "utf-8": gettext_lazy("UTF-8"),
+    "gb18030": gettext_lazy("GB18030 (Simplified Chinese, GBK)"),
+    "utf-16": gettext_lazy("UTF-16 (Excel's Unicode text)"),
+    "cp1252": gettext_lazy("Windows-1252 (Western European)"),
+    "latin-1": gettext_lazy("Latin-1 (ISO 8859-1)"),
+}
+
+
 def _upload_page(request: HttpRequest, *, error: str = "", duplicate=None, status: int = 200) -> HttpResponse:
     return render(
         request,
@@ -74,6 +85,7 @@ def _upload_page(request: HttpRequest, *, error: str = "", duplicate=None, statu
             "max_mb": settings.PAYDESK_BATCH_MAX_BYTES // (1024 * 1024),
             "max_rows": settings.PAYDESK_BATCH_MAX_ROWS,
             "funding_accounts": FundingAccount.objects.filter(merchant=request.merchant, enabled=True),
+            "encodings": [(value, ENCODING_LABELS[value]) for value in BATCH_ENCODINGS],
         },
         status=status,
     )
@@ -119,6 +131,7 @@ def _batch_new(request: HttpRequest) -> HttpResponse:
             name=name,
             funding_account=account,
             execution_date=day,
+            encoding=request.POST.get("encoding", ""),
         )
     except BatchError as exc:
         return _upload_page(
@@ -130,7 +143,7 @@ def _batch_new(request: HttpRequest) -> HttpResponse:
     return redirect("dashboard:batch_detail", public_id=batch.public_id)
 
 
-def _approval_hint(request: HttpRequest, batch) -> str:
+def approval_hint(request: HttpRequest, batch) -> str:
     """Why this user may not approve (shown instead of the button), or "" if they may."""
     membership = _membership(request)
     if membership is None or not membership.can_approve:
@@ -155,14 +168,33 @@ def batch_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "data": batch_data(batch),
         "progress": batch_reports.batch_progress(batch),
         "errors": errors,
-        "approval_hint": _approval_hint(request, batch) if batch.status == BatchStatus.VALIDATED else "",
+        "approval_hint": approval_hint(request, batch) if batch.status == BatchStatus.VALIDATED else "",
         "can_cancel": membership is not None and (membership.can_create_payments or membership.can_approve),
         "cancellable": batch.status in (BatchStatus.UPLOADED, BatchStatus.VALIDATED, BatchStatus.APPROVED)
         or (batch.status == BatchStatus.PROCESSING and batch.cancel_requested_at is None),
         "live": batch.status
         in (BatchStatus.UPLOADED, BatchStatus.VALIDATING, BatchStatus.APPROVED, BatchStatus.PROCESSING),
     }
+    progress = context["progress"]
+    context["failed_count"] = progress["by_status"].get(PaymentStatus.FAILED, 0)
+    context["bar"] = _bar_segments(progress)
+    if batch.status == BatchStatus.VALIDATED and context["approval_hint"]:
+        context["approvers"] = [m for m in batch_approvers(batch) if m.user_id != request.user.pk]
     return render(request, "batches/batch_detail.html", context)
+
+
+def _bar_segments(progress: dict) -> list[tuple[str, float, int]]:
+    """The progress bar as coloured parts: succeeded, failed, other final, still open (percent, count)."""
+    total = progress["total"] or 1
+    by = progress["by_status"]
+    succeeded = by.get(PaymentStatus.SUCCEEDED, 0) + by.get(PaymentStatus.PARTIALLY_REFUNDED, 0)
+    failed = by.get(PaymentStatus.FAILED, 0)
+    other = progress["final"] - succeeded - failed
+    return [
+        (name, round(100 * n / total, 1), n)
+        for name, n in (("succeeded", succeeded), ("failed", failed), ("cancelled", other))
+        if n
+    ]
 
 
 @merchant_required
@@ -170,27 +202,6 @@ def batch_progress(request: HttpRequest, public_id: str) -> JsonResponse:
     """The small JSON the progress bar polls."""
     batch = selectors.batch_get(merchant=request.merchant, public_id=public_id)
     return JsonResponse(batch_reports.batch_progress(batch))
-
-
-@require_POST
-@merchant_required
-def batch_approve_view(request: HttpRequest, public_id: str) -> HttpResponse:
-    batch = selectors.batch_get(merchant=request.merchant, public_id=public_id)
-    try:
-        batch_approve(batch=batch, user=request.user)
-    except BatchError as exc:
-        messages.error(request, exc.message)
-    else:
-        batch.refresh_from_db()
-        if batch.status == BatchStatus.APPROVED and batch.execution_date:
-            messages.success(
-                request,
-                _("Batch approved: it will be paid on %(date)s.")
-                % {"date": batch.execution_date.isoformat()},
-            )
-        else:
-            messages.success(request, _("Batch approved: execution has started."))
-    return redirect("dashboard:batch_detail", public_id=public_id)
 
 
 @require_POST

@@ -101,7 +101,7 @@ def webhook_endpoint_list(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             try:
                 endpoint, secret = services.webhook_endpoint_create(
-                    merchant=request.merchant, **form.cleaned_data
+                    merchant=request.merchant, request=request, **form.cleaned_data
                 )
             except services.NotificationsInvalid as exc:
                 _apply_errors(form, exc)
@@ -125,7 +125,7 @@ def webhook_endpoint_detail(request: HttpRequest, public_id: str) -> HttpRespons
             return HttpResponseForbidden(_("Only owners can change webhook endpoints."))
         if form.is_valid():
             try:
-                services.webhook_endpoint_update(endpoint=endpoint, data=form.cleaned_data)
+                services.webhook_endpoint_update(endpoint=endpoint, data=form.cleaned_data, request=request)
             except services.NotificationsInvalid as exc:
                 _apply_errors(form, exc)
             else:
@@ -174,7 +174,7 @@ def _endpoint_action(request: HttpRequest, public_id: str, run, *, owner_only: b
 @merchant_required
 def webhook_endpoint_rotate(request: HttpRequest, public_id: str) -> HttpResponse:
     def run(endpoint):
-        endpoint, secret = services.webhook_endpoint_rotate_secret(endpoint=endpoint)
+        endpoint, secret = services.webhook_endpoint_rotate_secret(endpoint=endpoint, request=request)
         return _secret_page(request, endpoint, secret, rotated=True)
 
     return _endpoint_action(request, public_id, run)
@@ -185,7 +185,7 @@ def webhook_endpoint_rotate(request: HttpRequest, public_id: str) -> HttpRespons
 def webhook_endpoint_toggle(request: HttpRequest, public_id: str) -> HttpResponse:
     def run(endpoint):
         enable = request.POST.get("enabled") == "1"
-        services.webhook_endpoint_set_enabled(endpoint=endpoint, enabled=enable)
+        services.webhook_endpoint_set_enabled(endpoint=endpoint, enabled=enable, request=request)
         return _("Endpoint enabled.") if enable else _("Endpoint disabled.")
 
     return _endpoint_action(request, public_id, run)
@@ -207,7 +207,7 @@ def webhook_endpoint_delete(request: HttpRequest, public_id: str) -> HttpRespons
     endpoint = selectors.webhook_endpoint_get(merchant=request.merchant, public_id=public_id)
     if not _is_owner(request):
         return HttpResponseForbidden(_("Only owners can delete webhook endpoints."))
-    services.webhook_endpoint_delete(endpoint=endpoint)
+    services.webhook_endpoint_delete(endpoint=endpoint, request=request)
     messages.success(request, _("Endpoint %(url)s deleted.") % {"url": endpoint.url})
     return redirect("dashboard:webhook_endpoint_list")
 

@@ -15,6 +15,9 @@ API, but:
 
 A page number past the end still lands on the last page, as with Django's
 Paginator: that request counts exactly, since the window then holds the end.
+The counting window is computed from the page number clamped to MAX_PAGE, so
+`?page=99999999999999999999` lands on the last page too instead of sending a
+LIMIT beyond PostgreSQL's bigint (a 500).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ class WindowPaginator(Paginator):
     """A Paginator (of an ordered QuerySet) whose count stops `count_ahead` rows past the requested page."""
 
     count_ahead = 10_000
+    # 25 million rows at 25 a page: more than any merchant's list, far below a bigint LIMIT.
+    max_page = 1_000_000
 
     def __init__(self, object_list, per_page, orphans: int = 0, allow_empty_first_page: bool = True) -> None:
         super().__init__(object_list, per_page, orphans, allow_empty_first_page)
@@ -39,7 +44,7 @@ class WindowPaginator(Paginator):
         if "count" not in self.__dict__:
             # The first page asked for sets the counting window.
             try:
-                self._requested = max(1, int(number))
+                self._requested = min(max(1, int(number)), self.max_page)
             except (TypeError, ValueError):
                 pass
         return super().validate_number(number)

@@ -74,25 +74,29 @@ def test_amounts_follow_the_currency_decimals(api):
 @pytest.mark.parametrize(
     ("overrides", "field", "code"),
     [
-        ({"amount": "12.505"}, "amount", "invalid_amount"),
-        ({"amount": "1.5", "currency": "JPY"}, "amount", "invalid_amount"),
-        ({"amount": "0"}, "amount", "invalid_amount"),
-        ({"amount": "-5.00"}, "amount", "invalid_amount"),
+        ({"amount": "12.505"}, "amount", "too_many_decimals"),
+        ({"amount": "1.5", "currency": "JPY"}, "amount", "too_many_decimals"),
+        ({"amount": "0"}, "amount", "amount_not_positive"),
+        ({"amount": "-5.00"}, "amount", "amount_not_positive"),
         ({"amount": 12.5}, "amount", "invalid"),
         ({"amount": "1e3"}, "amount", "invalid_amount"),
-        ({"currency": "XYZ"}, "currency", "invalid_choice"),
-        ({"currency": "usd"}, "currency", "invalid_choice"),
-        ({"method": "cheque"}, "method", "invalid_choice"),
-        ({"reference": "has space"}, "reference", "invalid_format"),
-        ({"reference": "R" * 141}, "reference", "max_length"),
-        ({"beneficiary_name": "   "}, "beneficiary_name", "invalid_format"),
-        ({"beneficiary_account": "12"}, "beneficiary_account", "invalid_format"),
-        ({"beneficiary_email": "not-an-email"}, "beneficiary_email", "invalid_format"),
-        ({"beneficiary_phone": "call me"}, "beneficiary_phone", "invalid_format"),
-        ({"description": "nul\x00byte"}, "description", "invalid_format"),
+        ({"currency": "XYZ"}, "currency", "invalid_currency"),
+        ({"currency": "usd"}, "currency", "invalid_currency"),
+        ({"method": "cheque"}, "method", "invalid_method"),
+        ({"reference": "has space"}, "reference", "invalid_reference"),
+        ({"reference": "R" * 141}, "reference", "too_long"),
+        ({"beneficiary_name": "   "}, "beneficiary_name", "required"),
+        ({"beneficiary_account": "12"}, "beneficiary_account", "invalid_account"),
+        ({"beneficiary_email": "not-an-email"}, "beneficiary_email", "invalid_email"),
+        ({"beneficiary_phone": "call me"}, "beneficiary_phone", "invalid_phone"),
+        ({"description": "nul\x00byte"}, "description", "nul"),
         ({"metadata": {"n": 1}}, "metadata", "invalid"),
         ({"metadata": "x"}, "metadata", "invalid"),
-        ({"beneficiary_email": None}, "beneficiary_email", "null"),
+        ({"metadata": {"k" * 41: "v"}}, "metadata", "invalid_key"),
+        ({"metadata": {"": "v"}}, "metadata", "invalid_key"),
+        ({"metadata": {f"k{i}": "v" * 500 for i in range(17)}}, "metadata", "too_large"),
+        ({"metadata": {f"k{i}": "v" for i in range(51)}}, "metadata", "too_many_keys"),
+        ({"beneficiary_name": None}, "beneficiary_name", "null"),
     ],
 )
 def test_invalid_fields_are_422_with_per_field_errors_and_store_nothing(api, overrides, field, code):
@@ -333,3 +337,9 @@ def test_unsupported_method_is_405_with_allow(api, merchant_a):
     assert_problem(response, 405, "method_not_allowed")
     assert "GET" in response["Allow"]
     assert_problem(api.get(f"{detail(payment.public_id)}/cancel"), 405, "method_not_allowed")
+
+
+def test_a_null_optional_field_is_absent_as_in_files_and_forms(api):
+    response = api.post(LIST, payment_input(beneficiary_email=None, beneficiary_phone=None, description=None))
+    assert response.status_code == 201, response.content
+    assert response.json()["beneficiary_email"] == ""

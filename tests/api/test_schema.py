@@ -119,3 +119,29 @@ def test_the_schema_says_a_replayed_create_or_rotation_has_no_secret(schema):
             "$ref": "#/components/schemas/WebhookEndpointWithSecret"
         }
         assert "secret_omitted" in operation["description"]
+
+
+def test_every_operation_documents_414_and_431_as_problems(schema):
+    operations = [
+        (path, method, operation)
+        for path, methods in schema["paths"].items()
+        for method, operation in methods.items()
+        if method in ("get", "post", "put", "patch", "delete")
+    ]
+    assert len(operations) > 20
+    problem_ref = "#/components/schemas/Problem"
+    for path, method, operation in operations:
+        for status, code in (("414", "uri_too_long"), ("431", "request_header_fields_too_large")):
+            answer = operation["responses"].get(status)
+            assert answer is not None, (method, path, status)
+            media = answer["content"]["application/problem+json"]
+            assert media["schema"] == {"$ref": problem_ref}
+            assert code in answer["description"]
+            assert [e["value"]["code"] for e in media["examples"].values()] == [code]
+
+
+def test_query_operations_document_the_repeated_parameter_400(schema):
+    answer = schema["paths"]["/api/v1/payments/{payment_id}/events"]["get"]["responses"]["400"]
+    assert "repeated_parameter" in answer["description"]
+    codes = {e["value"]["code"] for e in answer["content"]["application/problem+json"]["examples"].values()}
+    assert codes == {"validation_error", "repeated_parameter"}

@@ -230,3 +230,39 @@ def test_the_migration_scrubs_secrets_stored_before_this_change(api, merchant_a)
     _assert_stored_without_secrets(secret)
     again = api("POST", BASE, {"url": "https://hooks.example.com/a"}, **{"Idempotency-Key": "old-1"})
     assert again.json() == {**_without_secret(first.json()), "secret_omitted": True}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.example.com:44300/paydesk",  # ports of 10000 and more were refused
+        "https://hooks.example.com:65535/",
+        "https://[2001:db8::1]/paydesk",  # bracketed IPv6 literals were refused
+        "https://[2001:db8::1]:8443/paydesk?x=1",
+        "https://[::ffff:203.0.113.9]/h",
+        "http://hooks.example.com?tenant=a",
+        "https://hooks_1.example.com/",
+    ],
+)
+def test_every_valid_url_is_accepted_by_its_form(api, url):
+    created = api("POST", BASE, {"url": url})
+    assert created.status_code == 201, created.content
+    assert created.json()["url"] == url
+    assert api("PATCH", f"{BASE}/{created.json()['id']}", {"url": url}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://hooks.example.com:65536/", "https://[2001:db8::1::2]/", "https://[hooks.example.com]/"],
+)
+def test_a_url_that_is_not_one_is_refused(api, url):
+    body = problem(api("POST", BASE, {"url": url}), 422, "validation_error")
+    assert body["errors"][0]["code"] == "url_not_allowed"
+
+
+@pytest.mark.parametrize("url", ["https://[::1]:44300/hook", "https://[64:ff9b::7f00:1]/hook"])
+def test_safety_stays_with_the_address_check(api, settings, url):
+    settings.PAYDESK_WEBHOOK_ALLOW_PRIVATE = False
+    body = problem(api("POST", BASE, {"url": url}), 422, "validation_error")
+    assert body["errors"][0]["code"] == "url_not_allowed"
+    assert "public addresses" in body["errors"][0]["message"]

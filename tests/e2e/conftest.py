@@ -1,5 +1,6 @@
 """Browser tests: a real web server and a real django-q2 worker, as `make run` starts them."""
 
+import base64
 import os
 import socket
 import subprocess
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from django_otp.oath import TOTP
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -32,6 +34,10 @@ def demo_server(tmp_path_factory):
         "PAYDESK_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "DEBUG": "1",
         "SANDBOX_FOLLOWUP_DELAY": "1",
+        # Step-up is tested by waiting past it (tests/e2e/test_accounts.py); the throttle test sends
+        # its own client address in X-Forwarded-For, so that its lock-out leaves other tests alone.
+        "PAYDESK_STEP_UP_SECONDS": "30",
+        "PAYDESK_CLIENT_IP_HEADER": "X-Forwarded-For",
         "DJANGO_SETTINGS_MODULE": "config.settings",
     }
     env.pop("REDIS_URL", None)
@@ -56,7 +62,8 @@ def demo_server(tmp_path_factory):
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    # A generous bound on a loaded machine; the loop ends as soon as the server answers.
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
             if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
@@ -94,9 +101,56 @@ def page(browser, demo_server):
     context.close()
 
 
-def login(page, base: str, email: str = "owner@demo.paydesk.local") -> None:
+class Authenticator:
+    """The authenticator app of the demo users: the key each enrolled, and the last time step used."""
+
+    def __init__(self):
+        self.keys: dict[str, bytes] = {}
+        self.last_step: dict[str, int] = {}
+
+    def enrol(self, email: str, shown_key: str) -> None:
+        compact = shown_key.replace(" ", "")
+        self.keys[email] = base64.b32decode(compact + "=" * (-len(compact) % 8))
+
+    def code(self, email: str) -> str:
+        """A code for a time step not used before (django-otp refuses a step twice)."""
+        while True:
+            step = int(time.time()) // 30
+            if step > self.last_step.get(email, -1):
+                break
+            time.sleep(0.5)
+        self.last_step[email] = step
+        generator = TOTP(self.keys[email], step=30, t0=0, digits=6, drift=0)
+        generator.time = step * 30
+        return f"{generator.token():06d}"
+
+
+AUTHENTICATOR = Authenticator()
+
+
+def second_factor(page, base: str, email: str) -> list[str]:
+    """Finish signing in: enrol an authenticator app if asked (return the recovery codes), or enter a code."""
+    codes: list[str] = []
+    if "/accounts/two-factor/setup/" in page.url:
+        AUTHENTICATOR.enrol(email, page.inner_text("#totp-secret"))
+        page.fill("input[name=code]", AUTHENTICATOR.code(email))
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{base}/accounts/two-factor/recovery-codes/*")
+        codes = [li.inner_text().strip() for li in page.query_selector_all("#recovery-codes li")]
+        page.click("text=I have saved them")
+    elif "/accounts/two-factor/verify/" in page.url:
+        page.fill("input[name=code]", AUTHENTICATOR.code(email))
+        page.click("button[type=submit]")
+    return codes
+
+
+def login(page, base: str, email: str = "owner@demo.paydesk.local") -> list[str]:
+    """Sign in with the password and, when asked, the second factor; return recovery codes if enrolled."""
     page.goto(f"{base}/accounts/login/")
     page.fill("input[name=username]", email)
     page.fill("input[name=password]", "paydesk-demo")
     page.click("button[type=submit]")
+    page.wait_for_load_state()
+    codes = second_factor(page, base, email)
     page.wait_for_url(f"{base}/")
+    return codes

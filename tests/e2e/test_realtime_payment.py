@@ -20,6 +20,10 @@ def create_payment(page, base, reference, account, amount="42.00"):
     page.fill("input[name=beneficiary_name]", "Grace Hopper")
     page.fill("input[name=beneficiary_account]", account)
     page.click("input[type=submit], button[type=submit]")
+    # The review step: what will be sent, before anything is.
+    review = page.locator("#payment-review").inner_text()
+    assert amount in review and "Grace Hopper" in review
+    page.click("#confirm-send")
     page.wait_for_url(f"{base}/payments/pay_*/")
 
 
@@ -44,6 +48,7 @@ def test_payment_settles_live(page, demo_server, account, final, code):
         assert code in page.locator("#live").inner_text()
     timeline = page.locator("#timeline").inner_text()
     assert "payment.created" in timeline and "payment.processing" in timeline
+    assert "created by" in timeline  # in words, with a name
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"payment-{account[-4:]}.png"), full_page=True)
 
@@ -51,10 +56,12 @@ def test_payment_settles_live(page, demo_server, account, final, code):
 def test_payment_list_and_form_errors(page, demo_server):
     base = demo_server["url"]
     login(page, base)
+    page.goto(f"{base}/payments/")
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "payment-list.png"), full_page=True)
+    page.click("summary:has-text('Filters')")
     page.fill("input[name=reference]", "INV-1001")
-    page.click("text=Filter")
+    page.click("#payment-filters button:has-text('Filter')")
     rows = page.locator("table tbody tr")
     assert rows.count() == 1 and "INV-1001" in rows.first.inner_text()
     page.goto(f"{base}/payments/new/")

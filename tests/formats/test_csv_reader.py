@@ -146,7 +146,7 @@ def test_file_without_header_is_empty_file(data):
     assert error.value.code == "empty_file"
 
 
-def test_latin1_file_is_rejected_with_the_failing_line():
+def test_latin1_file_is_rejected_with_the_failing_line_unless_its_encoding_is_named():
     text = csv_text([["R1", "1.00", "EUR", "card", "Ann", "X"], ["R2", "2.00", "EUR", "card", "José", "Y"]])
     with pytest.raises(FormatError) as error:
         read(text.encode("latin-1"))
@@ -288,3 +288,84 @@ def test_open_reader_returns_csv_reader_for_text():
         assert reader.format == "csv"
         assert reader.encoding == "gb18030"
         assert len(list(reader)) == 2
+
+
+# Encodings: GB18030 only with evidence, or named by the uploader ---------------------------------
+
+WESTERN = [
+    ["R1", "1.00", "EUR", "bank_transfer", "Müller GmbH", "GB29NWBK60161331926819"],
+    ["R2", "2.00", "EUR", "bank_transfer", "Señora Núñez", "GB29NWBK60161331926819"],
+]
+
+
+def test_a_windows_1252_file_is_not_taken_for_gb18030():
+    data = csv_text(WESTERN).encode("cp1252")
+    data.decode("gb18030")  # it decodes as GB18030, to mojibake: that is no evidence
+    with pytest.raises(FormatError) as error:
+        read(data)
+    assert error.value.code == "encoding_error"
+    assert error.value.line == 2
+    assert "naming its encoding" in error.value.message
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "latin-1"])
+def test_a_named_western_encoding_reads_the_names_exactly(encoding):
+    reader, rows = read(csv_text(WESTERN).encode("cp1252"), encoding=encoding)
+    assert reader.encoding == encoding
+    assert [row.values["beneficiary_name"] for row in rows] == ["Müller GmbH", "Señora Núñez"]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "codec"),
+    [
+        ("utf-8", "utf-8"),
+        ("utf-8", "utf-8-sig"),
+        ("gb18030", "gb18030"),
+        ("utf-16", "utf-16"),
+        ("utf-16", "utf-16-le"),
+    ],
+)
+def test_every_named_encoding_reads_chinese_and_accents(encoding, codec):
+    rows_in = [
+        ["R1", "1.00", "CNY", "alipay", "张伟", "X1234"],
+        ["R2", "1.00", "EUR", "card", "Zoë", "X1234"],
+    ]
+    reader, rows = read(csv_text(rows_in).encode(codec), encoding=encoding)
+    assert reader.encoding == encoding
+    assert [row.values["beneficiary_name"] for row in rows] == ["张伟", "Zoë"]
+
+
+def test_a_named_encoding_that_is_wrong_fails_at_its_line():
+    data = csv_text(ROWS).encode("gb18030")
+    with pytest.raises(FormatError) as error:
+        read(data, encoding="utf-8")
+    assert error.value.code == "encoding_error"
+    assert error.value.line == 2
+
+
+def test_a_wrongly_named_gb18030_leaves_private_use_characters_for_the_row_check():
+    # Named by the uploader, GB18030 is used as told; the names then carry private-use code points,
+    # which the payment specification refuses row by row (payments.validation, invalid_characters).
+    reader, rows = read(csv_text(WESTERN).encode("cp1252"), encoding="gb18030")
+    assert reader.encoding == "gb18030"
+    assert any("\ue000" <= c <= "\uf8ff" for c in rows[1].values["beneficiary_name"])
+
+
+def test_gbk_outside_gb2312_is_still_chinese_when_most_of_the_text_is():
+    names = [
+        "张伟",
+        "李娜",
+        "王芳",
+        "刘洋",
+        "陈静",
+        "杨磊",
+        "赵敏",
+        "黄勇",
+        "周杰",
+        "吴昊",
+        "堃",
+    ]  # 堃: GBK only
+    rows_in = [[f"R{i}", "1.00", "CNY", "alipay", name, "X1234"] for i, name in enumerate(names)]
+    reader, rows = read(csv_text(rows_in).encode("gb18030"))
+    assert reader.encoding == "gb18030"
+    assert rows[-1].values["beneficiary_name"] == "堃"

@@ -45,7 +45,8 @@ def test_admins_can_reapply_a_dead_lettered_callback_of_any_gateway(
     client.force_login(admin)
 
     response = client.post(
-        "/admin/payments/gatewaycallback/", {"action": "reapply", "_selected_action": [row.pk]}
+        "/admin/payments/gatewaycallback/",
+        {"action": "reapply", "_selected_action": [row.pk], "reason": "worker died"},
     )
 
     assert response.status_code == 302

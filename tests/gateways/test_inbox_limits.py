@@ -82,10 +82,22 @@ def test_a_rejected_callback_keeps_its_headers_and_only_the_first_4_kb_of_its_bo
 
 
 def test_a_rejected_callbacks_header_values_are_cut_too():
-    _post("sandbox", b"{}", HTTP_X_SANDBOX_SIGNATURE="t=1,v1=" + "f" * 50_000)
+    # Within the header limits (PAYDESK_MAX_HEADER_BYTES); beyond them, the request is refused
+    # with a 431 before any view runs (payments/api/request_limits.py), as gunicorn refuses it.
+    _post("sandbox", b"{}", HTTP_X_SANDBOX_SIGNATURE="t=1,v1=" + "f" * 8_000)
 
     row = GatewayCallback.objects.get()
     assert len(row.headers["X-Sandbox-Signature"]) == 1024
+
+
+def test_a_callback_with_headers_over_the_limit_is_a_431_and_stores_nothing(settings):
+    response = _post(
+        "sandbox", b"{}", HTTP_X_SANDBOX_SIGNATURE="t=1,v1=" + "f" * settings.PAYDESK_MAX_HEADER_BYTES
+    )
+
+    assert response.status_code == 431
+    assert response.json()["code"] == "request_header_fields_too_large"
+    assert not GatewayCallback.objects.exists()
 
 
 def test_a_body_over_djangos_memory_limit_is_rejected_with_its_start_stored(settings):

@@ -9,35 +9,12 @@ from django.urls import reverse
 
 from merchants.models import Membership
 from payments.models import PaymentBatch
+from tests.conftest import confirmed_post
 from tests.factories import MembershipFactory, UserFactory
+from tests.payments.conftest import login
 from tests.payments.test_batch_support import csv_bytes, media, rows  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
-
-
-def login(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def uploaded(bob, django_capture_on_commit_callbacks):
-    """bob (operator) uploads through the page; the worker validates."""
-
-    def make(data: bytes = b""):
-        data = data or csv_bytes(rows(3) + [("BAD-1", "1.234", "USD", "card", "A", "4000000000001234")])
-        with django_capture_on_commit_callbacks(execute=True):
-            response = login(bob).post(
-                reverse("dashboard:batch_new"),
-                {"file": SimpleUploadedFile("pay.csv", data), "name": "Payroll"},
-            )
-        assert response.status_code == 302, response.content
-        batch = PaymentBatch.objects.latest("pk")
-        assert response["Location"] == reverse("dashboard:batch_detail", args=[batch.public_id])
-        return batch
-
-    return make
 
 
 def test_the_upload_page_and_the_list(alice, uploaded):
@@ -115,21 +92,21 @@ def test_approving_and_watching_progress(carol, uploaded, sandbox_wire, django_c
     batch = uploaded()
     client = login(carol)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("dashboard:batch_approve", args=[batch.public_id]))
+        response = confirmed_post(client, reverse("dashboard:batch_approve", args=[batch.public_id]))
     assert response.status_code == 302
     progress = client.get(reverse("dashboard:batch_progress", args=[batch.public_id])).json()
     assert progress["status"] == "completed"
     assert (progress["total"], progress["final"], progress["percent"]) == (3, 3, 100.0)
     page = client.get(reverse("dashboard:batch_detail", args=[batch.public_id])).content.decode()
     assert "Outcome" in page and reverse("dashboard:batch_results_csv", args=[batch.public_id]) in page
-    again = client.post(reverse("dashboard:batch_approve", args=[batch.public_id]), follow=True)
-    assert "cannot be approved" in again.content.decode()
+    again = client.get(reverse("dashboard:batch_approve", args=[batch.public_id]), follow=True)
+    assert "Only a validated batch can be approved." in again.content.decode()
 
 
 def test_a_processing_page_polls_a_progress_endpoint(carol, uploaded, django_capture_on_commit_callbacks):
     batch = uploaded()
     with django_capture_on_commit_callbacks():  # approved; the workers have not started yet
-        login(carol).post(reverse("dashboard:batch_approve", args=[batch.public_id]))
+        confirmed_post(login(carol), reverse("dashboard:batch_approve", args=[batch.public_id]))
     page = login(carol).get(reverse("dashboard:batch_detail", args=[batch.public_id])).content.decode()
     assert reverse("dashboard:batch_progress", args=[batch.public_id]) in page
     assert "setTimeout(poll" in page
@@ -174,7 +151,7 @@ def test_the_batch_page_loads_uploader_and_approver_with_the_batch(
     batch = uploaded()
     client = login(carol)
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(reverse("dashboard:batch_approve", args=[batch.public_id]))
+        confirmed_post(client, reverse("dashboard:batch_approve", args=[batch.public_id]))
     with CaptureQueriesContext(connection) as queries:
         page = client.get(reverse("dashboard:batch_detail", args=[batch.public_id])).content.decode()
     assert batch.uploaded_by.email in page and carol.email in page

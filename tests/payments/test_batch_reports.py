@@ -76,7 +76,7 @@ def test_result_csv_has_every_line_in_file_order_and_neutralises_formulas(send, 
     assert (invalid["reference"], invalid["status"], invalid["failure_code"]) == (
         "'=1+1",
         "invalid",
-        "invalid",
+        "invalid_reference",
     )
     assert (declined["beneficiary_name"], declined["status"], declined["failure_code"]) == (
         "'@Home",

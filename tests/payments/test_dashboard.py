@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from payments.models import Payment
 from payments.services.payments import payment_create
+from tests.conftest import confirmed_post
 from tests.factories import payment_input
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -24,16 +25,17 @@ def test_pages_need_login(client):
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
 
 
-def test_login_page_and_login(client, alice):
+def test_login_page_and_login(client, bob):
+    # An operator needs no second factor unless the merchant asks it of everyone (test_two_factor.py).
     assert client.get("/accounts/login/").status_code == 200
-    response = client.post("/accounts/login/", {"username": alice.username, "password": "pw-for-tests-1"})
+    response = client.post("/accounts/login/", {"username": bob.username, "password": "pw-for-tests-1"})
     assert response.status_code == 302
     assert client.get(reverse("dashboard:payment_list")).status_code == 200
 
 
 def test_operator_creates_a_payment_and_sees_it_succeed(client, bob, sandbox_wire):
     client.force_login(bob)
-    response = client.post(reverse("dashboard:payment_new"), FORM)
+    response = confirmed_post(client, reverse("dashboard:payment_new"), FORM)
     payment = Payment.objects.get(reference="WEB-1")
     assert response.status_code == 302
     assert response["Location"] == reverse("dashboard:payment_detail", args=[payment.public_id])
@@ -90,11 +92,11 @@ def test_status_json_and_live_partial(client, alice, merchant_a, sandbox_wire):
 def test_refund_and_cancel_buttons(client, alice, merchant_a, sandbox_wire):
     client.force_login(alice)
     paid = payment_create(merchant=merchant_a, data=payment_input(amount="50.00"))
-    client.post(reverse("dashboard:payment_refund", args=[paid.public_id]), {"amount": "20.00"})
+    confirmed_post(client, reverse("dashboard:payment_refund", args=[paid.public_id]), {"amount": "20.00"})
     paid.refresh_from_db()
     assert (paid.status, paid.refunded_amount) == ("partially_refunded", "20.00")
     waiting = payment_create(merchant=merchant_a, data=payment_input(reference="LATER"), submit=False)
-    client.post(reverse("dashboard:payment_cancel", args=[waiting.public_id]))
+    confirmed_post(client, reverse("dashboard:payment_cancel", args=[waiting.public_id]))
     waiting.refresh_from_db()
     assert waiting.status == "cancelled"
 
@@ -102,7 +104,10 @@ def test_refund_and_cancel_buttons(client, alice, merchant_a, sandbox_wire):
 def test_invalid_state_action_shows_an_error(client, alice, merchant_a, sandbox_wire):
     client.force_login(alice)
     paid = payment_create(merchant=merchant_a, data=payment_input())
-    response = client.post(reverse("dashboard:payment_cancel", args=[paid.public_id]), follow=True)
+    url = reverse("dashboard:payment_cancel", args=[paid.public_id])
+    assert "can no longer be cancelled" in client.get(url, follow=True).content.decode()
+    token = "t" * 32  # a confirmation opened before the payment succeeded
+    response = client.post(url, {"confirm_token": token}, follow=True)
     assert "cannot be cancelled" in response.content.decode()
     paid.refresh_from_db()
     assert paid.status == "succeeded"
@@ -125,7 +130,7 @@ def test_admin_shows_statuses_read_only_and_actions_use_services(admin_client, m
     assert 'name="status"' not in page
     admin_client.post(
         reverse("admin:payments_payment_changelist"),
-        {"action": "release_selected", "_selected_action": [held.pk]},
+        {"action": "release_selected", "_selected_action": [held.pk], "reason": "reviewed"},
     )
     held.refresh_from_db()
     assert held.status == "succeeded"

@@ -26,8 +26,9 @@ from payments.services.batches.lifecycle import (
     batches_due,
 )
 from payments.services.batches.upload import store_bytes
+from payments.services.payment_input import payment_input_validate
 from payments.services.payments import payment_create
-from payments.validation import PaymentInvalid, validate_payment_input
+from payments.validation import PaymentInvalid
 from tests.factories import PaymentFactory, payment_input
 from tests.payments.test_batch_support import csv_bytes, media, pain001, upload  # noqa: F401
 
@@ -103,7 +104,7 @@ def test_bank_transfers_cannot_be_real_time_payments(merchant_a, settings):
         "beneficiary_account": IBAN,
     }
     with pytest.raises(PaymentInvalid) as caught:
-        validate_payment_input(merchant_a, values)
+        payment_input_validate(merchant=merchant_a, data=values)
     assert [(e.field, e.code) for e in caught.value.errors] == [("method", "batch_only")]
 
 

@@ -10,6 +10,7 @@ from django.urls import reverse
 from merchants.models import AuditEntry, FundingAccount
 from merchants.services import funding_account_create
 from payments.models import BankReport, Payment, PaymentBatch
+from tests.conftest import confirmed_post
 from tests.formats.bank_builders import pain002
 from tests.payments.test_batch_support import csv_bytes, media  # noqa: F401
 
@@ -94,7 +95,7 @@ def test_upload_with_an_account_and_a_date_then_download_the_bank_file_and_uploa
     batch = PaymentBatch.objects.get()
     assert batch.funding_account == account
     with django_capture_on_commit_callbacks(execute=True):
-        login(carol).post(reverse("dashboard:batch_approve", args=[batch.public_id]))
+        confirmed_post(login(carol), reverse("dashboard:batch_approve", args=[batch.public_id]))
     detail = login(bob).get(reverse("dashboard:batch_detail", args=[batch.public_id])).content.decode()
     assert "Download bank file (pain.001)" in detail
     download = login(bob).get(reverse("dashboard:batch_bank_file", args=[batch.public_id]))

@@ -76,7 +76,7 @@ def test_admin_release_is_refused(admin_client, merchant_a, sandbox_wire):
     suspend(merchant_a)
     response = admin_client.post(
         reverse("admin:payments_payment_changelist"),
-        {"action": "release_selected", "_selected_action": [held.pk]},
+        {"action": "release_selected", "_selected_action": [held.pk], "reason": "reviewed"},
         follow=True,
     )
     assert "suspended" in response.content.decode()

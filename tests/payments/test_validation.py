@@ -3,6 +3,7 @@
 import pytest
 
 from merchants.models import Merchant
+from payments.services.payment_input import payment_input_validate
 from payments.validation import PaymentInvalid, validate_payment_input
 
 GOOD = {
@@ -22,7 +23,7 @@ def merchant():
 
 def problems(merchant, data, **kwargs):
     with pytest.raises(PaymentInvalid) as exc:
-        validate_payment_input(merchant, data, **kwargs)
+        payment_input_validate(merchant=merchant, data=data, **kwargs)
     return [(e.field, e.code, e.message) for e in exc.value.errors]
 
 
@@ -48,7 +49,7 @@ def test_every_problem_is_reported_in_field_order(merchant):
         ("beneficiary_email", "invalid_email", "Not a valid email."),
         ("beneficiary_phone", "invalid_phone", "Not a valid phone number."),
         ("amount", "too_many_decimals", "USD amounts allow at most 2 decimal places."),
-        ("metadata", "invalid", "Must be an object."),
+        ("metadata", "invalid", "Must be an object whose values are strings."),
     ]
 
 
@@ -65,7 +66,7 @@ def test_formats_then_currency_then_amount(merchant):
     assert problems(merchant, data) == [
         ("beneficiary_name", "required", "This field is required."),
         ("beneficiary_phone", "invalid", "Must be a string."),
-        ("reference", "invalid", "Use letters, digits and . - _ / : # only."),
+        ("reference", "invalid_reference", "Use letters, digits and . - _ / : # only."),
         (
             "method",
             "invalid_method",
@@ -115,6 +116,7 @@ def test_clean_values_are_stripped_and_keep_their_order(merchant):
 
 def test_the_memo_asks_for_the_gateway_set_up_once_per_method_and_currency(merchant, monkeypatch):
     import payments.gateways
+    import payments.services.payment_input
 
     calls = []
     real = payments.gateways.setup_problem
@@ -123,7 +125,7 @@ def test_the_memo_asks_for_the_gateway_set_up_once_per_method_and_currency(merch
         calls.append((method, currency))
         return real(merchant, method, currency, **options)
 
-    monkeypatch.setattr(payments.gateways, "setup_problem", counting)
+    monkeypatch.setattr(payments.services.payment_input, "setup_problem", counting)
     monkeypatch.setattr(
         payments.gateways.get_gateway("sandbox"), "SUPPORTED_CURRENCIES", frozenset({"USD"}), raising=False
     )
@@ -132,11 +134,11 @@ def test_the_memo_asks_for_the_gateway_set_up_once_per_method_and_currency(merch
     for data in inputs:
         with_memo = without = None
         try:
-            with_memo = validate_payment_input(merchant, data, memo=memo)
+            with_memo = payment_input_validate(merchant=merchant, data=data, memo=memo)
         except PaymentInvalid as exc:
             with_memo = [(e.field, e.code, e.message) for e in exc.errors]
         try:
-            without = validate_payment_input(merchant, data)
+            without = payment_input_validate(merchant=merchant, data=data)
         except PaymentInvalid as exc:
             without = [(e.field, e.code, e.message) for e in exc.errors]
         assert with_memo == without
@@ -148,8 +150,8 @@ def test_the_memo_asks_for_the_gateway_set_up_once_per_method_and_currency(merch
     ]
 
 
-def test_nul_characters_are_refused_in_text_and_in_metadata_at_any_depth(merchant):
-    data = {**GOOD, "description": "a\x00b", "metadata": {"k": [{"x\x00": "v"}]}}
+def test_nul_characters_are_refused_in_text_and_in_metadata(merchant):
+    data = {**GOOD, "description": "a\x00b", "metadata": {"x\x00": "v"}}
     assert problems(merchant, data) == [
         ("description", "nul", "May not contain NUL characters."),
         ("metadata", "nul", "Keys and values may not contain NUL characters."),
@@ -158,3 +160,26 @@ def test_nul_characters_are_refused_in_text_and_in_metadata_at_any_depth(merchan
     assert validate_payment_input(merchant, {**GOOD, "metadata": {"k": "\\u0000"}})["metadata"] == {
         "k": "\\u0000"
     }
+
+
+@pytest.mark.parametrize(
+    ("metadata", "code"),
+    [
+        ({"k" * 41: "v"}, "invalid_key"),  # a 2 MB key was accepted and copied into every event
+        ({"k" * 2_000_000: "v"}, "invalid_key"),
+        ({"": "v"}, "invalid_key"),
+        ({f"key{i}": "é" * 500 for i in range(9)}, "too_large"),  # 9 x 1000 bytes of UTF-8
+        ({f"key{i}": "v" for i in range(51)}, "too_many_keys"),
+        ({"k": "v" * 501}, "value_too_long"),
+        ({"k": ["nested"]}, "invalid"),
+        ({"k": 1}, "invalid"),
+    ],
+)
+def test_metadata_keys_are_short_and_the_whole_is_at_most_8_kb(merchant, metadata, code):
+    assert [(f, c) for f, c, _m in problems(merchant, {**GOOD, "metadata": metadata})] == [("metadata", code)]
+
+
+def test_metadata_at_the_limits_is_accepted(merchant):
+    # 40-character keys; 7 values of 1,000 bytes: 7,000 + keys and punctuation < 8,192 bytes.
+    metadata = {f"{i}".rjust(40, "k"): "é" * 500 for i in range(7)}
+    assert validate_payment_input(merchant, {**GOOD, "metadata": metadata})["metadata"] == metadata

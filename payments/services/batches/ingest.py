@@ -1,7 +1,7 @@
 """Batch validation in a worker: stream the stored file into Payments and BatchRowErrors.
 
 One pass over the file, in one database transaction: every row is checked
-with `validate_payment_input` (the rules of a real-time payment) plus the
+with `payment_input_validate` (the rules of a real-time payment) plus the
 reference rules (unique in the file and against the merchant's payments,
 checked set-based per block of rows); valid rows become Payments in status
 `created`, invalid ones BatchRowErrors. A file-level problem (encoding,
@@ -30,19 +30,22 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from merchants.crypto import field_hashes
+from merchants.crypto import field_hashes, masked_email, masked_phone
 from merchants.models import Merchant
 from payments.controls import controls_prepare, hold_reasons, sanctions_listed
 from payments.db import is_unique_violation, streams_copy
-from payments.formats import FormatError, RawRow, open_reader
+from payments.formats import ENCODINGS, FormatError, RawRow, open_reader
 from payments.gateways import Gateway, get_gateway, setup_checks_prepare
+from payments.masking import mask_account
 from payments.models import BatchStatus, PaymentBatch, PaymentStatus
 from payments.queue import enqueue
+from payments.services.batches.approvals import batch_notify_approvers
 from payments.services.batches.funding import funding_account_for, funding_by_currency
 from payments.services.batches.writers import CopyWriter, ErrorRow, OrmWriter, Writer
 from payments.services.lifecycle.events import batch_event_record
 from payments.services.lifecycle.locks import lock_batch, lock_merchant
-from payments.validation import PaymentInvalid, validate_payment_input
+from payments.services.payment_input import payment_input_validate
+from payments.validation import PaymentInvalid
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +109,9 @@ class JsonItemsReader:
 def open_batch_reader(batch: PaymentBatch, fileobj):
     if batch.source_format == JSON_FORMAT:
         return JsonItemsReader(fileobj)
-    return open_reader(fileobj, batch.file_name)
+    # The encoding its uploader named (batch_upload stores it before validation), else detected.
+    encoding = batch.encoding if batch.encoding in ENCODINGS else None
+    return open_reader(fileobj, batch.file_name, encoding=encoding)
 
 
 # The pass over the rows --------------------------------------------------------------------
@@ -124,6 +129,14 @@ class _Tally:
 
     def totals_json(self) -> dict[str, dict[str, int]]:
         return {c: {"count": n, "amount_minor": s} for c, (n, s) in sorted(self.totals.items())}
+
+
+# The offending value of a row error in a beneficiary-data column, as it may be kept and shown.
+SHOWN_MASKED = {
+    "beneficiary_account": mask_account,
+    "beneficiary_email": masked_email,
+    "beneficiary_phone": masked_phone,
+}
 
 
 def _shown(text: str, limit: int) -> str:
@@ -159,11 +172,17 @@ def ingest_rows(
     block: list[tuple[int, dict[str, Any], str | None]] = []
     errors: list[ErrorRow] = []
     line, ref, pmt_inf_id = 0, "", ""
-    # validate_payment_input's per-batch memo (same merchant, settings and language); given with the
+    values: dict[str, Any] = {}
+    # payment_input_validate's per-batch memo (same merchant, settings and language); given with the
     # fraud controls' answers already read (controls_prepare) when a COPY stream will be open.
     memo = {} if memo is None else memo
 
     def err(column: str, code: str, message: str) -> None:
+        offending = values.get(column) if column and isinstance(values, dict) else None
+        if column in SHOWN_MASKED and offending is not None:
+            # Beneficiary data is stored encrypted, so a row error shows it masked too.
+            offending = SHOWN_MASKED[column](str(offending))
+        name = values.get("beneficiary_name") if isinstance(values, dict) else None
         errors.append(
             (
                 line,
@@ -172,6 +191,8 @@ def ingest_rows(
                 _shown(message, 500),
                 _shown(ref or "", 140),
                 pmt_inf_id[:140],
+                _shown("" if offending is None else str(offending), 500),
+                _shown(name if isinstance(name, str) else "", 140),
             )
         )
 
@@ -183,7 +204,19 @@ def ingest_rows(
         for line, clean, ref in block:
             if ref is not None and ref in taken:
                 pmt = clean["metadata"].get("pmt_inf_id", "")[:140]
-                errors.append((line, "reference", "duplicate_reference", _existing_message(), ref[:140], pmt))
+                name = str(clean.get("beneficiary_name") or "")[:140]
+                errors.append(
+                    (
+                        line,
+                        "reference",
+                        "duplicate_reference",
+                        _existing_message(),
+                        ref[:140],
+                        pmt,
+                        ref[:500],
+                        name,
+                    )
+                )
                 continue
             good.append(clean)
             entry = tally.totals.setdefault(clean["currency"], [0, 0])
@@ -285,7 +318,7 @@ def ingest_rows(
                 bad = True
         if not bad:
             try:
-                clean = validate_payment_input(merchant, values, memo=memo, payout=True)
+                clean = payment_input_validate(merchant=merchant, data=values, memo=memo, payout=True)
             except PaymentInvalid as exc:
                 for e in exc.errors:
                     err(e.field, e.code, str(e.message))
@@ -505,6 +538,7 @@ def _finish(batch: PaymentBatch, reader, tally: _Tally) -> None:
     locked.mark_validated()
     locked.save()
     batch_event_record(batch=locked, type="batch.validated", actor="system:validation")
+    batch_notify_approvers(batch=locked)
 
 
 def _reject(batch_id: int, exc: FileRejected) -> None:

@@ -17,10 +17,13 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from merchants.audit import audit_record
 from merchants.ids import new_public_ids
 from merchants.models import ApiKey, FundingAccount, Membership, Merchant
+from payments.formats import ENCODINGS
 from payments.models import BatchChunk, BatchStatus, Payment, PaymentBatch, PaymentStatus
 from payments.queue import enqueue, enqueue_on_commit
+from payments.services.batches.approvals import batch_over_threshold, batch_uploader_id
 from payments.services.batches.bank_files import bank_file_prepare
 from payments.services.batches.funding import batch_due, today
 from payments.services.batches.ingest import JSON_FORMAT, batch_duplicate_of, enqueue_validation_on_commit
@@ -95,6 +98,10 @@ def batch_options_clean(
     today or within a year.
     """
     account = None
+    if funding_account and "\x00" in str(funding_account):
+        raise BatchError(
+            "invalid_funding_account", _("No enabled funding account of this merchant has this id.")
+        )
     if funding_account:
         account = FundingAccount.objects.filter(
             merchant=merchant, public_id=str(funding_account).strip(), enabled=True
@@ -121,6 +128,24 @@ def batch_options_clean(
     return account, day
 
 
+# The text encodings an uploader may name for a CSV (API field and dashboard select).
+BATCH_ENCODINGS = tuple(ENCODINGS)
+
+
+def batch_encoding_clean(encoding: str | None) -> str:
+    """Return the text encoding an uploader named for a CSV ("" to detect it); raise BatchError.
+
+    One of payments.formats.ENCODINGS: utf-8, gb18030, utf-16, cp1252, latin-1.
+    """
+    encoding = (encoding or "").strip().lower()
+    if encoding and encoding not in ENCODINGS:
+        raise BatchError(
+            "invalid_encoding",
+            _("Unknown encoding; use one of: %(e)s (or none, to detect it).") % {"e": ", ".join(ENCODINGS)},
+        )
+    return encoding
+
+
 def batch_upload(
     *,
     merchant: Merchant,
@@ -131,6 +156,7 @@ def batch_upload(
     source_format: str = "",
     funding_account: FundingAccount | None = None,
     execution_date: date | None = None,
+    encoding: str = "",
 ) -> PaymentBatch:
     """Create a batch from a stored upload and queue its validation; return at once.
 
@@ -143,6 +169,9 @@ def batch_upload(
     """
     _uploader_check(merchant, user, api_key)
     try:
+        encoding = batch_encoding_clean(encoding)
+        if "\x00" in name:
+            raise BatchError("invalid_name", _("The name may not contain NUL characters."))
         with transaction.atomic():
             lock_merchant(merchant.pk)  # serialise duplicate checks
             first = batch_duplicate_of(merchant_id=merchant.pk, sha256=upload.sha256)
@@ -169,6 +198,7 @@ def batch_upload(
                 uploaded_by_key=api_key,
                 funding_account=funding_account,
                 execution_date=execution_date,
+                encoding=encoding,  # named by the uploader; the validation records what it used
             )
             batch.save()
             upload.adopt(stored)
@@ -206,22 +236,7 @@ def batch_create_from_items(
     )
 
 
-# Approval -----------------------------------------------------------------------------------
-
-
-def batch_over_threshold(batch: PaymentBatch, merchant: Merchant) -> bool:
-    limit = merchant.batch_approval_threshold_minor
-    return bool(limit) and any(t.get("amount_minor", 0) > limit for t in (batch.totals or {}).values())
-
-
-def batch_uploader_id(batch: PaymentBatch):
-    if batch.uploaded_by_id is not None:
-        return batch.uploaded_by_id
-    if batch.uploaded_by_key_id is not None:
-        return (
-            ApiKey.objects.filter(pk=batch.uploaded_by_key_id).values_list("created_by_id", flat=True).first()
-        )
-    return None
+# Approval (who may approve: payments/services/batches/approvals.py) --------------------------
 
 
 def _approver_check(batch: PaymentBatch, merchant: Merchant, user, api_key: ApiKey | None):
@@ -288,6 +303,7 @@ def batch_approve(*, batch: PaymentBatch, user=None, api_key: ApiKey | None = No
         locked.approved_at = timezone.now()
         locked.save()
         batch_event_record(batch=locked, type="batch.approved", actor=actor_for(user, api_key))
+        audit_record(action="batch.approved", user=user, api_key=api_key, merchant=merchant, obj=locked)
         enqueue_on_commit("payments.tasks.batch_start_task", locked.pk)
     return locked
 
@@ -319,10 +335,20 @@ def batch_cancel(*, batch: PaymentBatch, user=None, api_key: ApiKey | None = Non
             locked.cancelled_at = now
             locked.save()
             batch_event_record(batch=locked, type="batch.cancelled", actor=actor)
+            audit_record(
+                action="batch.cancelled", user=user, api_key=api_key, merchant=locked.merchant, obj=locked
+            )
         elif locked.status == BatchStatus.PROCESSING and locked.cancel_requested_at is None:
             locked.cancel_requested_at = now
             locked.save(update_fields=["cancel_requested_at", "updated_at"])
             batch_event_record(batch=locked, type="batch.cancel_requested", actor=actor)
+            audit_record(
+                action="batch.cancel_requested",
+                user=user,
+                api_key=api_key,
+                merchant=locked.merchant,
+                obj=locked,
+            )
         elif locked.status == BatchStatus.PROCESSING:
             return locked  # already being cancelled: asking twice changes nothing
         else:

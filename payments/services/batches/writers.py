@@ -42,8 +42,9 @@ from payments.models.payment import ENCRYPTED_FIELDS
 logger = logging.getLogger(__name__)
 
 
-# A row error: line, column, code, message, the row's reference and its pain.001 PmtInfId.
-ErrorRow = tuple[int, str, str, str, str, str]
+# A row error: line, column, code, message, the row's reference, its pain.001 PmtInfId,
+# the offending value and the row's beneficiary name.
+ErrorRow = tuple[int, str, str, str, str, str, str, str]
 HEARTBEAT_SECONDS = 10
 
 
@@ -139,9 +140,17 @@ class OrmWriter(Writer):
         BatchRowError.objects.bulk_create(
             [
                 BatchRowError(
-                    batch_id=self.batch.pk, line=a, column=b, code=c, message=d, reference=e, pmt_inf_id=f
+                    batch_id=self.batch.pk,
+                    line=a,
+                    column=b,
+                    code=c,
+                    message=d,
+                    reference=e,
+                    pmt_inf_id=f,
+                    value=g,
+                    beneficiary_name=h,
                 )
-                for a, b, c, d, e, f in rows
+                for a, b, c, d, e, f, g, h in rows
             ],
             batch_size=500,
         )
@@ -288,7 +297,17 @@ class CopyWriter(Writer):
                 self._spool.seek(0)
                 columns = [
                     BatchRowError._meta.get_field(name)
-                    for name in ("batch", "line", "column", "code", "message", "reference", "pmt_inf_id")
+                    for name in (
+                        "batch",
+                        "line",
+                        "column",
+                        "code",
+                        "message",
+                        "reference",
+                        "pmt_inf_id",
+                        "value",
+                        "beneficiary_name",
+                    )
                 ]
                 with self._cursor.copy(copy_statement(BatchRowError, columns)) as cp:
                     while block := self._spool.read(1 << 20):

@@ -16,6 +16,7 @@ from payments.models import Event, Payment, PaymentBatch, Refund
 from payments.representations import batch_data, payment_data, refund_data
 from payments.services.activity import log_on_commit
 from payments.services.lifecycle.locks import require_transaction
+from payments.services.lifecycle.rollups import rollup_events
 from payments.services.notifications.fanout import deliveries_for_events
 
 
@@ -69,6 +70,8 @@ def events_write(events: Sequence[Event]) -> list[Event]:
         for event, public_id in zip(events, new_public_ids("evt", len(events)), strict=True):
             event.public_id = event.public_id or public_id
     insert_many(events)
+    # The home page's figures change with the Events, in the same transaction.
+    rollup_events(events)
     # Deliveries (webhook, email, SMS, in-app) commit with the Events or not at all.
     deliveries_for_events(events)
     log_on_commit(events)

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from merchants.audit import audit_record
 from merchants.crypto import encrypt
 from merchants.ids import new_public_id
 from merchants.models import Merchant, NotificationPreference, WebhookEndpoint
@@ -90,10 +91,34 @@ def _clean_description(description, errors: list[FieldError]) -> str:
     return description.strip()
 
 
+AUDITED = ("url", "events", "description", "status")
+
+
+def _audit(action: str, endpoint: WebhookEndpoint, *, before=None, after=None, request=None, api_key=None):
+    audit_record(
+        action=action,
+        merchant=endpoint.merchant,
+        obj=endpoint,
+        before=before,
+        after=after,
+        request=request,
+        api_key=api_key,
+    )
+
+
 def webhook_endpoint_create(
-    *, merchant: Merchant, url: str, events: list[str] | None = None, description: str = ""
+    *,
+    merchant: Merchant,
+    url: str,
+    events: list[str] | None = None,
+    description: str = "",
+    request=None,
+    api_key=None,
 ) -> tuple[WebhookEndpoint, str]:
-    """Create an enabled endpoint; return it and its secret, which is never retrievable again."""
+    """Create an enabled endpoint (audited); return it and its secret, which is never retrievable again.
+
+    `request` and `api_key` say who did it, for the audit log (none: the system).
+    """
     errors: list[FieldError] = []
     clean_url = _clean_url(url, errors)
     clean_events = _clean_events(events, errors)
@@ -103,18 +128,28 @@ def webhook_endpoint_create(
     if errors:
         raise NotificationsInvalid(errors)
     secret = generate_secret()
-    endpoint = WebhookEndpoint.objects.create(
-        merchant=merchant,
-        url=clean_url,
-        events=clean_events,
-        description=clean_description,
-        secret_encrypted=encrypt(secret),
-    )
+    with transaction.atomic():
+        endpoint = WebhookEndpoint.objects.create(
+            merchant=merchant,
+            url=clean_url,
+            events=clean_events,
+            description=clean_description,
+            secret_encrypted=encrypt(secret),
+        )
+        _audit(
+            "webhook_endpoint.created",
+            endpoint,
+            after={n: getattr(endpoint, n) for n in AUDITED},
+            request=request,
+            api_key=api_key,
+        )
     return endpoint, secret
 
 
-def webhook_endpoint_update(*, endpoint: WebhookEndpoint, data: dict) -> WebhookEndpoint:
-    """Change url, events, description and/or status (enabled | disabled) of an endpoint."""
+def webhook_endpoint_update(
+    *, endpoint: WebhookEndpoint, data: dict, request=None, api_key=None, reason: str = ""
+) -> WebhookEndpoint:
+    """Change url, events, description and/or status (enabled | disabled) of an endpoint (audited)."""
     errors: list[FieldError] = []
     changes: dict = {}
     if "url" in data:
@@ -130,6 +165,7 @@ def webhook_endpoint_update(*, endpoint: WebhookEndpoint, data: dict) -> Webhook
         raise NotificationsInvalid(errors)
     with transaction.atomic():
         locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        before = {n: getattr(locked, n) for n in AUDITED}
         for name, value in changes.items():
             setattr(locked, name, value)
         if changes:
@@ -138,6 +174,17 @@ def webhook_endpoint_update(*, endpoint: WebhookEndpoint, data: dict) -> Webhook
             endpoint_disable(locked, reason=_("Disabled by the merchant."), now=timezone.now(), notify=False)
         elif status == WebhookEndpoint.Status.ENABLED and not locked.is_enabled:
             _enable(locked)
+        after = {n: getattr(locked, n) for n in AUDITED}
+        changed = [n for n in AUDITED if before[n] != after[n]]
+        if changed:
+            _audit(
+                "webhook_endpoint.changed",
+                locked,
+                before={n: before[n] for n in changed},
+                after={n: after[n] for n in changed} | ({"reason": reason} if reason else {}),
+                request=request,
+                api_key=api_key,
+            )
     return locked
 
 
@@ -155,17 +202,29 @@ def _enable(endpoint: WebhookEndpoint) -> None:
     )
 
 
-def webhook_endpoint_set_enabled(*, endpoint: WebhookEndpoint, enabled: bool) -> WebhookEndpoint:
+def webhook_endpoint_set_enabled(
+    *, endpoint: WebhookEndpoint, enabled: bool, request=None, reason: str = ""
+) -> WebhookEndpoint:
     status = WebhookEndpoint.Status.ENABLED if enabled else WebhookEndpoint.Status.DISABLED
-    return webhook_endpoint_update(endpoint=endpoint, data={"status": status})
+    return webhook_endpoint_update(endpoint=endpoint, data={"status": status}, request=request, reason=reason)
 
 
-def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
-    """Delete an endpoint with its delivery log; its pending deliveries go with it."""
-    endpoint.delete()
+def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, request=None, api_key=None) -> None:
+    """Delete an endpoint with its delivery log (audited); its pending deliveries go with it."""
+    with transaction.atomic():
+        _audit(
+            "webhook_endpoint.deleted",
+            endpoint,
+            before={n: getattr(endpoint, n) for n in AUDITED},
+            request=request,
+            api_key=api_key,
+        )
+        endpoint.delete()
 
 
-def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint) -> tuple[WebhookEndpoint, str]:
+def webhook_endpoint_rotate_secret(
+    *, endpoint: WebhookEndpoint, request=None, api_key=None
+) -> tuple[WebhookEndpoint, str]:
     """Give the endpoint a new secret; the old one keeps signing (beside it) for 24 hours."""
     secret = generate_secret()
     now = timezone.now()
@@ -181,6 +240,13 @@ def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint) -> tuple[Webhoo
                 "secret_encrypted",
                 "updated_at",
             ]
+        )
+        _audit(
+            "webhook_endpoint.secret_rotated",
+            locked,
+            after={"secret": "rotated"},
+            request=request,
+            api_key=api_key,
         )
     return locked, secret
 

@@ -225,7 +225,7 @@ def beneficiary_notices(
         targets = []
         if Channel.EMAIL in channels and payment.beneficiary_email:
             targets.append((Channel.EMAIL, payment.beneficiary_email))
-        phone = "".join(c for c in payment.beneficiary_phone if c == "+" or c.isdigit())
+        phone = "".join(c for c in payment.beneficiary_phone if c in "+0123456789")
         if Channel.SMS in channels and is_phone_number(phone):
             targets.append((Channel.SMS, phone))
         rows.extend(

@@ -70,8 +70,8 @@ def _protect(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('merchants', '0007_payout_rails'),
-        ('payments', '0012_timing_models'),
+        ('merchants', '0009_beneficiary_privacy'),
+        ('payments', '0015_dashboard'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('merchants', '0007_payout_rails'),
+        ('merchants', '0008_accounts'),
     ]
 
     operations = [

@@ -1,0 +1,89 @@
+"""The payments list (issue 11): filters, batches awaiting approval kept apart, masked accounts, export."""
+
+import csv
+import io
+
+import pytest
+from django.urls import reverse
+
+from merchants.models import Membership
+from payments.services.payments import payment_create
+from tests.factories import MembershipFactory, UserFactory, payment_input
+from tests.payments.conftest import login
+from tests.payments.test_batch_support import media  # noqa: F401
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("media")]
+
+
+def test_payments_of_a_batch_awaiting_approval_are_left_out_and_labelled(
+    carol, uploaded, merchant_a, sandbox_wire
+):
+    batch = uploaded()
+    payment_create(merchant=merchant_a, data=payment_input(reference="SINGLE-1"))
+    client = login(carol)
+    page = client.get(reverse("dashboard:payment_list")).content.decode()
+    assert "SINGLE-1" in page and "PAY-00001" not in page
+    shown = client.get(reverse("dashboard:payment_list"), {"unapproved": "on"}).content.decode()
+    assert "PAY-00001" in shown and "Awaiting batch approval" in shown
+    by_batch = client.get(reverse("dashboard:payment_list"), {"batch": batch.public_id}).content.decode()
+    assert "PAY-00001" in by_batch and "SINGLE-1" not in by_batch
+
+
+def test_filters_by_method_amount_beneficiary_status_and_date(client, alice, merchant_a, sandbox_wire):
+    payment_create(merchant=merchant_a, data=payment_input(reference="SMALL", amount="5.00"))
+    payment_create(
+        merchant=merchant_a, data=payment_input(reference="BIG", amount="500.00", beneficiary_name="Zed Q")
+    )
+    payment_create(
+        merchant=merchant_a,
+        data=payment_input(reference="DECLINED", amount="50.00", beneficiary_account="4000000000000002"),
+    )
+    client.force_login(alice)
+    url = reverse("dashboard:payment_list")
+
+    def refs(**params):
+        body = client.get(url, params).content.decode()
+        return {r for r in ("SMALL", "BIG", "DECLINED") if f">{r}<" in body}
+
+    assert refs(currency="USD", amount_min="10.00") == {"BIG", "DECLINED"}
+    assert refs(currency="USD", amount_min="10", amount_max="100") == {"DECLINED"}
+    assert refs(beneficiary="zed") == {"BIG"}
+    assert refs(status=["failed", "cancelled"]) == {"DECLINED"}
+    assert refs(status=["failed", "succeeded"]) == {"SMALL", "BIG", "DECLINED"}
+    assert refs(method="alipay") == set()
+    assert refs(date_from="2000-01-01", date_to="2000-01-31") == set()
+    assert "Choose a currency to filter by amount." in client.get(url, {"amount_min": "1"}).content.decode()
+
+
+def test_rows_open_the_payment_and_accounts_are_masked(client, alice, merchant_a, sandbox_wire):
+    payment = payment_create(merchant=merchant_a, data=payment_input(beneficiary_account="4000000000009876"))
+    client.force_login(alice)
+    page = client.get(reverse("dashboard:payment_list")).content.decode()
+    assert "4000000000009876" not in page and "\u2022\u2022\u2022\u2022 9876" in page
+    detail = reverse("dashboard:payment_detail", args=[payment.public_id])
+    assert f'class="stretched-link fw-semibold text-break" href="{detail}"' in page
+
+
+def test_export_streams_the_filtered_list_formula_safe(client, alice, merchant_a, sandbox_wire):
+    payment_create(
+        merchant=merchant_a, data=payment_input(reference="KEEP", beneficiary_name="=HYPERLINK(1)")
+    )
+    payment_create(merchant=merchant_a, data=payment_input(reference="DROP", amount="1.00"))
+    client.force_login(alice)
+    response = client.get(reverse("dashboard:payment_export_csv"), {"currency": "USD", "amount_min": "10"})
+    assert response.streaming and response["Content-Type"] == "text/csv; charset=utf-8"
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
+    assert [r["reference"] for r in rows] == ["KEEP"]
+    assert rows[0]["beneficiary_name"] == "'=HYPERLINK(1)" and rows[0]["amount"] == "12.50"
+    assert rows[0]["beneficiary_account"] == "4000000000001234"  # an owner gets the full number
+    refused = client.get(reverse("dashboard:payment_export_csv"), {"amount_min": "10"})  # no currency
+    assert refused.status_code == 400
+
+
+def test_a_viewer_exports_masked_accounts(merchant_a, sandbox_wire):
+    viewer = UserFactory(username="vic@a.example")
+    MembershipFactory(user=viewer, merchant=merchant_a, role=Membership.Role.VIEWER)
+    payment_create(merchant=merchant_a, data=payment_input())
+    response = login(viewer).get(reverse("dashboard:payment_export_csv"))
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    assert "4000000000001234" not in body and "\u2022\u2022\u2022\u2022 1234" in body

@@ -1,0 +1,139 @@
+"""A permission sweep (issue 11): every dashboard URL, as each persona, answers the expected status.
+
+Personas: owner (alice), operator (bob), approver (carol), viewer (vic), a user
+of another merchant (mallory: another merchant's object is a 404) and anonymous
+(sent to the login page). POST-only URLs answer 405 to a GET whoever asks.
+A new dashboard URL fails `test_every_dashboard_url_is_in_the_sweep` until it
+is added here.
+"""
+
+import pytest
+from django.test import Client
+from django.urls import get_resolver, reverse
+
+from merchants.models import Membership, WebhookEndpoint
+from payments.services.notifications.endpoints import webhook_endpoint_create
+from payments.services.payments import payment_create
+from tests.factories import MembershipFactory, UserFactory, payment_input
+from tests.payments.conftest import login
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("media")]
+
+PERSONAS = ("owner", "operator", "approver", "viewer", "other", "anonymous")
+OPERATE = {"owner": 200, "operator": 200, "approver": 403, "viewer": 403}
+OWNER_ONLY = {"owner": 200, "operator": 403, "approver": 403, "viewer": 403}
+# name -> (needs object: None | "payment" | "batch" | "endpoint", expected for members, or a per-role dict)
+GET_URLS = {
+    "home": (None, 200),
+    "payment_list": (None, 200),
+    "payment_export_csv": (None, 200),
+    "approvals": (None, 200),
+    "api_key_list": (None, OWNER_ONLY),
+    "team": (None, 200),
+    "payment_new": (None, OPERATE),
+    "payment_detail": ("payment", 200),
+    "payment_status": ("payment", 200),
+    "payment_cancel": ("payment", OPERATE),
+    "payment_refund": ("payment", {"owner": 302, "operator": 302, "approver": 403, "viewer": 403}),
+    "batch_list": (None, 200),
+    "batch_new": (None, OPERATE),
+    "batch_detail": ("batch", 200),
+    "batch_progress": ("batch", 200),
+    "batch_approve": ("batch", 200),
+    "batch_payments": ("batch", 200),
+    "batch_errors_csv": ("batch", 200),
+    "batch_results_csv": ("batch", 200),
+    "batch_pain002": ("batch", 200),
+    "batch_bank_file": ("batch", 404),  # a card batch has no bank file
+    "bank_report_list": (None, 200),
+    "funding_account_list": (None, 200),
+    "webhook_endpoint_list": (None, 200),
+    "webhook_endpoint_detail": ("endpoint", 200),
+    "notification_list": (None, 200),
+    "notification_preferences": (None, 200),
+}
+POST_ONLY = {
+    "payment_retry": "payment",
+    "batch_cancel": "batch",
+    "batch_request_approval": "batch",
+    "api_key_revoke": "key",
+    "switch_merchant": None,
+    "funding_account_action": "funding",
+    "webhook_endpoint_rotate": "endpoint",
+    "webhook_endpoint_toggle": "endpoint",
+    "webhook_endpoint_test": "endpoint",
+    "webhook_endpoint_delete": "endpoint",
+    "delivery_redeliver": "delivery",
+    "notification_read": None,
+}
+
+
+def _namespaced(resolver) -> set[str]:
+    names = set()
+    for ns, (_prefix, sub) in resolver.namespace_dict.items():
+        if ns == "dashboard":
+            names |= {f"dashboard:{n}" for n in sub.reverse_dict if isinstance(n, str)}
+    return names
+
+
+def test_every_dashboard_url_is_in_the_sweep():
+    names = {n.split(":", 1)[1] for n in _namespaced(get_resolver())}
+    assert names == set(GET_URLS) | set(POST_ONLY)
+
+
+@pytest.fixture
+def world(alice, bob, carol, mallory, merchant_a, uploaded, sandbox_wire):
+    vic = UserFactory(username="vic@a.example")
+    MembershipFactory(user=vic, merchant=merchant_a, role=Membership.Role.VIEWER)
+    payment = payment_create(merchant=merchant_a, data=payment_input(reference="SWEEP"), submit=False)
+    batch = uploaded()
+    endpoint = webhook_endpoint_create(merchant=merchant_a, url="https://hooks.example/a")[0]
+    clients = {
+        "owner": login(alice),
+        "operator": login(bob),
+        "approver": login(carol),
+        "viewer": login(vic),
+        "other": login(mallory),
+        "anonymous": Client(),
+    }
+    objects = {"payment": payment.public_id, "batch": batch.public_id, "endpoint": endpoint.public_id}
+    return clients, objects
+
+
+def _expected(persona: str, needs, rule) -> int:
+    if persona == "anonymous":
+        return 302
+    if persona == "other":
+        return 404 if needs else 200
+    if isinstance(rule, dict):
+        return rule[persona]
+    return rule
+
+
+def test_every_page_answers_each_persona_as_expected(world):
+    clients, objects = world
+    wrong = []
+    for name, (needs, rule) in GET_URLS.items():
+        url = reverse(f"dashboard:{name}", args=[objects[needs]] if needs else [])
+        for persona in PERSONAS:
+            got = clients[persona].get(url).status_code
+            want = _expected(persona, needs, rule)
+            if persona == "other" and name in ("api_key_list",):
+                want = 200  # mallory owns her own merchant
+            if persona == "anonymous":
+                response = clients[persona].get(url)
+                if got == 302 and "/accounts/login/" not in response["Location"]:
+                    got = -1
+            if got != want:
+                wrong.append((name, persona, got, want))
+    assert not wrong, wrong
+
+
+def test_post_only_urls_refuse_a_get(world):
+    clients, _objects = world
+    assert WebhookEndpoint.objects.exists()
+    for name in POST_ONLY:
+        pattern = get_resolver().namespace_dict["dashboard"][1].reverse_dict[name][0][0][1]
+        url = reverse(f"dashboard:{name}", args=["x"] * len(pattern))
+        for persona in ("owner", "anonymous"):
+            assert clients[persona].get(url).status_code == 405, (name, persona)
