@@ -144,8 +144,10 @@ def test_dashboard_search_by_account_and_lists_show_only_the_last_four(merchant_
     client.force_login(alice)
     page = client.get(reverse("dashboard:payment_list"), {"account": IBAN}).content.decode()
     assert "A-1" in page and "A-2" not in page
-    # The rows show the last four; the full number is only the search box echoing what was typed.
-    assert MASKED_IBAN in page and page.count(IBAN) == 1 and f'value="{IBAN}"' in page
+    # The rows show the last four; the full number is only what was typed, echoed by the search box
+    # and by the CSV export link that carries the list's filters.
+    assert MASKED_IBAN in page and page.count(IBAN) == 2 and f'value="{IBAN}"' in page
+    assert f"export.csv?account={IBAN}" in page
     assert IBAN not in client.get(reverse("dashboard:payment_list")).content.decode()
 
 
