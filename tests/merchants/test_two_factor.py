@@ -11,7 +11,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from merchants.accounts.policy import VERIFIED_AT_SESSION_KEY
 from merchants.models import AuditEntry
-from tests.conftest import pass_second_factor
+from tests.conftest import confirmed_post, pass_second_factor
 from tests.factories import UserFactory
 from tests.payments.test_batch_support import csv_bytes, media, rows, upload  # noqa: F401
 
@@ -141,7 +141,8 @@ def test_approving_a_batch_needs_a_second_factor_from_the_last_five_minutes(
     device = TOTPDevice.objects.get(user=carol)
     back = client.post(response["Location"], {"code": code(device)})
     assert back["Location"] == "http://testserver" + detail
-    client.post(url, HTTP_USER_AGENT="Firefox/140")
+    # Fresh again: the confirmation page (issue 11), then the final click approves.
+    confirmed_post(client, url, HTTP_USER_AGENT="Firefox/140")
     batch.refresh_from_db()
     assert batch.status in ("approved", "processing", "completed")
     # Audited by the service, with the address and browser of the request being served.

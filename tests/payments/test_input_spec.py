@@ -17,6 +17,7 @@ from django.test import Client
 
 from payments.models import BatchRowError, Payment
 from payments.services.batches.lifecycle import batch_create_from_items
+from tests.conftest import confirm_token_of
 from tests.payments.test_batch_support import media, upload  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
@@ -132,10 +133,14 @@ def via_dashboard(user, data: dict):
     client = Client()
     client.force_login(user)
     response = client.post("/payments/new/", data)
-    if response.status_code == 302:
+    assert response.status_code == 200
+    if "confirm_token" in response.context:
+        # Valid: the review page (issue 11); the final click creates the payment.
+        token = confirm_token_of(response)
+        done = client.post("/payments/new/", {**data, "confirm": "1", "confirm_token": token})
+        assert done.status_code == 302, done.status_code
         assert Payment.objects.filter(reference=data["reference"]).exists()
         return OK
-    assert response.status_code == 200
     form = response.context["form"]
     return {(field, error.code) for field, errors in form.errors.as_data().items() for error in errors}
 
