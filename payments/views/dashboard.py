@@ -28,6 +28,7 @@ from payments import selectors
 from payments.failure_help import failure_help
 from payments.formats.writers import iter_csv
 from payments.forms import RefundForm
+from payments.masking import mask_account
 from payments.money import format_minor
 from payments.representations import beneficiary_full, payment_data
 from payments.services.lifecycle.guards import MerchantSuspended
@@ -101,8 +102,25 @@ def payment_export_csv(request: HttpRequest) -> HttpResponse:
         return HttpResponseBadRequest(_("Check the filters: %(errors)s") % {"errors": form.errors.as_text()})
     filters = form.filters() if request.GET else {"hide_unapproved_batches": True}
     qs = selectors.payment_list(merchant=request.merchant, filters=filters)
-    # Accounts are masked for every role: a full account is one payment's audited, stepped-up reveal,
-    # never a bulk download (docs/privacy.md). The last four are stored, so nothing is decrypted here.
+    # Full account numbers are a reveal (docs/privacy.md): only for the roles that may reveal, after a
+    # fresh second factor, and audited with the filters used; everyone else gets the last four, which
+    # are stored, so nothing is decrypted for them.
+    full = _can_reveal(request)
+    if full:
+        refused = step_up_redirect(request)
+        if refused is not None:
+            return refused
+        audit_record(
+            action="payment.export_revealed",
+            merchant=request.merchant,
+            # The filters as asked, an exact-account search shown by its last four like any account.
+            after={
+                "filters": {
+                    k: [mask_account(x) for x in v] if k == "account" else v for k, v in request.GET.lists()
+                }
+            },
+            request=request,
+        )
     rows = qs.values_list(
         "public_id",
         "created_at",
@@ -112,13 +130,13 @@ def payment_export_csv(request: HttpRequest) -> HttpResponse:
         "method",
         "status",
         "beneficiary_name",
-        "beneficiary_account_last4",
+        "beneficiary_account" if full else "beneficiary_account_last4",
         "batch__public_id",
         "failure_code",
     ).iterator(chunk_size=2000)
 
     def items():
-        for pid, created, ref, minor, cur, method, status, name, last4, batch, code in rows:
+        for pid, created, ref, minor, cur, method, status, name, account, batch, code in rows:
             yield (
                 pid,
                 created,
@@ -128,7 +146,7 @@ def payment_export_csv(request: HttpRequest) -> HttpResponse:
                 method,
                 status,
                 name,
-                masked(last4),
+                account if full else masked(account),
                 batch or "",
                 code,
             )

@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import logging
+import time
 
 import pytest
 from cryptography.fernet import Fernet
@@ -15,9 +16,10 @@ from django.test import Client
 from django.urls import reverse
 
 from config.logs import AccountNumbersMasked, mask_accounts
+from merchants.accounts.policy import VERIFIED_AT_SESSION_KEY
 from merchants.audit import AuditEntry
 from merchants.crypto import field_hash
-from merchants.models import GatewayAccount, WebhookEndpoint
+from merchants.models import GatewayAccount, Membership, WebhookEndpoint
 from merchants.services import merchant_set_full_beneficiary_data
 from payments.channels.webhook import webhook_body
 from payments.models import Delivery, Event, Payment
@@ -26,7 +28,7 @@ from payments.services.notifications.endpoints import webhook_endpoint_create
 from payments.services.payments import payment_create
 from payments.validation import PaymentInvalid, is_raw_card_number
 from tests.api.conftest import Api
-from tests.factories import PaymentFactory, make_api_key, payment_input
+from tests.factories import MembershipFactory, PaymentFactory, UserFactory, make_api_key, payment_input
 from tests.payments.test_batch_support import csv_bytes, media, rows, upload  # noqa: F401
 
 pytestmark = [pytest.mark.django_db]
@@ -174,6 +176,26 @@ def test_reveal_shows_one_full_account_to_an_allowed_role_and_is_audited(merchan
     assert answer.status_code == 403 and IBAN not in answer.content.decode()
     assert AuditEntry.objects.filter(action="payment.beneficiary_revealed").count() == 2
     assert client.get(url).status_code == 405
+
+
+def test_reveal_needs_a_fresh_second_factor(merchant_a, alice):
+    """Issue 10's step-up guards the reveal: a stale second factor is sent to verify, nothing shown."""
+    payment = create(merchant_a)
+    url = reverse("dashboard:payment_reveal", args=[payment.public_id])
+    client = Client()
+    client.force_login(alice)
+    session = client.session
+    session[VERIFIED_AT_SESSION_KEY] = time.time() - 3600
+    session.save()
+    answer = client.post(url)
+    assert answer.status_code == 302 and reverse("accounts:two_factor_verify") in answer["Location"]
+    assert IBAN not in answer.content.decode()
+    assert not AuditEntry.objects.filter(action="payment.beneficiary_revealed").exists()
+    session = client.session
+    session[VERIFIED_AT_SESSION_KEY] = time.time()
+    session.save()
+    assert IBAN in client.post(url).content.decode()
+    assert AuditEntry.objects.filter(action="payment.beneficiary_revealed").count() == 1
 
 
 def test_reveal_of_another_merchants_payment_is_not_found(merchant_a, mallory):
@@ -416,3 +438,33 @@ def test_admin_action_erases_every_payment_to_the_selected_beneficiary(merchant_
     assert answer.status_code == 302
     assert set(Payment.objects.values_list("beneficiary_name", flat=True)) == {"[erased]"}
     assert AuditEntry.objects.filter(action="beneficiary.erased", actor=f"user:{admin_user.pk}").count() == 1
+
+
+def test_the_csv_export_masks_accounts_for_operators_and_a_full_export_is_stepped_up_and_audited(
+    merchant_a, alice
+):
+    """Issue 11's export meets issue 13: full numbers only for the roles that may reveal, audited."""
+    create(merchant_a, reference="A-1")
+    operator = UserFactory(username="otto@a.example")
+    MembershipFactory(user=operator, merchant=merchant_a, role=Membership.Role.OPERATOR)
+    client = Client()
+    client.force_login(operator)
+    body = b"".join(client.get(reverse("dashboard:payment_export_csv")).streaming_content).decode("utf-8-sig")
+    assert IBAN not in body and MASKED_IBAN in body
+    assert not AuditEntry.objects.filter(action="payment.export_revealed").exists()
+
+    owner = Client()
+    owner.force_login(alice)
+    session = owner.session
+    session[VERIFIED_AT_SESSION_KEY] = time.time() - 3600  # the second factor is no longer fresh
+    session.save()
+    stale = owner.get(reverse("dashboard:payment_export_csv"), {"account": IBAN})
+    assert stale.status_code == 302 and reverse("accounts:two_factor_verify") in stale["Location"]
+    session = owner.session
+    session[VERIFIED_AT_SESSION_KEY] = time.time()
+    session.save()
+    response = owner.get(reverse("dashboard:payment_export_csv"), {"account": IBAN})
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
+    assert [r["beneficiary_account"] for r in rows] == [IBAN]
+    entry = AuditEntry.objects.get(action="payment.export_revealed")
+    assert entry.actor_user == alice and entry.after == {"filters": {"account": [MASKED_IBAN]}}
