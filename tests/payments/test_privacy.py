@@ -468,3 +468,16 @@ def test_the_csv_export_masks_accounts_for_operators_and_a_full_export_is_steppe
     assert [r["beneficiary_account"] for r in rows] == [IBAN]
     entry = AuditEntry.objects.get(action="payment.export_revealed")
     assert entry.actor_user == alice and entry.after == {"filters": {"account": [MASKED_IBAN]}}
+
+
+@pytest.mark.usefixtures("media")
+def test_a_batch_row_error_keeps_beneficiary_data_masked(merchant_a, alice, django_capture_on_commit_callbacks):
+    """Issue 11 keeps a row error's offending value; an account, e-mail or phone is kept masked."""
+    from payments.models import BatchRowError
+
+    card = "4111 1111 1111 1111"  # a real card number: refused, and never stored
+    data = [("PAY-1", "10.00", "USD", "card", "Ann", card)]
+    batch = upload(merchant_a, csv_bytes(data), user=alice, capture=django_capture_on_commit_callbacks)
+    error = BatchRowError.objects.get(batch=batch, code="raw_card_number")
+    assert error.value == "\u2022\u2022\u2022\u2022 1111" and error.beneficiary_name == "Ann"
+    assert not BatchRowError.objects.filter(value__contains="4111 1111").exists()
