@@ -471,7 +471,9 @@ def test_the_csv_export_masks_accounts_for_operators_and_a_full_export_is_steppe
 
 
 @pytest.mark.usefixtures("media")
-def test_a_batch_row_error_keeps_beneficiary_data_masked(merchant_a, alice, django_capture_on_commit_callbacks):
+def test_a_batch_row_error_keeps_beneficiary_data_masked(
+    merchant_a, alice, django_capture_on_commit_callbacks
+):
     """Issue 11 keeps a row error's offending value; an account, e-mail or phone is kept masked."""
     from payments.models import BatchRowError
 
