@@ -191,8 +191,8 @@ def _can_reveal(request: HttpRequest) -> bool:
     return request.membership is not None and request.membership.can_reveal_beneficiary_data
 
 
-@merchant_required
 @require_POST
+@merchant_required
 def payment_reveal(request: HttpRequest, public_id: str) -> HttpResponse:
     """Show one payment's full beneficiary data to a role that may see it; every reveal is audited."""
     payment = selectors.payment_get(merchant=request.merchant, public_id=public_id)
