@@ -6,10 +6,10 @@ PORT ?= 8000
 # Each step prints what it is doing ("==> ..."), so that a first run (a minute or two of
 # installing) never looks hung.
 
-.PHONY: run test install install-dev migrate seed lint ci clean
+.PHONY: run test install install-dev messages migrate seed lint ci clean
 
 # DEBUG is off unless set (config/settings.py): the demo and the suite turn it on.
-run migrate seed: export DEBUG := 1
+run migrate seed messages: export DEBUG := 1
 # Where the sandbox sends callbacks and its authentication page lives: this server, unless set.
 run migrate seed: export PAYDESK_PUBLIC_URL ?= http://127.0.0.1:$(PORT)
 test: export DEBUG := 1
@@ -32,7 +32,11 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-migrate: install
+# The .mo catalogues are built from the committed .po files (pure Python, no GNU gettext needed).
+messages: install
+	@$(PY) manage.py compile_translations -v 0 >/dev/null
+
+migrate: install messages
 	@printf '\n==> %s\n' "Migrating the database"
 	@$(PY) manage.py migrate --noinput -v 0
 
@@ -46,7 +50,7 @@ run: seed
 	@$(PY) manage.py run_demo --port $(PORT)
 
 # .ci/env.sh: the fixed hash seed, time zone, locale (and, under CI, Hypothesis profile) of CI.
-test: install-dev
+test: install-dev messages
 	@printf '\n==> %s\n' "Running the test suite on SQLite"
 	@. ./.ci/env.sh && $(PY) -m pytest -q -p no:cacheprovider -m "not e2e and not slow and not postgres"
 

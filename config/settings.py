@@ -259,6 +259,8 @@ MIDDLEWARE = [
     "merchants.accounts.middleware.SessionLifetimeMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "merchants.middleware.CurrentMerchantMiddleware",
+    # After authentication: a signed-in person's saved language wins over cookie and browser.
+    "merchants.middleware.UserLanguageMiddleware",
     "merchants.accounts.middleware.TwoFactorRequiredMiddleware",
     # Last: turns a locked-out sign-in into the 429 page (docs/accounts.md).
     "axes.middleware.AxesMiddleware",

@@ -6,6 +6,7 @@ from payments.api import problems as api_problems
 from payments.views import sandbox_pages
 from payments.views.callbacks import gateway_callback
 from payments.views.health import healthz
+from payments.views.language import language_set
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -36,6 +37,7 @@ urlpatterns = [
     ),
     path("accounts/", include("merchants.accounts.urls")),
     path("healthz", healthz, name="healthz"),
+    path("i18n/setlang/", language_set, name="set_language"),
     path("callbacks/<slug:gateway>/", gateway_callback, name="gateway_callback"),
     path(
         "sandbox/authenticate/<str:reference>",

@@ -115,6 +115,8 @@ class Merchant(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("merchant")
+        verbose_name_plural = _("merchants")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -137,6 +139,8 @@ class Membership(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
         constraints = [
             models.UniqueConstraint(fields=["user", "merchant"], name="membership_unique_user"),
         ]
@@ -156,6 +160,21 @@ class Membership(models.Model):
     def can_reveal_beneficiary_data(self) -> bool:
         """Who may see one full account number in the dashboard (each reveal is audited)."""
         return self.role in {self.Role.OWNER, self.Role.APPROVER}
+
+
+class UserProfile(models.Model):
+    """What a person chose for themselves, whatever merchant they act for: the dashboard's language."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
+    language = models.CharField(
+        _("language"),
+        max_length=16,
+        blank=True,
+        help_text=_("A code of LANGUAGES (en, zh-hans); empty follows the browser."),
+    )
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.language or '-'})"
 
 
 def hash_api_key(raw: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
@@ -13,7 +14,7 @@ from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
 from merchants.audit import audit_record
-from merchants.models import ApiKey, FundingAccount, Membership, Merchant
+from merchants.models import ApiKey, FundingAccount, Membership, Merchant, UserProfile
 
 VALID_SCOPES = {s.value for s in ApiKey.Scope}
 
@@ -198,3 +199,28 @@ def merchant_set_full_beneficiary_data(*, merchant: Merchant, enabled: bool, use
             after={"full_beneficiary_data": enabled},
             request=request,
         )
+
+
+def user_language_set(*, user, language: str) -> UserProfile:
+    """Remember the language a person chose (a code of settings.LANGUAGES; "" follows the browser)."""
+    if language and language not in dict(settings.LANGUAGES):
+        raise ValueError(f"unknown language {language!r}")
+    profile, _created = UserProfile.objects.update_or_create(user=user, defaults={"language": language})
+    return profile
+
+
+def user_language(*, user) -> str:
+    """Return the language a person chose, or "" when they never chose one."""
+    return UserProfile.objects.filter(user=user).values_list("language", flat=True).first() or ""
+
+
+def user_languages(*, user_ids) -> dict[int, str]:
+    """Return {user id: saved language} for those of `user_ids` who chose one."""
+    rows = UserProfile.objects.filter(user_id__in=list(user_ids)).exclude(language="")
+    return dict(rows.values_list("user_id", "language"))
+
+
+def address_language(*, email: str) -> str:
+    """Return the saved language of the member signing in with `email`, or "" (beneficiaries, strangers)."""
+    row = UserProfile.objects.filter(user__username__iexact=email).exclude(language="").first()
+    return row.language if row is not None else ""

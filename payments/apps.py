@@ -2,7 +2,7 @@ from django.apps import AppConfig
 from django.core import checks
 from django.db.models.signals import post_migrate
 
-from payments.checks import check_gateway_routes, check_urls
+from payments.checks import check_gateway_routes, check_translations, check_urls
 
 
 def ensure_schedules(sender, **kwargs) -> None:
@@ -91,3 +91,4 @@ class PaymentsConfig(AppConfig):
         post_migrate.connect(ensure_schedules, sender=self)
         checks.register(check_gateway_routes)
         checks.register(check_urls)
+        checks.register(check_translations)

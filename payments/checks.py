@@ -11,6 +11,8 @@ environment variable to fix.
 - paydesk.W001: a payment method is routed to the sandbox while DEBUG is off.
   A deployment that means it (a staging site, or methods with no real rail
   yet) says so with SILENCED_SYSTEM_CHECKS=paydesk.W001.
+- paydesk.W002: a translation catalogue is not compiled, or older than its .po
+  (pages would be English, or stale): run `manage.py compile_translations`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 
 from payments.gateways import get_gateway, url_problem
+from payments.translations import catalogue_paths
 
 
 def route_variable(method: str) -> str:
@@ -92,4 +95,20 @@ def check_urls(app_configs=None, **kwargs) -> list[CheckMessage]:
         problem = url_problem(value, schemes)
         if problem:
             messages.append(Error(f"{variable}={value!r} {problem}.", id="paydesk.E003"))
+    return messages
+
+
+def check_translations(app_configs=None, **kwargs) -> list[CheckMessage]:
+    """Every committed .po has an up-to-date .mo beside it (the .mo is built, never committed)."""
+    messages: list[CheckMessage] = []
+    for po in catalogue_paths():
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            messages.append(
+                Warning(
+                    f"{mo} is missing or older than its .po: that language shows English or old text.",
+                    hint="Run `manage.py compile_translations` after installing or upgrading.",
+                    id="paydesk.W002",
+                )
+            )
     return messages

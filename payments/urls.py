@@ -42,6 +42,7 @@ urlpatterns = [
     # Batches (payments/views/batches.py).
     path("batches/", batches.batch_list, name="batch_list"),
     path("batches/new/", batches.batch_new, name="batch_new"),
+    path("batches/template/<slug:language>.<slug:fmt>", batches.batch_template, name="batch_template"),
     path("batches/<str:public_id>/", batches.batch_detail, name="batch_detail"),
     path("batches/<str:public_id>/progress.json", batches.batch_progress, name="batch_progress"),
     path("batches/<str:public_id>/approve/", confirm.batch_approve_view, name="batch_approve"),

@@ -16,6 +16,7 @@ from hypothesis import settings as hypothesis_settings
 from merchants.accounts.policy import VERIFIED_AT_SESSION_KEY
 from merchants.models import Membership
 from payments.gateways import sandbox
+from payments.translations import compile_catalogues
 from tests.factories import MembershipFactory, MerchantFactory, UserFactory, make_api_key
 
 # CI (.ci/env.sh sets CI): property-based tests draw the same examples on every run, from nothing
@@ -25,6 +26,11 @@ hypothesis_settings.register_profile(
 )
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
+
+
+def pytest_sessionstart(session):
+    """Build the .mo catalogues from the committed .po files (they are never committed)."""
+    compile_catalogues()
 
 
 @pytest.fixture(autouse=True)

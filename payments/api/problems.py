@@ -19,6 +19,7 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig, Suspicio
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -46,6 +47,48 @@ DEFAULT_CODES = {
     429: "rate_limited",
     500: "server_error",
 }
+# Titles for people, in the request's language (Accept-Language); `code` stays the stable English
+# key. A code without a title of its own takes its status's title.
+TITLES = {
+    "bad_request": gettext_lazy("Bad request"),
+    "unauthenticated": gettext_lazy("Unauthenticated"),
+    "forbidden": gettext_lazy("Forbidden"),
+    "not_found": gettext_lazy("Not found"),
+    "method_not_allowed": gettext_lazy("Method not allowed"),
+    "not_acceptable": gettext_lazy("Not acceptable"),
+    "conflict": gettext_lazy("Conflict"),
+    "payload_too_large": gettext_lazy("Payload too large"),
+    "unsupported_media_type": gettext_lazy("Unsupported media type"),
+    "unprocessable": gettext_lazy("Unprocessable"),
+    "rate_limited": gettext_lazy("Rate limited"),
+    "server_error": gettext_lazy("Server error"),
+    "validation_error": gettext_lazy("Validation error"),
+    "duplicate_reference": gettext_lazy("Duplicate reference"),
+    "invalid_state": gettext_lazy("Invalid state"),
+    "merchant_suspended": gettext_lazy("Merchant suspended"),
+    "invalid_api_key": gettext_lazy("Invalid API key"),
+    "invalid_authorization": gettext_lazy("Invalid authorization"),
+    "key_in_query": gettext_lazy("API key in the URL"),
+    "insufficient_scope": gettext_lazy("Insufficient scope"),
+    "idempotency_key_invalid": gettext_lazy("Invalid Idempotency-Key"),
+    "idempotency_key_too_long": gettext_lazy("Idempotency-Key too long"),
+    "idempotency_key_reused": gettext_lazy("Idempotency-Key reused"),
+    "idempotency_request_in_progress": gettext_lazy("Request in progress"),
+    "invalid_cursor": gettext_lazy("Invalid cursor"),
+    "no_valid_rows": gettext_lazy("No valid rows"),
+    "too_many_endpoints": gettext_lazy("Too many endpoints"),
+    "customer_paying": gettext_lazy("Customer paying"),
+    "already_paid": gettext_lazy("Already paid"),
+    "gateway_unavailable": gettext_lazy("Gateway unavailable"),
+}
+
+
+def problem_title(status_code: int, code: str) -> str:
+    """The translated title of a problem: its code's, else its status's."""
+    title = TITLES.get(code) or TITLES.get(DEFAULT_CODES.get(status_code, ""))
+    return str(title) if title is not None else code.replace("_", " ").capitalize()
+
+
 # DRF's generic codes, replaced by the status's own code.
 GENERIC_CODES = frozenset({"error", "invalid", "not_authenticated", "throttled", "permission_denied"})
 
@@ -58,7 +101,7 @@ class BodyInvalid(exceptions.ValidationError):
 
 class BadRequest(exceptions.APIException):
     status_code = status.HTTP_400_BAD_REQUEST
-    default_detail = "The request was malformed."
+    default_detail = gettext_lazy("The request was malformed.")
     default_code = "bad_request"
 
 
@@ -80,13 +123,13 @@ class RepeatedParameter(BadRequest):
 
 class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
-    default_detail = "The request conflicts with the current state of the resource."
+    default_detail = gettext_lazy("The request conflicts with the current state of the resource.")
     default_code = "conflict"
 
 
 class Unprocessable(exceptions.APIException):
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-    default_detail = "The request cannot be processed."
+    default_detail = gettext_lazy("The request cannot be processed.")
     default_code = "unprocessable"
 
 
@@ -99,6 +142,7 @@ def problem_response(
     errors: list[dict] | None = None,
     headers: dict | None = None,
 ) -> Response:
+    title = title or problem_title(status_code, code)
     body = problem_body(status_code, code, detail, title=title, errors=errors)
     response = Response(body, status=status_code, headers=headers)
     response.content_type = PROBLEM_CONTENT_TYPE
@@ -109,7 +153,7 @@ def problem_http_response(
     status_code: int, code: str, detail: str, *, title: str | None = None, headers: dict | None = None
 ) -> HttpResponse:
     """A problem as a plain Django response, for code that runs outside DRF views."""
-    body = problem_bytes(status_code, code, detail, title=title)
+    body = problem_bytes(status_code, code, detail, title=title or problem_title(status_code, code))
     return HttpResponse(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE, headers=headers)
 
 

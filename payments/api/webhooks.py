@@ -10,6 +10,7 @@ create or rotate-secret answers the endpoint without its secret and with
 from __future__ import annotations
 
 from django.core.validators import RegexValidator
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, ErrorDetail
@@ -64,7 +65,7 @@ IPV6 = (
 URL_PATTERN = rf"^https?://([A-Za-z0-9._~-]+|\[{IPV6}\])(:{PORT})?([/?#][!-~]*)?$"
 URL_FORM = RegexValidator(
     URL_PATTERN,
-    message="The URL must start with http:// or https:// and name a host.",
+    message=_("The URL must start with http:// or https:// and name a host."),
     code="url_not_allowed",
 )
 
@@ -77,7 +78,7 @@ class EventTypeField(serializers.ChoiceField):
             return super().to_internal_value(data)
         except serializers.ValidationError:
             raise serializers.ValidationError(
-                f"Unknown event type: {str(data)[:64]}.", code="unknown_event_type"
+                _("Unknown event type: %(type)s.") % {"type": str(data)[:64]}, code="unknown_event_type"
             ) from None
 
 
@@ -144,7 +145,7 @@ def with_secret(endpoint: WebhookEndpoint, secret: str, *, status: int) -> Respo
 def _validated(serializer_class: type[serializers.Serializer], data, *, partial: bool = False) -> dict:
     if not isinstance(data, dict):
         raise BodyInvalid(
-            {"non_field_errors": [ErrorDetail("The body must be a JSON object.", code="invalid")]}
+            {"non_field_errors": [ErrorDetail(_("The body must be a JSON object."), code="invalid")]}
         )
     serializer = serializer_class(data=data, partial=partial)
     if not serializer.is_valid():

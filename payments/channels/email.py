@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.template.loader import render_to_string
+from django.utils import translation
 
+from merchants.services import address_language
 from payments.channels import ConnectionTransport, SendResult, TransportError
 from payments.channels.messages import BENEFICIARY_PAID, absolute, describe
 
@@ -17,7 +19,13 @@ if TYPE_CHECKING:
 
 
 def build_message(delivery: Delivery, connection=None) -> EmailMultiAlternatives:
-    """Render one delivery as a two-part email to its recipient."""
+    """Render one delivery as a two-part email to its recipient, in the language they chose."""
+    language = address_language(email=delivery.recipient) or settings.LANGUAGE_CODE
+    with translation.override(language):
+        return _build_message(delivery, connection)
+
+
+def _build_message(delivery: Delivery, connection=None) -> EmailMultiAlternatives:
     message = describe(delivery)
     template = "email/beneficiary_paid" if delivery.type == BENEFICIARY_PAID else "email/notification"
     context = {

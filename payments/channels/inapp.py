@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.conf import settings
+from django.utils import translation
+
 from merchants.models import Membership
+from merchants.services import user_languages
 from payments.channels import SendResult, Transport, TransportError
 from payments.channels.messages import describe
 from payments.models import Notification
@@ -26,9 +30,16 @@ class InAppTransport(Transport):
         user_ids = list(members.values_list("user_id", flat=True))
         if not user_ids:
             raise TransportError("Nobody is a member of this merchant to notify.", permanent=True)
-        message = describe(delivery)
-        Notification.objects.bulk_create(
-            [
+        # Each member reads the entry in the language they chose (the site's default otherwise).
+        chosen = user_languages(user_ids=user_ids)
+        messages = {}
+        for language in {chosen.get(user_id, settings.LANGUAGE_CODE) for user_id in user_ids}:
+            with translation.override(language):
+                messages[language] = describe(delivery)
+        notifications = []
+        for user_id in user_ids:
+            message = messages[chosen.get(user_id, settings.LANGUAGE_CODE)]
+            notifications.append(
                 Notification(
                     merchant_id=delivery.merchant_id,
                     user_id=user_id,
@@ -38,8 +49,9 @@ class InAppTransport(Transport):
                     body=message.body,
                     link=message.link[:500],
                 )
-                for user_id in user_ids
-            ],
+            )
+        Notification.objects.bulk_create(
+            notifications,
             # The unique (delivery, user) constraint makes a resend after a crash harmless.
             ignore_conflicts=True,
         )

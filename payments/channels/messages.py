@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from payments.models import BatchStatus, PaymentStatus
 from payments.models.payment import TRANSITION_EVENT_TYPES
@@ -39,6 +39,102 @@ def event_types() -> list[str]:
     payment += list(INCIDENT_EVENTS)
     batch = [f"batch.{s}" for s in BatchStatus.values]
     return payment + list(REFUND_EVENTS) + batch
+
+
+# What an event says, for people (timelines, preference lists); the type itself stays the stable key.
+EVENT_LABELS = {
+    "payment.created": gettext_lazy("Payment created"),
+    "payment.on_hold": gettext_lazy("Held for review"),
+    "payment.released": gettext_lazy("Released after review"),
+    "payment.processing": gettext_lazy("Sent to the gateway"),
+    "payment.requires_action": gettext_lazy("Waiting for the customer"),
+    "payment.succeeded": gettext_lazy("Payment succeeded"),
+    "payment.failed": gettext_lazy("Payment failed"),
+    "payment.cancelled": gettext_lazy("Payment cancelled"),
+    "payment.retried": gettext_lazy("Payment retried"),
+    "payment.partially_refunded": gettext_lazy("Partially refunded"),
+    "payment.refunded": gettext_lazy("Refunded in full"),
+    "payment.reversed": gettext_lazy("Reversed (chargeback)"),
+    "payment.late_success": gettext_lazy("Paid after it was given up"),
+    "refund.created": gettext_lazy("Refund requested"),
+    "refund.succeeded": gettext_lazy("Refund succeeded"),
+    "refund.failed": gettext_lazy("Refund failed"),
+    "batch.uploaded": gettext_lazy("Batch uploaded"),
+    "batch.validating": gettext_lazy("Batch being validated"),
+    "batch.validated": gettext_lazy("Batch validated"),
+    "batch.rejected": gettext_lazy("Batch rejected"),
+    "batch.approved": gettext_lazy("Batch approved"),
+    "batch.processing": gettext_lazy("Batch being paid"),
+    "batch.completed": gettext_lazy("Batch completed"),
+    "batch.cancelled": gettext_lazy("Batch cancelled"),
+    "batch.cancel_requested": gettext_lazy("Batch cancellation requested"),
+    WEBHOOK_TEST: gettext_lazy("Test event"),
+    ENDPOINT_DISABLED: gettext_lazy("Webhook endpoint disabled"),
+    BENEFICIARY_PAID: gettext_lazy("Beneficiary paid"),
+    LATE_SUCCESS: gettext_lazy("Paid after it was given up"),
+}
+
+
+def event_label(event_type: str) -> str:
+    """The translated name of an event type (the type itself when it has none)."""
+    label = EVENT_LABELS.get(event_type)
+    return str(label) if label is not None else event_type
+
+
+# Failure codes PayDesk and its sandbox give, explained with the next step; a gateway's own codes
+# keep the gateway's message.
+FAILURE_EXPLANATIONS = {
+    "card_declined": gettext_lazy("The card issuer declined the payment. Ask the customer for another card."),
+    "insufficient_funds": gettext_lazy(
+        "The paying account does not hold enough money. Try again once it is funded."
+    ),
+    "processing_error": gettext_lazy("A temporary error at the gateway. Retry the payment."),
+    "chargeback": gettext_lazy(
+        "The payer disputed the payment and the money was taken back. Check with the payer."
+    ),
+    "rejected_after_review": gettext_lazy("PayDesk's risk review rejected the payment. Nothing was paid."),
+    "gateway_not_configured": gettext_lazy(
+        "The gateway for this method is not set up for your merchant. Ask an owner to add its credentials."
+    ),
+    "gateway_unavailable": gettext_lazy("The gateway could not be reached. Retry in a few minutes."),
+}
+
+
+def failure_explanation(code: str, message: str = "") -> str:
+    """The translated explanation of a failure code, else the gateway's own message."""
+    explanation = FAILURE_EXPLANATIONS.get(code)
+    return str(explanation) if explanation is not None else message
+
+
+# Row errors are stored in English (the source language), the same for the API and the dashboard.
+# A message without parameters is a msgid of its own; one with parameters (a limit, a currency) is
+# told by its code's general sentence in another language.
+ROW_ERROR_TEXTS = {
+    "too_long": gettext_noop("The value is too long."),
+    "invalid_method": gettext_noop("Unknown payment method."),
+    "currency_not_allowed": gettext_noop("This currency is not enabled for the merchant."),
+    "over_limit": gettext_noop("The amount exceeds the per-payment limit."),
+    "too_many_decimals": gettext_noop("The amount has more decimals than its currency allows."),
+    "invalid_amount": gettext_noop("The amount is not a decimal number greater than zero."),
+    "extra_values": gettext_noop("The row has values outside the header's columns."),
+    "unsupported_amount": gettext_noop("This amount cannot be read."),
+    "gateway_not_configured": gettext_noop("No gateway is set up for this payment method."),
+    "currency_not_supported": gettext_noop("The gateway of this method does not take this currency."),
+    "no_payout_rail": gettext_noop("Batches cannot pay by this method yet."),
+    "batch_only": gettext_noop("This method pays whole batches only."),
+    "no_funding_account": gettext_noop("No funding account can pay this bank transfer."),
+}
+
+
+def row_error_text(code: str, message: str) -> str:
+    """A stored row error in the active language: its own translation, else its code's sentence."""
+    translated = _(message) if message else message
+    if translated != message:
+        return translated
+    general = ROW_ERROR_TEXTS.get(code)
+    if general is not None and _(general) != general:
+        return _(general)
+    return message
 
 
 EVENT_GROUPS = (

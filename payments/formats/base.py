@@ -105,9 +105,61 @@ class HeaderMap:
         return tuple(name for name, _ in self.positions)
 
 
+# Chinese column headers, as Chinese payroll and supplier files name them, read like the English
+# ones (the dashboard's Chinese template uses the first name of each column).
+HEADER_ALIASES: dict[str, str] = {
+    "参考号": "reference",
+    "业务参考号": "reference",
+    "金额": "amount",
+    "币种": "currency",
+    "支付方式": "method",
+    "收款人姓名": "beneficiary_name",
+    "收款人": "beneficiary_name",
+    "收款账号": "beneficiary_account",
+    "收款人账号": "beneficiary_account",
+    "邮箱": "beneficiary_email",
+    "收款人邮箱": "beneficiary_email",
+    "手机号": "beneficiary_phone",
+    "收款人手机号": "beneficiary_phone",
+    "备注": "description",
+    "用途": "description",
+}
+
+
+# Values a Chinese file writes in words: the method's and the currency's Chinese names.
+METHOD_ALIASES: dict[str, str] = {
+    "银行卡": "card",
+    "支付宝": "alipay",
+    "微信支付": "wechat_pay",
+    "微信": "wechat_pay",
+    "银行转账": "bank_transfer",
+}
+CURRENCY_ALIASES: dict[str, str] = {
+    "人民币": "CNY",
+    "美元": "USD",
+    "欧元": "EUR",
+    "日元": "JPY",
+    "港币": "HKD",
+    "港元": "HKD",
+    "英镑": "GBP",
+}
+
+
+def apply_value_aliases(values: dict[str, str]) -> dict[str, str]:
+    """Replace a Chinese method or currency name by its code, in place; return `values`."""
+    method = METHOD_ALIASES.get(values["method"])
+    if method is not None:
+        values["method"] = method
+    currency = CURRENCY_ALIASES.get(values["currency"])
+    if currency is not None:
+        values["currency"] = currency
+    return values
+
+
 def normalize_header_name(name: str) -> str:
-    """Return the canonical form of a header cell: stripped, lower case."""
-    return name.replace("\ufeff", "").strip().lower()
+    """Return the column a header cell names: stripped, lower case, Chinese names mapped."""
+    name = name.replace("\ufeff", "").strip().lower()
+    return HEADER_ALIASES.get(name, name)
 
 
 def map_header(cells: Sequence[str], *, line: int) -> HeaderMap:

@@ -42,6 +42,7 @@ from .base import (
     HeaderMap,
     RawRow,
     RowProblem,
+    apply_value_aliases,
     empty_values,
     map_header,
     normalize_header_name,
@@ -372,7 +373,7 @@ class CsvReader(BaseReader):
                         blank = False
                 if blank:
                     continue
-                yield RawRow(line, values, problems)
+                yield RawRow(line, apply_value_aliases(values), problems)
         except csv.Error as exc:
             raise FormatError("malformed_csv", str(exc), line=reader.line_num) from None
 

@@ -92,15 +92,22 @@ class _LastLine:
         return len(text)
 
 
-def iter_csv(items: Iterable[object], columns: Sequence[str], *, bom: bool = False) -> Iterator[str]:
+def iter_csv(
+    items: Iterable[object],
+    columns: Sequence[str],
+    *,
+    bom: bool = False,
+    header: Sequence[str] | None = None,
+) -> Iterator[str]:
     """Yield CSV text (header first) for mappings or objects, in chunks of rows.
 
     Each item gives its cells by key (mapping) or attribute (object); missing
     ones are empty. Every cell is neutralised against formula injection.
+    ``header`` replaces the column names in the first line (people's labels).
     """
     sink = _LastLine()
     writer = csv.writer(sink, lineterminator="\r\n")
-    writer.writerow(columns)
+    writer.writerow([neutralize(name) for name in header] if header is not None else columns)
     chunk = ["\ufeff" + sink.value if bom else sink.value]
     for item in items:
         writer.writerow([neutralize(cell_text(_field(item, name))) for name in columns])
@@ -113,10 +120,17 @@ def iter_csv(items: Iterable[object], columns: Sequence[str], *, bom: bool = Fal
 
 
 def iter_result_csv(
-    rows: Iterable[object], columns: Sequence[str] = RESULT_COLUMNS, *, bom: bool = False
+    rows: Iterable[object],
+    columns: Sequence[str] = RESULT_COLUMNS,
+    *,
+    bom: bool = False,
+    header: Sequence[str] | None = None,
 ) -> Iterator[str]:
-    """Yield the per-payment result CSV of a batch (see RESULT_COLUMNS)."""
-    return iter_csv(rows, columns, bom=bom)
+    """Yield the per-payment result CSV of a batch (see RESULT_COLUMNS).
+
+    ``header``: people's labels of the columns for the first line instead of their names.
+    """
+    return iter_csv(rows, columns, bom=bom, header=header)
 
 
 def write_result_csv(rows: Iterable[object], out: TextIO, columns: Sequence[str] = RESULT_COLUMNS) -> int:
@@ -128,9 +142,11 @@ def write_result_csv(rows: Iterable[object], out: TextIO, columns: Sequence[str]
     return _write(rows, columns, out)
 
 
-def iter_error_csv(errors: Iterable[object], *, bom: bool = False) -> Iterator[str]:
-    """Yield the row-error CSV: line, column, code, message."""
-    return iter_csv(errors, ERROR_COLUMNS, bom=bom)
+def iter_error_csv(
+    errors: Iterable[object], *, bom: bool = False, header: Sequence[str] | None = None
+) -> Iterator[str]:
+    """Yield the row-error CSV: line, column, code, message (``header``: as iter_result_csv)."""
+    return iter_csv(errors, ERROR_COLUMNS, bom=bom, header=header)
 
 
 def write_error_csv(errors: Iterable[object], out: TextIO) -> int:

@@ -39,7 +39,16 @@ from typing import IO, BinaryIO
 from xml.parsers import expat
 
 from ._xml import create_parser, local_name, xml_error
-from .base import BaseReader, FormatError, HeaderMap, RawRow, RowProblem, empty_values, map_header
+from .base import (
+    BaseReader,
+    FormatError,
+    HeaderMap,
+    RawRow,
+    RowProblem,
+    apply_value_aliases,
+    empty_values,
+    map_header,
+)
 
 MAX_TOTAL_UNCOMPRESSED = 1024**3  # 1 GiB for the whole package
 MAX_MEMBER_UNCOMPRESSED = 1024**3
@@ -512,7 +521,7 @@ class XlsxReader(BaseReader):
                         ),
                     )
             if not blank:
-                yield RawRow(row, values, problems)
+                yield RawRow(row, apply_value_aliases(values), problems)
 
     def close(self) -> None:
         if self._strings is not None:

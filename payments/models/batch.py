@@ -154,6 +154,8 @@ class BatchRowError(models.Model):
     beneficiary_name = models.CharField(max_length=140, blank=True)
 
     class Meta:
+        verbose_name = _("batch row error")
+        verbose_name_plural = _("batch row errors")
         indexes = [models.Index(fields=["batch", "line"], name="rowerror_batch_line")]
 
     def __str__(self) -> str:
@@ -192,6 +194,8 @@ class BatchChunk(models.Model):
     last_error = models.CharField(max_length=500, blank=True)
 
     class Meta:
+        verbose_name = _("batch chunk")
+        verbose_name_plural = _("batch chunks")
         constraints = [
             models.UniqueConstraint(fields=["batch", "number"], name="chunk_unique_number"),
         ]

@@ -32,6 +32,8 @@ class Event(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
         ordering = ["created_at", "id"]
         constraints = [models.UniqueConstraint(fields=["public_id"], name="event_unique_public_id")]
         indexes = [
@@ -75,6 +77,8 @@ class GatewayCallback(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("gateway callback")
+        verbose_name_plural = _("gateway callbacks")
         permissions = [("reapply_callback", "Can re-apply an ignored or dead-lettered callback")]
         constraints = [
             # A gateway event is stored once; rejected and duplicate copies are kept for audit.
@@ -106,6 +110,8 @@ class IdempotencyKey(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("idempotency key")
+        verbose_name_plural = _("idempotency keys")
         constraints = [
             models.UniqueConstraint(fields=["merchant", "key"], name="idempotency_unique_key"),
         ]

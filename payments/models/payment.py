@@ -103,6 +103,8 @@ class Payment(FSMModelMixin, models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
         # Admin decisions, each its own permission (the "Risk reviewer" group holds them).
         permissions = [
             ("release_payment", "Can release a held payment"),
@@ -255,6 +257,8 @@ class GatewayAttempt(models.Model):
     answered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("gateway attempt")
+        verbose_name_plural = _("gateway attempts")
         constraints = [
             models.UniqueConstraint(
                 fields=["payment", "kind", "number"],
@@ -304,6 +308,8 @@ class Refund(FSMModelMixin, models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
         constraints = [
             models.CheckConstraint(condition=models.Q(amount_minor__gt=0), name="refund_amount_positive"),
         ]

@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class SandboxOperation(models.Model):
@@ -13,6 +14,10 @@ class SandboxOperation(models.Model):
     account = models.CharField(max_length=64, blank=True)
     answer = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("sandbox operation")
+        verbose_name_plural = _("sandbox operations")
 
     def __str__(self) -> str:
         return self.key
@@ -33,6 +38,8 @@ class SandboxNotice(models.Model):
     last_error = models.CharField(max_length=500, blank=True)
 
     class Meta:
+        verbose_name = _("sandbox notice")
+        verbose_name_plural = _("sandbox notices")
         ordering = ["operation_id", "seq"]
         indexes = [models.Index(fields=["sent_at", "due_at"], name="sandbox_notice_due")]
 

@@ -2,7 +2,8 @@
 
 from django import template
 
-from payments.channels.messages import EVENT_GROUPS
+from payments.channels.messages import EVENT_GROUPS, failure_explanation, row_error_text
+from payments.channels.messages import event_label as _event_label
 from payments.notification_selectors import notification_unread_count
 
 register = template.Library()
@@ -29,3 +30,21 @@ def event_group(event_type: str) -> str:
         if str(event_type).startswith(prefix):
             return str(label)
     return ""
+
+
+@register.filter
+def event_label(event_type: str) -> str:
+    """`{{ event.type|event_label }}`: "Payment succeeded" / "付款成功"."""
+    return _event_label(str(event_type))
+
+
+@register.simple_tag
+def explain_failure(code: str, message: str = "") -> str:
+    """`{% explain_failure payment.failure_code payment.failure_message %}` in the active language."""
+    return failure_explanation(str(code or ""), str(message or ""))
+
+
+@register.simple_tag
+def row_error(code: str, message: str) -> str:
+    """`{% row_error e.code e.message %}`: a batch row error in the active language."""
+    return row_error_text(str(code or ""), str(message or ""))

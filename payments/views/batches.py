@@ -10,7 +10,14 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseForbidden,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -19,8 +26,9 @@ from django.views.decorators.http import require_POST
 
 from merchants.models import FundingAccount, Membership
 from payments import selectors
+from payments.formats.batch_template import TEMPLATE_LANGUAGES, template_csv, template_xlsx
 from payments.models import BankFile, BatchStatus, PaymentStatus
-from payments.representations import batch_data, totals_data
+from payments.representations import batch_data
 from payments.services.batches import reports as batch_reports
 from payments.services.batches.approvals import batch_approvers
 from payments.services.batches.lifecycle import (
@@ -57,8 +65,6 @@ def batch_list(request: HttpRequest) -> HttpResponse:
     if status:
         qs = qs.filter(status=status)
     page = Paginator(qs, 25).get_page(request.GET.get("page"))
-    for batch in page:
-        batch.totals_display = totals_data(batch.totals)
     return render(
         request,
         "batches/batch_list.html",
@@ -174,6 +180,8 @@ def batch_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         or (batch.status == BatchStatus.PROCESSING and batch.cancel_requested_at is None),
         "live": batch.status
         in (BatchStatus.UPLOADED, BatchStatus.VALIDATING, BatchStatus.APPROVED, BatchStatus.PROCESSING),
+        # The live progress badges name payment statuses in the page's language.
+        "status_labels": {status.value: str(status.label) for status in PaymentStatus},
     }
     progress = context["progress"]
     context["failed_count"] = progress["by_status"].get(PaymentStatus.FAILED, 0)
@@ -244,7 +252,9 @@ def _download(chunks, content_type: str, filename: str) -> StreamingHttpResponse
 def batch_errors_csv(request: HttpRequest, public_id: str) -> StreamingHttpResponse:
     batch = selectors.batch_get(merchant=request.merchant, public_id=public_id)
     return _download(
-        batch_reports.iter_errors_csv(batch), "text/csv; charset=utf-8", f"{batch.public_id}-errors.csv"
+        batch_reports.iter_errors_csv(batch, labelled=True),
+        "text/csv; charset=utf-8",
+        f"{batch.public_id}-errors.csv",
     )
 
 
@@ -252,7 +262,9 @@ def batch_errors_csv(request: HttpRequest, public_id: str) -> StreamingHttpRespo
 def batch_results_csv(request: HttpRequest, public_id: str) -> StreamingHttpResponse:
     batch = selectors.batch_get(merchant=request.merchant, public_id=public_id)
     return _download(
-        batch_reports.iter_results_csv(batch), "text/csv; charset=utf-8", f"{batch.public_id}-results.csv"
+        batch_reports.iter_results_csv(batch, labelled=True),
+        "text/csv; charset=utf-8",
+        f"{batch.public_id}-results.csv",
     )
 
 
@@ -262,3 +274,18 @@ def batch_pain002(request: HttpRequest, public_id: str) -> StreamingHttpResponse
     return _download(
         batch_reports.iter_pain002_report(batch), "application/xml", f"{batch.public_id}-pain.002.xml"
     )
+
+
+@merchant_required
+def batch_template(request: HttpRequest, language: str, fmt: str) -> HttpResponse:
+    """A batch-file template (CSV or XLSX) with English or Chinese column names."""
+    if language not in TEMPLATE_LANGUAGES or fmt not in ("csv", "xlsx"):
+        raise Http404
+    if fmt == "csv":
+        body, content_type = template_csv(language), "text/csv; charset=utf-8"
+    else:
+        body = template_xlsx(language)
+        content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="paydesk-batch-template-{language}.{fmt}"'
+    return response

@@ -2,6 +2,7 @@
 
 import base64
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -137,7 +138,8 @@ def second_factor(page, base: str, email: str) -> list[str]:
         page.click("button[type=submit]")
         page.wait_for_url(f"{base}/accounts/two-factor/recovery-codes/*")
         codes = [li.inner_text().strip() for li in page.query_selector_all("#recovery-codes li")]
-        page.click("text=I have saved them")
+        # In English or Chinese (tests/e2e/test_chinese.py signs in with a Chinese browser).
+        page.locator("a, button").filter(has_text=re.compile("I have saved them|我已保存")).first.click()
     elif "/accounts/two-factor/verify/" in page.url:
         page.fill("input[name=code]", AUTHENTICATOR.code(email))
         page.click("button[type=submit]")

@@ -233,7 +233,7 @@ def test_the_data_migration_encrypts_plaintext_rows_and_masks_stored_event_data(
 
     from django.apps import apps
 
-    migration = import_module("payments.migrations.0016_beneficiary_privacy")
+    migration = import_module("payments.migrations.0017_beneficiary_privacy")
     payment = PaymentFactory(
         merchant=merchant_a, beneficiary_account=IBAN, beneficiary_email="ada@example.com"
     )

@@ -27,7 +27,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import F, Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from merchants.crypto import field_hashes, masked_email, masked_phone
@@ -391,8 +391,15 @@ def batch_validate(*, batch_id: int) -> PaymentBatch | None:
 
     Ends with the batch `validated` (at least one valid row) or `rejected`.
     A batch whose validation keeps killing its worker is rejected after
-    PAYDESK_MAX_ATTEMPTS attempts.
+    PAYDESK_MAX_ATTEMPTS attempts. Row errors and the rejection reason are
+    stored in the source language, wherever validation runs (a worker, or
+    inline in a request in Chinese); pages translate them when shown.
     """
+    with translation.override(settings.LANGUAGE_CODE):
+        return _batch_validate(batch_id)
+
+
+def _batch_validate(batch_id: int) -> PaymentBatch | None:
     batch = _claim(batch_id)
     if batch is None:
         return None

@@ -13,14 +13,17 @@ writers, so a report of a million payments never sits in memory:
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from decimal import Decimal, InvalidOperation
 from itertools import groupby
 
 from django.db.models import Count
+from django.utils.translation import pgettext_lazy
 
 from merchants.crypto import masked
+from payments.channels.messages import row_error_text
 from payments.formats import TxStatus, iter_error_csv, iter_pain002, iter_result_csv
+from payments.formats.writers import ERROR_COLUMNS, RESULT_COLUMNS
 from payments.models import FINAL_STATES, BatchChunk, BatchRowError, Payment, PaymentBatch, PaymentStatus
 from payments.money import format_minor
 
@@ -114,8 +117,40 @@ def error_rows(batch: PaymentBatch) -> Iterator[dict]:
     )
 
 
-def iter_errors_csv(batch: PaymentBatch) -> Iterator[str]:
-    return iter_error_csv(error_rows(batch), bom=True)
+# Column headers for people: in English they are the column names themselves (the files the API
+# serves never change); the dashboard's downloads use them in the reader's language.
+COLUMN_LABELS = {
+    "line": pgettext_lazy("file column", "line"),
+    "reference": pgettext_lazy("file column", "reference"),
+    "amount": pgettext_lazy("file column", "amount"),
+    "currency": pgettext_lazy("file column", "currency"),
+    "method": pgettext_lazy("file column", "method"),
+    "beneficiary_name": pgettext_lazy("file column", "beneficiary_name"),
+    "beneficiary_account": pgettext_lazy("file column", "beneficiary_account"),
+    "beneficiary_email": pgettext_lazy("file column", "beneficiary_email"),
+    "beneficiary_phone": pgettext_lazy("file column", "beneficiary_phone"),
+    "description": pgettext_lazy("file column", "description"),
+    "status": pgettext_lazy("file column", "status"),
+    "payment_id": pgettext_lazy("file column", "payment_id"),
+    "failure_code": pgettext_lazy("file column", "failure_code"),
+    "failure_message": pgettext_lazy("file column", "failure_message"),
+    "column": pgettext_lazy("file column", "column"),
+    "code": pgettext_lazy("file column", "code"),
+    "message": pgettext_lazy("file column", "message"),
+}
+
+
+def column_labels(columns: Sequence[str]) -> list[str]:
+    """Return the headers of `columns` in the active language (the names themselves in English)."""
+    return [str(COLUMN_LABELS.get(name, name)) for name in columns]
+
+
+def iter_errors_csv(batch: PaymentBatch, *, labelled: bool = False) -> Iterator[str]:
+    """The row errors as CSV; ``labelled``: headers in the active language (dashboard downloads)."""
+    if not labelled:
+        return iter_error_csv(error_rows(batch), bom=True)
+    rows = ({**row, "message": row_error_text(row["code"], row["message"])} for row in error_rows(batch))
+    return iter_error_csv(rows, bom=True, header=column_labels(ERROR_COLUMNS))
 
 
 def result_rows(batch: PaymentBatch) -> Iterator[dict]:
@@ -145,8 +180,10 @@ def result_rows(batch: PaymentBatch) -> Iterator[dict]:
             }
 
 
-def iter_results_csv(batch: PaymentBatch) -> Iterator[str]:
-    return iter_result_csv(result_rows(batch), bom=True)
+def iter_results_csv(batch: PaymentBatch, *, labelled: bool = False) -> Iterator[str]:
+    """The result file; ``labelled``: headers in the active language (dashboard downloads)."""
+    header = column_labels(RESULT_COLUMNS) if labelled else None
+    return iter_result_csv(result_rows(batch), bom=True, header=header)
 
 
 def _tx_status(payment: dict) -> tuple[str, str | None, str | None]:

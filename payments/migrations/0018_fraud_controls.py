@@ -8,8 +8,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('merchants', '0010_fraud_controls'),
-        ('payments', '0016_beneficiary_privacy'),
+        ('merchants', '0012_fraud_controls'),
+        ('payments', '0017_beneficiary_privacy'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -70,8 +70,8 @@ def _protect(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('merchants', '0009_beneficiary_privacy'),
-        ('payments', '0015_dashboard'),
+        ('merchants', '0011_beneficiary_privacy'),
+        ('payments', '0016_model_names_i18n'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('merchants', '0008_accounts'),
+        ('merchants', '0010_model_names_i18n'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('merchants', '0009_beneficiary_privacy'),
+        ('merchants', '0011_beneficiary_privacy'),
     ]
 
     operations = [
