@@ -98,6 +98,21 @@ for _key in FIELD_ENCRYPTION_KEY.split(","):
             "FIELD_ENCRYPTION_KEY is the public development default; generate your own."
         )
 
+# Key of the keyed hash (HMAC-SHA256) that lets beneficiary accounts be searched exactly while
+# they are encrypted. Unlike FIELD_ENCRYPTION_KEY it is not rotated by prepending a key: when it
+# changes, `manage.py rotate_field_key` recomputes every stored hash. Unset: derived from SECRET_KEY.
+FIELD_HASH_KEY = (
+    env_str("FIELD_HASH_KEY") or hashlib.sha256(b"paydesk-field-hash:" + SECRET_KEY.encode()).hexdigest()
+)
+
+# Fraud controls (docs/privacy.md#fraud-controls): a reference rate older than this many days is
+# stale and the caps that need it hold the payment; beneficiary names scoring at least this
+# (0-100, rapidfuzz) against a sanctioned name are held.
+PAYDESK_RATE_MAX_AGE_DAYS = env_int("PAYDESK_RATE_MAX_AGE_DAYS", 4, minimum=1)
+PAYDESK_SANCTIONS_THRESHOLD = env_int("PAYDESK_SANCTIONS_THRESHOLD", 90, minimum=50)
+# Where a django-q2 schedule fetches the ECB's daily rates (empty: no fetching; import_rates FILE).
+PAYDESK_RATES_URL = env_str("PAYDESK_RATES_URL", "")
+
 # Which gateway serves each payment method; the sandbox serves all by default.
 # PAYDESK_GATEWAY_<METHOD>; a system check refuses a route to an unknown or unconfigured gateway.
 PAYDESK_GATEWAY_ROUTES = {
@@ -173,6 +188,9 @@ if PAYDESK_CALLBACK_RATE and not re.fullmatch(
         f"PAYDESK_CALLBACK_RATE must be requests per period such as 6000/min, not {PAYDESK_CALLBACK_RATE!r}."
     )
 PAYDESK_CALLBACK_RETENTION_DAYS = env_int("PAYDESK_CALLBACK_RETENTION_DAYS", 30, minimum=1)
+# Days an uploaded batch file is kept once its batch is final (its rows are in the database); the
+# file holds beneficiaries' accounts in plaintext (docs/privacy.md). 0: deleted on the next hourly run.
+PAYDESK_UPLOAD_RETENTION_DAYS = env_int("PAYDESK_UPLOAD_RETENTION_DAYS", 7, minimum=0)
 # Behind a reverse proxy: the header it sets with the client's address (e.g. X-Forwarded-For,
 # X-Real-IP) and how many proxies of yours append to it. Unset: REMOTE_ADDR; no other header is trusted.
 PAYDESK_CLIENT_IP_HEADER = env_str("PAYDESK_CLIENT_IP_HEADER")
@@ -509,10 +527,16 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Account and card numbers are masked in every record that reaches a handler (config/logs.py).
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["accounts_masked"]}
+    },
     # django-q2 logs every task it enqueues, runs and records at INFO; that chatter is shown at
     # DEBUG only, so that INFO shows PayDesk's own work (config/logs.py).
-    "filters": {"task_chatter": {"()": "config.logs.TaskChatterToDebug"}},
+    "filters": {
+        "task_chatter": {"()": "config.logs.TaskChatterToDebug"},
+        "accounts_masked": {"()": "config.logs.AccountNumbersMasked"},
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         # Through the root handler only: Django's own console handler printed each line twice.

@@ -15,7 +15,7 @@ from merchants.models import (
     Membership,
     Merchant,
 )
-from merchants.services import api_key_revoke
+from merchants.services import api_key_revoke, merchant_set_full_beneficiary_data
 
 # Merchant settings whose changes are audited (who changed which limit, from what to what).
 MERCHANT_AUDITED = [
@@ -29,6 +29,12 @@ MERCHANT_AUDITED = [
     "notify_beneficiaries",
     "risk_threshold",
     "require_two_factor",
+    "base_currency",
+    "first_payment_cap_minor",
+    "daily_cap_minor",
+    "monthly_cap_minor",
+    "velocity_per_beneficiary_hour",
+    "velocity_per_minute",
 ]
 
 
@@ -81,7 +87,12 @@ class MerchantAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
 
     def save_model(self, request, obj, form, change):
+        # Full beneficiary data for integrations goes through its own audited service.
+        enabled = obj.full_beneficiary_data
+        if "full_beneficiary_data" in form.changed_data:
+            obj.full_beneficiary_data = form.initial.get("full_beneficiary_data", False)
         super().save_model(request, obj, form, change)
+        merchant_set_full_beneficiary_data(merchant=obj, enabled=enabled, user=request.user, request=request)
         before, after = changed_fields(form, MERCHANT_AUDITED)
         if after or not change:
             audit_record(

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import FieldError
 from django.db import models
 
-from merchants.crypto import decrypt, encrypt
+from merchants.crypto import decrypt, encrypt, field_hash, last4
 
 
 class Secret(str):
@@ -45,8 +46,45 @@ class EncryptedTextField(models.TextField):
             return value
         return Secret(str(value))
 
+    def get_lookup(self, lookup_name: str):
+        # Every write makes a new token, so `=` against a value silently finds nothing: refuse it
+        # (search an account by its keyed hash instead; merchants/crypto.py field_hash).
+        if lookup_name != "isnull":
+            raise FieldError(f"{self.name} is encrypted at rest; it cannot be filtered with {lookup_name!r}.")
+        return super().get_lookup(lookup_name)
+
     def get_prep_value(self, value: Any) -> Any:
         value = super().get_prep_value(value)
         if value is None or value == "":
             return value
         return encrypt(str(value))
+
+
+class DerivedAccountField(models.CharField):
+    """A value derived from another field of the row when it is written: its keyed hash or last four.
+
+    Computed in `pre_save`, so save(), bulk_create and payments/db.py's inserts all keep it in step
+    with the source field; batch ingestion's COPY computes it in bulk (merchants/crypto.py).
+    """
+
+    KINDS = ("hash", "last4")
+
+    def __init__(self, *args: Any, source: str = "", kind: str = "hash", **kwargs: Any) -> None:
+        if kind not in self.KINDS:
+            raise ValueError(f"kind must be one of {self.KINDS}")
+        self.source, self.kind = source, kind
+        kwargs.setdefault("max_length", 64 if kind == "hash" else 4)
+        kwargs.setdefault("blank", True)
+        kwargs.setdefault("editable", False)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        kwargs["source"], kwargs["kind"] = self.source, self.kind
+        return name, path, args, kwargs
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> str:
+        value = getattr(model_instance, self.source) or ""
+        derived = field_hash(value) if self.kind == "hash" else last4(value)
+        setattr(model_instance, self.attname, derived)
+        return derived

@@ -71,6 +71,42 @@ class Merchant(models.Model):
         default=Decimal("0.950"),
         help_text=_("Payments whose risk probability is above this are held for review."),
     )
+    # Limits in the merchant's base currency (minor units; 0 = off), checked for every payment by
+    # payments/controls.py; amounts in other currencies are converted with the reference rates.
+    base_currency = models.CharField(_("base currency"), max_length=3, default="USD")
+    first_payment_cap_minor = models.BigIntegerField(
+        _("first payment cap (minor units of the base currency)"),
+        default=0,
+        help_text=_("A payment above this to a beneficiary never paid before is held for review. 0: off."),
+    )
+    daily_cap_minor = models.BigIntegerField(
+        _("daily volume cap (minor units of the base currency)"),
+        default=0,
+        help_text=_("Payments that would take today's volume above this are held. 0: off."),
+    )
+    monthly_cap_minor = models.BigIntegerField(
+        _("monthly volume cap (minor units of the base currency)"),
+        default=0,
+        help_text=_("Payments that would take this month's volume above this are held. 0: off."),
+    )
+    velocity_per_beneficiary_hour = models.PositiveIntegerField(
+        _("payments per beneficiary per hour"),
+        default=0,
+        help_text=_("More payments than this to one account within an hour are held. 0: off."),
+    )
+    velocity_per_minute = models.PositiveIntegerField(
+        _("real-time payments per minute"),
+        default=0,
+        help_text=_("More real-time payments than this within a minute are held. 0: off."),
+    )
+    full_beneficiary_data = models.BooleanField(
+        _("full beneficiary data for integrations"),
+        default=False,
+        help_text=_(
+            "Show full account numbers, e-mails and phone numbers in API answers and webhooks "
+            "instead of the masked form (\u2022\u2022\u2022\u2022 1234). Every change is audited."
+        ),
+    )
     require_two_factor = models.BooleanField(
         _("require two-factor sign-in for everyone"),
         default=False,
@@ -118,6 +154,11 @@ class Membership(models.Model):
 
     @property
     def can_approve(self) -> bool:
+        return self.role in {self.Role.OWNER, self.Role.APPROVER}
+
+    @property
+    def can_reveal_beneficiary_data(self) -> bool:
+        """Who may see one full account number in the dashboard (each reveal is audited)."""
         return self.role in {self.Role.OWNER, self.Role.APPROVER}
 
 

@@ -182,6 +182,25 @@ def funding_account_disable(*, account: FundingAccount) -> FundingAccount:
     return account
 
 
+def merchant_set_full_beneficiary_data(*, merchant: Merchant, enabled: bool, user=None, request=None) -> None:
+    """Turn full beneficiary data in API answers and webhooks on or off, audited (docs/privacy.md)."""
+    before = merchant.full_beneficiary_data
+    if before == enabled:
+        return
+    with transaction.atomic():
+        Merchant.objects.filter(pk=merchant.pk).update(full_beneficiary_data=enabled)
+        merchant.full_beneficiary_data = enabled
+        audit_record(
+            action="merchant.full_beneficiary_data",
+            user=user,
+            merchant=merchant,
+            obj=merchant,
+            before={"full_beneficiary_data": before},
+            after={"full_beneficiary_data": enabled},
+            request=request,
+        )
+
+
 def user_language_set(*, user, language: str) -> UserProfile:
     """Remember the language a person chose (a code of settings.LANGUAGES; "" follows the browser)."""
     if language and language not in dict(settings.LANGUAGES):

@@ -1,10 +1,11 @@
 """Admin for platform staff. Statuses are read-only; actions call the same services as the dashboard."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from merchants.admin_review import DecisionAdminMixin
+from merchants.crypto import field_hash
 from merchants.models import AuditEntry, NotificationPreference, WebhookEndpoint
 from payments.gateways import CallbackRejected
 from payments.models import (
@@ -12,20 +13,25 @@ from payments.models import (
     BankReport,
     BatchChunk,
     BatchRowError,
+    BlockedEntry,
     Event,
+    ExchangeRate,
     GatewayAttempt,
     GatewayCallback,
     IdempotencyKey,
     Payment,
     PaymentBatch,
     Refund,
+    SanctionedName,
     SandboxNotice,
     SandboxOperation,
 )
+from payments.models.payment import ENCRYPTED_FIELDS
 from payments.risk import risk_drivers
 from payments.selectors import beneficiary_history
 from payments.services import payments as payment_services
 from payments.services.callbacks import callback_reapply
+from payments.services.controls import beneficiary_erase
 from payments.services.lifecycle.guards import MerchantSuspended
 from payments.services.notifications.endpoints import (
     EndpointStateError,
@@ -90,12 +96,38 @@ class PaymentAdmin(DecisionAdminMixin, admin.ModelAdmin):
         "created_at",
     ]
     list_filter = ["status", "method", "currency", "gateway", "merchant"]
-    search_fields = ["public_id", "reference", "beneficiary_name", "beneficiary_account", "gateway_reference"]
+    search_fields = ["public_id", "reference", "beneficiary_name", "gateway_reference"]
     date_hierarchy = "created_at"
     list_select_related = ["merchant"]
-    readonly_fields = ["risk_review", "decisions"] + [f.name for f in Payment._meta.fields]
+    # Beneficiary data is shown masked here too; the full value is a dashboard reveal (audited).
+    exclude = [*ENCRYPTED_FIELDS, "beneficiary_account_hash"]
+    readonly_fields = [
+        "risk_review",
+        "decisions",
+        *(
+            f.name
+            for f in Payment._meta.fields
+            if f.name not in (*ENCRYPTED_FIELDS, "beneficiary_account_hash")
+        ),
+        "beneficiary_account_masked",
+    ]
+
+    def get_search_results(self, request, queryset, search_term):
+        # An exact account number also finds its payments, through the keyed hash.
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if search_term.strip():
+            results |= queryset.filter(beneficiary_account_hash=field_hash(search_term.strip()))
+        return results, may_have_duplicates
+
     inlines = [AttemptInline, EventInline]
-    actions = ["release_selected", "reject_selected", "hold_selected", "retry_selected", "cancel_selected"]
+    actions = [
+        "release_selected",
+        "reject_selected",
+        "hold_selected",
+        "retry_selected",
+        "cancel_selected",
+        "erase_beneficiaries",
+    ]
     decision_permissions = {
         "release_selected": "payments.release_payment",
         "reject_selected": "payments.reject_payment",
@@ -222,6 +254,18 @@ class PaymentAdmin(DecisionAdminMixin, admin.ModelAdmin):
         return self._decide(
             request, queryset, "cancel_selected", _("Cancel"), "cancelled", payment_services.payment_cancel
         )
+
+    @admin.action(description="Erase the beneficiaries' personal data (PIPL / GDPR request; audited)")
+    def erase_beneficiaries(self, request, queryset):
+        # Every payment of the merchant to each selected payment's account, not only the selected ones.
+        done = 0
+        for payment in queryset.select_related("merchant").exclude(beneficiary_account_hash=""):
+            if payment.beneficiary_account:
+                counts = beneficiary_erase(
+                    merchant=payment.merchant, account=payment.beneficiary_account, request=request
+                )
+                done += counts["payments"]
+        self.message_user(request, f"{done} payment(s) erased to a tombstone.", messages.SUCCESS)
 
 
 @admin.register(Refund)
@@ -447,3 +491,42 @@ class BankReportAdmin(ReadOnlyAdmin):
     list_display = ["public_id", "merchant", "kind", "version", "matched", "duplicates", "created_at"]
     list_filter = ["kind"]
     search_fields = ["public_id", "msg_id", "file_sha256", "merchant__name"]
+
+
+# Fraud controls: read here; written by import_rates / import_sanctions and the blocklist service.
+@admin.register(ExchangeRate)
+class ExchangeRateAdmin(admin.ModelAdmin):
+    list_display = ["date", "base", "currency", "rate", "source", "imported_at"]
+    list_filter = ["base", "source"]
+    search_fields = ["currency"]
+    date_hierarchy = "date"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SanctionedName)
+class SanctionedNameAdmin(admin.ModelAdmin):
+    list_display = ["name", "list_name", "entry_id", "imported_at"]
+    list_filter = ["list_name"]
+    search_fields = ["name", "normalised"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(BlockedEntry)
+class BlockedEntryAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "merchant", "kind", "note", "created_by", "created_at"]
+    list_filter = ["kind", "merchant"]
+    exclude = ["value"]  # an account's keyed hash means nothing to a reader
+    readonly_fields = ["merchant", "kind", "last4", "note", "created_by", "created_at"]
+
+    def has_add_permission(self, request):
+        return False

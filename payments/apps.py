@@ -56,6 +56,20 @@ def ensure_schedules(sender, **kwargs) -> None:
             "repeats": -1,
         },
     )
+    # Uploaded batch files are deleted PAYDESK_UPLOAD_RETENTION_DAYS after their batch is final.
+    Schedule.objects.update_or_create(
+        name="paydesk-upload-purge",
+        defaults={
+            "func": "payments.tasks.batch_files_purge_task",
+            "schedule_type": Schedule.HOURLY,
+            "repeats": -1,
+        },
+    )
+    # Reference exchange rates from PAYDESK_RATES_URL (the ECB publishes once a working day).
+    Schedule.objects.update_or_create(
+        name="paydesk-rates-fetch",
+        defaults={"func": "payments.tasks.rates_fetch_task", "schedule_type": Schedule.HOURLY, "repeats": -1},
+    )
 
     # The seed's C(r) (callback arrival per gateway) and N(r) (delivery success per webhook endpoint)
     # are refitted from the last PAYDESK_TIMING_WINDOW_DAYS of history once a day.

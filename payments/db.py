@@ -275,18 +275,19 @@ def recent_figures(
     merchant_id: int,
     exclude_pk: int | None,
     currency: str,
-    account: str,
+    account_hash: str,
     since: Any,
     limit: int,
 ) -> tuple[Any, int, int]:
     """Over a merchant's `limit` most recent rows (newest first by created_at, id; `exclude_pk` left out):
-    the average `amount_minor` in `currency`, how many went to `account`, how many since `since`.
+    the average `amount_minor` in `currency`, how many went to the account whose keyed hash is
+    `account_hash`, how many since `since`.
 
     The ORM equivalent: `model.objects.filter(merchant_id=...).exclude(pk=...).order_by("-created_at",
     "-id")[:limit].aggregate(Avg(Case(When(currency=..., then="amount_minor"))), Count(Case(When(
-    beneficiary_account=..., then=1))), Count(Case(When(created_at__gte=since, then=1))))`.
+    beneficiary_account_hash=..., then=1))), Count(Case(When(created_at__gte=since, then=1))))`.
     """
-    params = [currency, account, connection.ops.adapt_datetimefield_value(since), merchant_id]
+    params = [currency, account_hash, connection.ops.adapt_datetimefield_value(since), merchant_id]
     if exclude_pk is not None:
         params.append(exclude_pk)
     params.append(limit)
@@ -298,10 +299,10 @@ def recent_figures(
 
 _RECENT_SQL = """
 SELECT AVG(CASE WHEN {currency} = %s THEN {amount_minor} END),
-       COUNT(CASE WHEN {beneficiary_account} = %s THEN 1 END),
+       COUNT(CASE WHEN {beneficiary_account_hash} = %s THEN 1 END),
        COUNT(CASE WHEN {created_at} >= %s THEN 1 END)
 FROM (
-    SELECT {amount_minor}, {currency}, {beneficiary_account}, {created_at} FROM {table}
+    SELECT {amount_minor}, {currency}, {beneficiary_account_hash}, {created_at} FROM {table}
     WHERE {merchant} = %s{exclude}
     ORDER BY {created_at} DESC, {id} DESC
     LIMIT %s

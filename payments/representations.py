@@ -2,11 +2,18 @@
 
 from django.core.exceptions import ObjectDoesNotExist
 
+from merchants.crypto import last4, masked, masked_email, masked_phone
 from payments.models import BankReport, Payment, PaymentBatch, Refund
 from payments.money import format_minor
 
 
-def payment_data(payment: Payment) -> dict:
+def payment_data(payment: Payment, *, full: bool = False) -> dict:
+    """A payment's JSON; beneficiary data masked unless `full` (docs/privacy.md).
+
+    Event data (and so webhooks, unless the merchant chose full values) always
+    stores the masked form; the API shows full values only to merchants who
+    turned on `full_beneficiary_data`.
+    """
     return {
         "id": payment.public_id,
         "object": "payment",
@@ -16,9 +23,7 @@ def payment_data(payment: Payment) -> dict:
         "method": payment.method,
         "direction": payment.direction,
         "beneficiary_name": payment.beneficiary_name,
-        "beneficiary_account": payment.beneficiary_account,
-        "beneficiary_email": payment.beneficiary_email,
-        "beneficiary_phone": payment.beneficiary_phone,
+        **(beneficiary_full(payment) if full else beneficiary_masked(payment)),
         "description": payment.description,
         "metadata": payment.metadata,
         "status": payment.status,
@@ -29,6 +34,24 @@ def payment_data(payment: Payment) -> dict:
         "refunded_amount": payment.refunded_amount,
         "created_at": payment.created_at.isoformat() if payment.created_at else None,
         "updated_at": payment.updated_at.isoformat() if payment.updated_at else None,
+    }
+
+
+def beneficiary_masked(payment: Payment) -> dict:
+    return {
+        "beneficiary_account": masked(
+            payment.beneficiary_account_last4 or last4(payment.beneficiary_account)
+        ),
+        "beneficiary_email": masked_email(payment.beneficiary_email),
+        "beneficiary_phone": masked_phone(payment.beneficiary_phone),
+    }
+
+
+def beneficiary_full(payment: Payment) -> dict:
+    return {
+        "beneficiary_account": str(payment.beneficiary_account),
+        "beneficiary_email": str(payment.beneficiary_email),
+        "beneficiary_phone": str(payment.beneficiary_phone),
     }
 
 

@@ -22,8 +22,10 @@ from decimal import Decimal
 from django.core.cache import cache as shared_cache
 from django.utils import timezone
 
+from merchants.crypto import field_hash
 from payments.db import recent_figures
 from payments.models import Payment, RiskModel
+from payments.rates import RateUnavailable, convert_minor
 
 DEFAULT_K = 1.8
 DEFAULT_THETA = 6.0
@@ -43,12 +45,15 @@ def risk_drivers(payment) -> dict:
         merchant_id=payment.merchant_id,
         exclude_pk=payment.pk,
         currency=payment.currency,
-        account=payment.beneficiary_account,
+        account_hash=field_hash(payment.beneficiary_account),
         since=timezone.now() - timedelta(hours=1),
         limit=HISTORY,
     )
     usual = float(usual) if usual is not None else None  # NUMERIC on PostgreSQL, REAL on SQLite
-    amount_ratio = math.log10(max(payment.amount_minor / usual, 1.0)) if usual else 0.0
+    if usual:
+        amount_ratio = math.log10(max(payment.amount_minor / usual, 1.0))
+    else:
+        amount_ratio = _base_currency_ratio(payment)
     return {
         "usual_amount_minor": usual,
         "amount": 2.5 * amount_ratio,
@@ -62,6 +67,26 @@ def risk_score(payment) -> float:
     """Score a payment against the merchant's last HISTORY payments, in one aggregate query."""
     drivers = risk_drivers(payment)
     return drivers["amount"] + drivers["new_beneficiary"] + drivers["velocity"]
+
+
+def _base_currency_ratio(payment) -> float:
+    """The amount against the merchant's usual amounts when none of them is in its currency: both in the
+    merchant's base currency through the reference rates (0 when a rate is missing or stale)."""
+    base = payment.merchant.base_currency
+    recent = (
+        Payment.objects.filter(merchant_id=payment.merchant_id)
+        .exclude(pk=payment.pk)
+        .order_by("-created_at", "-id")
+        .values_list("currency", "amount_minor")[:HISTORY]
+    )
+    memo: dict = {}
+    try:
+        amounts = [convert_minor(a, c, base, memo=memo) for c, a in recent]
+        amount = convert_minor(payment.amount_minor, payment.currency, base, memo=memo)
+    except RateUnavailable:
+        return 0.0
+    usual = sum(amounts) / len(amounts) if amounts else 0
+    return math.log10(max(amount / usual, 1.0)) if usual else 0.0
 
 
 def risk_parameters() -> tuple[float, float]:

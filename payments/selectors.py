@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.db.models import Count, Min, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 
+from merchants.crypto import field_hash
 from merchants.models import ApiKey, Merchant
 from payments.db import first_joined
 from payments.models import Event, Payment, PaymentBatch, Refund, RefundStatus
@@ -20,6 +21,7 @@ def payment_list(*, merchant: Merchant, filters: dict | None = None) -> QuerySet
     """The merchant's payments, newest first, filtered.
 
     Filters: `status` (one value or a list), `method`, `currency`, `reference`,
+    `account` (exact, through the keyed hash),
     `batch` (public id), `created_gte` / `created_lt` (datetimes),
     `amount_min_minor` / `amount_max_minor` (with `currency`), `beneficiary`
     (name contains), and `hide_unapproved_batches` (leave out the payments of
@@ -36,6 +38,9 @@ def payment_list(*, merchant: Merchant, filters: dict | None = None) -> QuerySet
     for field in ("method", "currency", "reference"):
         if filters.get(field):
             qs = qs.filter(**{field: filters[field]})
+    if filters.get("account"):
+        # Exact match through the keyed hash: the account itself is encrypted (docs/privacy.md).
+        qs = qs.filter(beneficiary_account_hash=field_hash(filters["account"]))
     if filters.get("batch"):
         qs = qs.filter(batch__public_id=filters["batch"])
     if filters.get("created_gte"):
@@ -64,7 +69,7 @@ def payment_get(*, merchant: Merchant, public_id: str) -> Payment:
 def beneficiary_history(*, payment: Payment) -> dict:
     """The merchant's other payments to this payment's beneficiary account: count, first, per status."""
     others = Payment.objects.filter(
-        merchant_id=payment.merchant_id, beneficiary_account=payment.beneficiary_account
+        merchant_id=payment.merchant_id, beneficiary_account_hash=payment.beneficiary_account_hash
     ).exclude(pk=payment.pk)
     by_status = {
         row["status"]: row["n"]

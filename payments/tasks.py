@@ -6,8 +6,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from payments.gateways import sandbox
-from payments.services import callbacks, payments, reconcile, sweeper, timing_models
-from payments.services.batches import bank_files, execute, ingest, lifecycle
+from payments.services import callbacks, controls, payments, reconcile, sweeper, timing_models
+from payments.services.batches import bank_files, execute, ingest, lifecycle, retention
 from payments.services.idempotency import purge_expired_keys
 from payments.services.notifications import sending
 
@@ -117,3 +117,13 @@ def batches_due_task() -> int:
 def bank_file_write_task(batch_id: int, **_broker_options) -> None:
     """Write a batch's bank file; `q_options` (its longer timeout) matter only to the broker."""
     bank_files.bank_file_write(batch_id=batch_id)
+
+
+def rates_fetch_task() -> int:
+    """Fetch reference rates where PAYDESK_RATES_URL is set (hourly; the same day's rates are replaced)."""
+    return controls.rates_fetch()
+
+
+def batch_files_purge_task() -> int:
+    """Scheduled: delete the stored files of final batches past PAYDESK_UPLOAD_RETENTION_DAYS."""
+    return retention.batch_files_purge()

@@ -27,6 +27,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -137,6 +138,41 @@ METADATA_MESSAGES = {
 # (Co) code points in a name are what a file decoded with the wrong encoding leaves behind, and
 # what no bank can print: the row is refused rather than paid to a garbled name.
 NAME_BAD_CATEGORIES = frozenset({"Cn", "Co", "Cs"})
+
+
+CARD_DIGITS_RE = re.compile(r"^[0-9][0-9 -]{11,30}[0-9]$")
+# The sandbox's own test numbers (DESIGN section 7: the last four choose the outcome): a reserved
+# test range no issuer hands out, accepted as test tokens while the card route is the sandbox.
+SANDBOX_TEST_CARD_PREFIX = "400000000000"
+RAW_CARD_MESSAGE = gettext_lazy(
+    "This looks like a card number. Card payments take a token from the card gateway, "
+    "never the card number itself (PCI DSS)."
+)
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for i, char in enumerate(reversed(digits)):
+        d = int(char)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def is_raw_card_number(account: str) -> bool:
+    """Whether `account` is a primary account number (13-19 digits, Luhn-valid), not a gateway token.
+
+    PayDesk must never store or transmit a card number (that would bring it into PCI DSS scope);
+    the sandbox's test range is let through as its test tokens when the sandbox serves cards.
+    """
+    if not account or not CARD_DIGITS_RE.match(account):
+        return False
+    digits = account.replace(" ", "").replace("-", "")
+    if not (13 <= len(digits) <= 19 and digits.isdigit() and luhn_valid(digits)):
+        return False
+    sandbox = settings.PAYDESK_GATEWAY_ROUTES.get(Method.CARD) == "sandbox"
+    return not (sandbox and digits.startswith(SANDBOX_TEST_CARD_PREFIX) and len(digits) == 16)
 
 
 @dataclass
@@ -254,6 +290,13 @@ def validate_payment_input(merchant: Merchant, data: dict, *, route_check: Route
         if problem is not None:
             # Length and NUL are reported with the other shape errors, formats after them.
             (errors if problem[0] in ("too_long", "nul") else later).append(FieldError(name, *problem))
+    if (
+        clean.get("method") == Method.CARD
+        and clean.get("beneficiary_account")
+        and not any(e.field == "beneficiary_account" for e in (*errors, *later))
+        and is_raw_card_number(clean["beneficiary_account"])
+    ):
+        later.append(FieldError("beneficiary_account", "raw_card_number", str(RAW_CARD_MESSAGE)))
     errors.extend(later)
 
     currency = None

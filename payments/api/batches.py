@@ -396,7 +396,13 @@ class BatchPaymentsView(APIView):
         # A batch reads in file order unless asked otherwise.
         paginator = KeysetPagination(descending=request.query_params.get("ordering") == "-created_at")
         page = paginator.paginate(qs, cursor=options.get("cursor"), limit=options["limit"])
-        return Response(page_body(page, [payment_data(p) for p in page.items], request))
+        return Response(
+            page_body(
+                page,
+                [payment_data(p, full=request.auth.merchant.full_beneficiary_data) for p in page.items],
+                request,
+            )
+        )
 
 
 class BatchErrorsView(APIView):

@@ -9,7 +9,7 @@ from payments.api.fields import RFC3339DateTimeField, StrictCharField
 from payments.api.pagination import PageQuerySerializer
 from payments.api.problems import RepeatedParameter
 from payments.models import Method, PaymentStatus
-from payments.validation import REFERENCE_RE
+from payments.validation import ACCOUNT_PATTERN, REFERENCE_RE
 
 PUBLIC_ID = r"^%s_[A-Za-z0-9]{1,36}$"
 
@@ -23,6 +23,12 @@ class PaymentListQuery(PageQuerySerializer):
     reference = StrictCharField(
         required=False, max_length=140, pattern=REFERENCE_RE.pattern, help_text="Exact reference."
     )
+    account = StrictCharField(
+        required=False,
+        max_length=64,
+        pattern=ACCOUNT_PATTERN,
+        help_text="Exact beneficiary account (spaces and letter case ignored).",
+    )
     batch = StrictCharField(required=False, pattern=PUBLIC_ID % "bat", help_text="Batch id (bat_...).")
     created_gte = RFC3339DateTimeField(required=False, help_text="Created at or after this instant.")
     created_lt = RFC3339DateTimeField(required=False, help_text="Created before this instant.")
@@ -34,7 +40,7 @@ class PaymentListQuery(PageQuerySerializer):
 
     def filters(self) -> dict:
         """The filters for `selectors.payment_list`."""
-        names = ("status", "method", "currency", "reference", "batch", "created_gte", "created_lt")
+        names = ("status", "method", "currency", "reference", "account", "batch", "created_gte", "created_lt")
         return {name: self.validated_data[name] for name in names if name in self.validated_data}
 
 

@@ -187,9 +187,15 @@ class PaymentSerializer(serializers.Serializer):
         help_text="payout (to the beneficiary: batch rows, payout rails) or collection (from a customer).",
     )
     beneficiary_name = serializers.CharField()
-    beneficiary_account = serializers.CharField()
-    beneficiary_email = serializers.CharField(allow_blank=True)
-    beneficiary_phone = serializers.CharField(allow_blank=True)
+    beneficiary_account = serializers.CharField(
+        help_text="Masked (\u2022\u2022\u2022\u2022 1234) unless full beneficiary data is on."
+    )
+    beneficiary_email = serializers.CharField(
+        allow_blank=True, help_text="Masked likewise (a\u2022\u2022\u2022\u2022@example.com)."
+    )
+    beneficiary_phone = serializers.CharField(
+        allow_blank=True, help_text="Masked likewise (\u2022\u2022\u2022\u2022 5678)."
+    )
     description = serializers.CharField(allow_blank=True)
     metadata = serializers.DictField(child=serializers.JSONField())
     status = serializers.ChoiceField(choices=PaymentStatus.choices)

@@ -110,7 +110,13 @@ class PaymentListCreateView(IdempotencyMixin, ApiView):
         options = query.validated_data
         paginator = KeysetPagination(descending=options["ordering"] == "-created_at")
         page = paginator.paginate(qs, cursor=options.get("cursor"), limit=options["limit"])
-        return Response(page_body(page, [payment_data(p) for p in page.items], request))
+        return Response(
+            page_body(
+                page,
+                [payment_data(p, full=request.auth.merchant.full_beneficiary_data) for p in page.items],
+                request,
+            )
+        )
 
     @extend_schema(
         operation_id="payments_create",
@@ -144,7 +150,9 @@ class PaymentListCreateView(IdempotencyMixin, ApiView):
 
         def respond(payment: Payment) -> Response:
             return Response(
-                payment_data(payment), status=201, headers={"Location": payment_url(request, payment)}
+                payment_data(payment, full=request.auth.merchant.full_beneficiary_data),
+                status=201,
+                headers={"Location": payment_url(request, payment)},
             )
 
         claim = self.idempotency_claim(respond)
@@ -166,7 +174,11 @@ class PaymentDetailView(ApiView):
         examples=examples.PAYMENT_DETAIL,
     )
     def get(self, request, payment_id: str):
-        return Response(payment_data(scoped_payment(request, payment_id)))
+        return Response(
+            payment_data(
+                scoped_payment(request, payment_id), full=request.auth.merchant.full_beneficiary_data
+            )
+        )
 
 
 class PaymentCancelView(IdempotencyMixin, ApiView):
@@ -185,7 +197,7 @@ class PaymentCancelView(IdempotencyMixin, ApiView):
     )
     def post(self, request, payment_id: str):
         payment = payment_cancel(payment=scoped_payment(request, payment_id), api_key=request.auth)
-        return Response(payment_data(payment))
+        return Response(payment_data(payment, full=request.auth.merchant.full_beneficiary_data))
 
 
 class PaymentRefundsView(IdempotencyMixin, ApiView):

@@ -96,12 +96,27 @@ def webhook_body(delivery: Delivery) -> bytes:
     """Return the JSON body: the same bytes on every attempt of the same event."""
     if delivery.event_id is not None:
         event = delivery.event
-        data = event.data.get("object", event.data)
+        data = _with_full_beneficiary(event, event.data.get("object", event.data))
         message = {"type": event.type, "timestamp": event.created_at.isoformat(), "data": data}
     else:
         payload = delivery.payload
         message = {"type": delivery.type, "timestamp": payload.get("timestamp"), "data": payload.get("data")}
     return json.dumps(message, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _with_full_beneficiary(event, data: dict) -> dict:
+    """Event data stores beneficiary data masked; a merchant who chose full values gets them back."""
+    if not (event.payment_id and isinstance(data, dict) and "beneficiary_account" in data):
+        return data
+    if not event.merchant.full_beneficiary_data:
+        return data
+    payment = event.payment
+    return {
+        **data,
+        "beneficiary_account": str(payment.beneficiary_account),
+        "beneficiary_email": str(payment.beneficiary_email),
+        "beneficiary_phone": str(payment.beneficiary_phone),
+    }
 
 
 def signed_request(delivery: Delivery, *, timestamp: int | None = None) -> tuple[bytes, dict[str, str]]:

@@ -139,7 +139,7 @@ class SandboxGateway(Gateway):
             "payment_reference": refund.payment.public_id,
             "amount_minor": refund.amount_minor,
             "currency": refund.payment.currency,
-            "account": refund.payment.beneficiary_account,
+            "account": refund.payment.beneficiary_account[-4:],  # all that chooses the outcome
             "first_try": True,
         }
         if remote_url():
@@ -257,7 +257,7 @@ def _payment_operation(payment: Payment, attempt: GatewayAttempt) -> dict:
         "payment_reference": payment.public_id,
         "amount_minor": payment.amount_minor,
         "currency": payment.currency,
-        "account": payment.beneficiary_account,
+        "account": payment.beneficiary_account[-4:],  # its record keeps only what chooses the outcome
         "first_try": attempt.number == 1,  # 0119 fails a payment's first attempt only
     }
 

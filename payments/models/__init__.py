@@ -1,5 +1,6 @@
 from payments.models.bank import BankFile, BankReport
 from payments.models.batch import BatchChunk, BatchRowError, BatchStatus, PaymentBatch
+from payments.models.controls import BlockedEntry, ExchangeRate, SanctionedName
 from payments.models.events import Event, GatewayCallback, IdempotencyKey
 from payments.models.incidents import Incident
 from payments.models.notifications import Channel, Delivery, DeliveryStatus, Notification, WebhookSendSlot
@@ -21,6 +22,9 @@ from payments.models.timing import TimingModel
 __all__ = [
     "BankFile",
     "BankReport",
+    "BlockedEntry",
+    "ExchangeRate",
+    "SanctionedName",
     "Channel",
     "Delivery",
     "DeliveryStatus",

@@ -3,6 +3,8 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
 
+from merchants.crypto import masked
+from merchants.fields import DerivedAccountField, EncryptedTextField
 from merchants.ids import PublicIdField
 from merchants.models import ApiKey, Merchant
 from payments.models.indexes import CoveringIndex
@@ -36,6 +38,9 @@ class PaymentStatus(models.TextChoices):
 
 
 S = PaymentStatus
+# A payment's personal data encrypted at rest (EncryptedTextField): batch COPY writes it encrypted
+# by hand, the admin leaves it out, erasure replaces it.
+ENCRYPTED_FIELDS = ("beneficiary_account", "beneficiary_email", "beneficiary_phone")
 REFUNDABLE = [S.SUCCEEDED, S.PARTIALLY_REFUNDED]
 
 
@@ -64,9 +69,13 @@ class Payment(FSMModelMixin, models.Model):
     currency = models.CharField(_("currency"), max_length=3)
     method = models.CharField(_("method"), max_length=20, choices=Method.choices)
     beneficiary_name = models.CharField(_("beneficiary name"), max_length=140)
-    beneficiary_account = models.CharField(_("beneficiary account"), max_length=64)
-    beneficiary_email = models.EmailField(_("beneficiary email"), blank=True)
-    beneficiary_phone = models.CharField(_("beneficiary phone"), max_length=32, blank=True)
+    # Personal data encrypted at rest (merchants/fields.py); the account is found by its keyed
+    # hash and shown by its last four characters (docs/privacy.md).
+    beneficiary_account = EncryptedTextField(_("beneficiary account"))
+    beneficiary_account_hash = DerivedAccountField(source="beneficiary_account", kind="hash")
+    beneficiary_account_last4 = DerivedAccountField(source="beneficiary_account", kind="last4")
+    beneficiary_email = EncryptedTextField(_("beneficiary email"), blank=True)
+    beneficiary_phone = EncryptedTextField(_("beneficiary phone"), blank=True)
     description = models.CharField(_("description"), max_length=500, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
 
@@ -122,10 +131,16 @@ class Payment(FSMModelMixin, models.Model):
             CoveringIndex(fields=["batch", "id"], covering=["status"], name="payment_batch_line"),
             # Platform-wide status views (the admin's failed and held payments, the sweeper).
             models.Index(fields=["status"], name="payment_status"),
+            # Exact search by account (dashboard, API) and the blocklist, by keyed hash.
+            models.Index(fields=["merchant", "beneficiary_account_hash"], name="payment_merchant_account"),
         ]
 
     def __str__(self) -> str:
         return f"{self.public_id} {self.amount} {self.currency} ({self.status})"
+
+    @property
+    def beneficiary_account_masked(self) -> str:
+        return masked(self.beneficiary_account_last4)
 
     @property
     def amount(self) -> str:

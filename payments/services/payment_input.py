@@ -3,14 +3,16 @@
 payments.validation holds the rules of every field and knows no gateway;
 this is where a use case adds the question only the gateway layer answers:
 is the gateway routed for the method (or, for a batch row, its payout rail)
-set up for this merchant and this currency?
+set up for this merchant and this currency? And the one rule that needs the
+database: the merchant's blocklist (payments/controls.py).
 """
 
 from __future__ import annotations
 
 from merchants.models import Merchant
+from payments.controls import blocklist_errors
 from payments.gateways import setup_problem
-from payments.validation import validate_payment_input
+from payments.validation import FieldError, PaymentInvalid, validate_payment_input
 
 
 def payment_input_validate(
@@ -36,4 +38,10 @@ def payment_input_validate(
             memo[key] = problem
         return problem
 
-    return validate_payment_input(merchant, data, route_check=route_check)
+    clean = validate_payment_input(merchant, data, route_check=route_check)
+    # The merchant's blocklist (payments/controls.py) needs the database, so it is asked here, once the
+    # input meets the specification: refused the same way at every entry point.
+    blocked = blocklist_errors(merchant, clean, memo)
+    if blocked:
+        raise PaymentInvalid([FieldError(*error) for error in blocked])
+    return clean

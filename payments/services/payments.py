@@ -25,6 +25,7 @@ from payments.services.lifecycle.events import actor_for, event_build, events_wr
 from payments.services.lifecycle.guards import ensure_may_move_money
 from payments.services.lifecycle.locks import lock_payment
 from payments.services.lifecycle.outcomes import answer_result, attempt_execute, outcome_apply
+from payments.services.lifecycle.rules import payment_hold_reasons
 from payments.services.lifecycle.transitions import transition_apply
 from payments.services.payment_input import payment_input_validate
 from payments.validation import FieldError, PaymentInvalid
@@ -91,7 +92,12 @@ def payment_create(
     # The first transition (hold, or the claim for submission) is applied before the insert, so
     # the row is written once, already in its state; its Events still say created, then that.
     first, next_actor = None, actor
-    if payment.risk_probability > merchant.risk_threshold:
+    reasons = payment_hold_reasons(payment)
+    extra = None
+    if reasons:
+        first, next_actor = "hold", "system:rules"
+        extra = {"hold_reasons": [r.as_dict() for r in reasons]}
+    elif payment.risk_probability > merchant.risk_threshold:
         first, next_actor = "hold", "system:risk"
     elif submit:
         first = "submit"
@@ -111,7 +117,11 @@ def payment_create(
                     attempt = attempt_create(payment=payment, number=1)
                 events.append(
                     event_build(
-                        payment=payment, type=f"payment.{payment.status}", actor=next_actor, snapshot=snapshot
+                        payment=payment,
+                        type=f"payment.{payment.status}",
+                        actor=next_actor,
+                        snapshot=snapshot,
+                        extra=extra,
                     )
                 )
             events_write(events)

@@ -218,6 +218,8 @@ def batch_approve_view(request: HttpRequest, public_id: str) -> HttpResponse:
             "batch": batch,
             "hint": hint,
             "totals": totals_data(batch.totals),
+            # 大写金额 of the CNY total, as Chinese banks write it on a payment order (issue 12).
+            "cny_total_minor": (batch.totals or {}).get("CNY", {}).get("amount_minor"),
             "to_pay": by_status.get(PaymentStatus.CREATED, 0),
             "held_count": by_status.get(PaymentStatus.ON_HOLD, 0),
             "held": [

@@ -19,6 +19,9 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from merchants.accounts.policy import step_up_redirect
+from merchants.audit import audit_record
+from merchants.crypto import masked
 from merchants.middleware import SESSION_KEY
 from merchants.models import Membership
 from payments import selectors
@@ -27,7 +30,7 @@ from payments.formats.writers import iter_csv
 from payments.forms import RefundForm
 from payments.masking import mask_account
 from payments.money import format_minor
-from payments.representations import payment_data
+from payments.representations import beneficiary_full, payment_data
 from payments.services.lifecycle.guards import MerchantSuspended
 from payments.services.payments import (
     PaymentStateError,
@@ -99,7 +102,25 @@ def payment_export_csv(request: HttpRequest) -> HttpResponse:
         return HttpResponseBadRequest(_("Check the filters: %(errors)s") % {"errors": form.errors.as_text()})
     filters = form.filters() if request.GET else {"hide_unapproved_batches": True}
     qs = selectors.payment_list(merchant=request.merchant, filters=filters)
-    full = can_operate(request)
+    # Full account numbers are a reveal (docs/privacy.md): only for the roles that may reveal, after a
+    # fresh second factor, and audited with the filters used; everyone else gets the last four, which
+    # are stored, so nothing is decrypted for them.
+    full = _can_reveal(request)
+    if full:
+        refused = step_up_redirect(request)
+        if refused is not None:
+            return refused
+        audit_record(
+            action="payment.export_revealed",
+            merchant=request.merchant,
+            # The filters as asked, an exact-account search shown by its last four like any account.
+            after={
+                "filters": {
+                    k: [mask_account(x) for x in v] if k == "account" else v for k, v in request.GET.lists()
+                }
+            },
+            request=request,
+        )
     rows = qs.values_list(
         "public_id",
         "created_at",
@@ -109,7 +130,7 @@ def payment_export_csv(request: HttpRequest) -> HttpResponse:
         "method",
         "status",
         "beneficiary_name",
-        "beneficiary_account",
+        "beneficiary_account" if full else "beneficiary_account_last4",
         "batch__public_id",
         "failure_code",
     ).iterator(chunk_size=2000)
@@ -125,7 +146,7 @@ def payment_export_csv(request: HttpRequest) -> HttpResponse:
                 method,
                 status,
                 name,
-                account if full else mask_account(account),
+                account if full else masked(account),
                 batch or "",
                 code,
             )
@@ -143,9 +164,16 @@ def payment_export_csv(request: HttpRequest) -> HttpResponse:
 @merchant_required
 def payment_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     payment = selectors.payment_get(merchant=request.merchant, public_id=public_id)
+    context = _detail_context(request, payment)
+    if request.headers.get("X-Partial") == "timeline":
+        return render(request, "payments/_payment_live.html", context)
+    return render(request, "payments/payment_detail.html", context)
+
+
+def _detail_context(request: HttpRequest, payment) -> dict:
     events = list(selectors.payment_events(payment=payment))
     names = actor_names(events)
-    context = {
+    return {
         "payment": payment,
         "events": events,
         "timeline": [(event, event_sentence(event, names[event.actor])) for event in events],
@@ -155,10 +183,41 @@ def payment_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         "refunds": selectors.refund_list(payment=payment),
         "refund_form": RefundForm(),
         "can_operate": can_operate(request),
+        "can_reveal": _can_reveal(request),
     }
-    if request.headers.get("X-Partial") == "timeline":
-        return render(request, "payments/_payment_live.html", context)
-    return render(request, "payments/payment_detail.html", context)
+
+
+def _can_reveal(request: HttpRequest) -> bool:
+    return request.membership is not None and request.membership.can_reveal_beneficiary_data
+
+
+@require_POST
+@merchant_required
+def payment_reveal(request: HttpRequest, public_id: str) -> HttpResponse:
+    """Show one payment's full beneficiary data to a role that may see it; every reveal is audited."""
+    payment = selectors.payment_get(merchant=request.merchant, public_id=public_id)
+    if not _can_reveal(request):
+        return HttpResponseForbidden(_("Your role cannot reveal account numbers."))
+    # A fresh second factor first (merchants.accounts.policy, as step_up_required does), asked after
+    # the role so that a role that may never reveal gets its 403 rather than a code prompt.
+    refused = step_up_redirect(request)
+    if refused is not None:
+        return refused
+    audit_record(
+        action="payment.beneficiary_revealed",
+        merchant=request.merchant,
+        obj=payment,
+        after={"fields": ["beneficiary_account", "beneficiary_email", "beneficiary_phone"]},
+        request=request,
+    )
+    context = {
+        **_detail_context(request, payment),
+        "can_reveal": True,
+        "revealed": beneficiary_full(payment),
+    }
+    response = render(request, "payments/payment_detail.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @merchant_required

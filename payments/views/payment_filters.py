@@ -28,6 +28,8 @@ class PaymentFilterForm(forms.Form):
     amount_max = forms.CharField(label=_("Amount to"), required=False, max_length=32)
     beneficiary = forms.CharField(label=_("Beneficiary name"), required=False, max_length=140)
     reference = forms.CharField(label=_("Reference"), required=False, max_length=140)
+    # Exact, through the keyed hash (the account is encrypted; docs/privacy.md): no partial matches.
+    account = forms.CharField(label=_("Exact account"), required=False, max_length=64)
     batch = forms.CharField(label=_("Batch"), required=False, max_length=40)
     unapproved = forms.BooleanField(label=_("Include payments of batches awaiting approval"), required=False)
 
@@ -74,6 +76,7 @@ class PaymentFilterForm(forms.Form):
             "method": d["method"],
             "currency": d["currency"],
             "reference": d["reference"].strip(),
+            "account": d["account"].strip(),
             "beneficiary": d["beneficiary"].strip(),
             "batch": d["batch"].strip(),
             "amount_min_minor": d.get("amount_min_minor"),

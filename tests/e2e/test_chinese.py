@@ -27,6 +27,11 @@ def shoot(page, name: str) -> None:
     page.set_viewport_size({"width": 1366, "height": 900})
 
 
+def logout_label(page) -> str:
+    """The label of the account menu's sign-out button (the menu is closed: read its text)."""
+    return page.locator("form[action$='/logout/'] button").text_content().strip()
+
+
 # First: the approver has never chosen a language, so the browser's decides.
 def test_a_chinese_browser_sees_the_sign_in_page_and_dashboard_in_chinese(browser, demo_server):
     base = demo_server["url"]
@@ -37,7 +42,9 @@ def test_a_chinese_browser_sees_the_sign_in_page_and_dashboard_in_chinese(browse
     shoot(page, "login")
     login(page, base, "approver@demo.paydesk.local")  # with its second factor
     nav = page.locator("nav.navbar").inner_text()
-    assert "付款" in nav and "批次" in nav and "退出登录" in nav
+    assert "付款" in nav and "批次" in nav
+    assert page.locator("#account-menu").is_visible()
+    assert logout_label(page) == "退出登录"  # in the account menu
     page.goto(f"{base}/batches/")
     shoot(page, "batches")
     context.close()
@@ -51,13 +58,13 @@ def test_switch_to_chinese_pay_in_cny_and_upload_a_chinese_file(browser, demo_se
     page.goto(f"{base}/accounts/login/")
     assert page.locator("h1").inner_text() == "Log in to PayDesk"
     login(page, base, OWNER)
-    assert page.get_by_role("button", name="Log out").is_visible()
+    assert logout_label(page) == "Log out"
 
     # The switcher in the navigation: 简体中文, remembered for this person.
     with page.expect_navigation():
         page.select_option("#language-switcher select", "zh-hans")
     assert page.locator("html").get_attribute("lang") == "zh-hans"
-    assert page.get_by_role("button", name="退出登录").is_visible()
+    assert logout_label(page) == "退出登录"
     assert page.locator("#nav").get_by_role("link", name="新建付款").is_visible()
     shoot(page, "payments")
 
@@ -69,7 +76,9 @@ def test_switch_to_chinese_pay_in_cny_and_upload_a_chinese_file(browser, demo_se
     page.select_option("select[name=method]", "card")
     page.fill("input[name=beneficiary_name]", "张伟")
     page.fill("input[name=beneficiary_account]", "4000000000001234")
-    page.get_by_role("button", name="创建并发送付款").click()
+    page.get_by_role("button", name="核对付款").click()
+    # The review step (issue 11) writes the amount in capital numerals before anything is sent.
+    page.locator("#confirm-send").click()
     page.wait_for_url(f"{base}/payments/pay_*/")
     assert "¥1,234.56" in page.locator("#live").inner_text()
     assert "壹仟贰佰叁拾肆元伍角陆分" in page.locator("#amount-in-words").inner_text()
@@ -93,10 +102,10 @@ def test_switch_to_chinese_pay_in_cny_and_upload_a_chinese_file(browser, demo_se
     # Remembered: a new browser with an English Accept-Language still gets Chinese after signing in.
     other = browser.new_context(locale="en-US").new_page()
     login(other, base, OWNER)
-    assert other.get_by_role("button", name="退出登录").is_visible()
+    assert logout_label(other) == "退出登录"
     # And back to English (the other browser tests sign in as the owner too).
     with other.expect_navigation():
         other.select_option("#language-switcher select", "en")
-    assert other.get_by_role("button", name="Log out").is_visible()
+    assert logout_label(other) == "Log out"
     other.context.close()
     context.close()

@@ -195,6 +195,13 @@ def test_changing_a_merchants_limit_in_the_admin_is_audited_with_before_and_afte
             "late_success_refund": merchant_a.late_success_refund,
             "risk_threshold": "0.950",
             "require_two_factor": "on",
+            # Issue 13's fraud-control limits are on the same form, left as they are.
+            "base_currency": merchant_a.base_currency,
+            "first_payment_cap_minor": merchant_a.first_payment_cap_minor,
+            "daily_cap_minor": merchant_a.daily_cap_minor,
+            "monthly_cap_minor": merchant_a.monthly_cap_minor,
+            "velocity_per_beneficiary_hour": merchant_a.velocity_per_beneficiary_hour,
+            "velocity_per_minute": merchant_a.velocity_per_minute,
             "memberships-TOTAL_FORMS": "0",
             "memberships-INITIAL_FORMS": "0",
         },

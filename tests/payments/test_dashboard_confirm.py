@@ -8,7 +8,7 @@ from payments.services.payments import payment_create
 from tests.conftest import confirm_token_of, confirmed_post
 from tests.factories import payment_input
 from tests.payments.conftest import login
-from tests.payments.test_batch_support import media  # noqa: F401
+from tests.payments.test_batch_support import csv_bytes, media, rows  # noqa: F401
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("media")]
 
@@ -121,3 +121,16 @@ def test_batch_approval_shows_count_totals_and_errors_before_the_final_click(
     assert again["Location"] == reverse("dashboard:batch_detail", args=[batch.public_id])
     assert Event.objects.filter(batch=batch, type="batch.approved").count() == 1
     assert PaymentBatch.objects.get(pk=batch.pk).status == "completed"
+
+
+def test_the_reviews_write_cny_amounts_in_capital_numerals(client, bob, carol, uploaded, sandbox_wire):
+    """Issue 12: 大写金额 on the payment review step and on the batch approval of a CNY total."""
+    client.force_login(bob)
+    page = client.post(reverse("dashboard:payment_new"), {**FORM, "currency": "CNY"}).content.decode()
+    assert 'id="amount-in-words"' in page and "壹仟贰佰叁拾肆元伍角" in page
+    page = client.post(reverse("dashboard:payment_new"), FORM).content.decode()
+    assert 'id="amount-in-words"' not in page  # USD: no words
+
+    batch = uploaded(csv_bytes(rows(2, amount="100002.50", currency="CNY")))
+    review = login(carol).get(reverse("dashboard:batch_approve", args=[batch.public_id])).content.decode()
+    assert "贰拾万零伍元整" in review

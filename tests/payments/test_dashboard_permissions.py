@@ -55,6 +55,7 @@ GET_URLS = {
     "webhook_endpoint_detail": ("endpoint", 200),
     "notification_list": (None, 200),
     "notification_preferences": (None, 200),
+    "blocklist": (None, 200),  # every member sees it; owners and approvers change it (a POST)
 }
 POST_ONLY = {
     "payment_retry": "payment",
@@ -68,6 +69,7 @@ POST_ONLY = {
     "webhook_endpoint_delete": "endpoint",
     "delivery_redeliver": "delivery",
     "notification_read": None,
+    "payment_reveal": "payment",
 }
 
 

@@ -9,6 +9,7 @@ from django.db.models import Avg, Count, Q
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from merchants.crypto import field_hash
 from payments.gateways import GatewayResult, Outcome
 from payments.models import Event, GatewayAttempt, Payment, SandboxNotice, SandboxOperation
 from payments.risk import HISTORY, risk_score
@@ -29,7 +30,7 @@ def reference_score(payment) -> float:
     )
     stats = recent.aggregate(
         usual=Avg("amount_minor", filter=Q(currency=payment.currency)),
-        known=Count("id", filter=Q(beneficiary_account=payment.beneficiary_account)),
+        known=Count("id", filter=Q(beneficiary_account_hash=field_hash(payment.beneficiary_account))),
         last_hour=Count("id", filter=Q(created_at__gte=since)),
     )
     usual = stats["usual"]
@@ -53,7 +54,7 @@ def test_risk_score_matches_the_orm_aggregate(merchant_a, sandbox_wire):
             currency=currency,
             reference=f"R{i}",
         )
-    Payment.objects.filter(beneficiary_account="DE0002").update(
+    Payment.objects.filter(beneficiary_account_hash=field_hash("DE0002")).update(
         created_at=timezone.now() - timedelta(hours=2)
     )
     for account, amount in [("DE0001", 12_345), ("XX9999", 10**9), ("DE0003", 1)]:

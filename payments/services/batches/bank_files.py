@@ -25,9 +25,11 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, Q, Sum, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
+from merchants.crypto import decrypt_many
 from payments.formats.pain001_writer import Party, PaymentBlock, Transfer, iter_pain001
 from payments.gateways.bank_file import BankFileGateway
 from payments.models import BankFile, BatchChunk, Payment, PaymentBatch, PaymentStatus
@@ -211,9 +213,27 @@ def _transfers(batch: PaymentBatch, currency: str, dates: set[str | None]) -> It
         _payments(batch)
         .filter(scope, currency=currency)
         .order_by("pk")
-        .values_list("reference", "amount_minor", "beneficiary_name", "beneficiary_account", "description")
+        # The account as stored (its Fernet token), deciphered per chunk in bulk below.
+        .values_list(
+            "reference",
+            "amount_minor",
+            "beneficiary_name",
+            Cast("beneficiary_account", TextField()),
+            "description",
+        )
     )
-    for reference, minor, name, account, description in rows.iterator(chunk_size=5000):
+    chunk: list[tuple] = []
+    for row in rows.iterator(chunk_size=5000):
+        chunk.append(row)
+        if len(chunk) == 5000:
+            yield from _chunk_transfers(chunk, currency)
+            chunk = []
+    yield from _chunk_transfers(chunk, currency)
+
+
+def _chunk_transfers(chunk: list[tuple], currency: str) -> Iterator[Transfer]:
+    accounts = decrypt_many([row[3] for row in chunk])
+    for (reference, minor, name, _token, description), account in zip(chunk, accounts, strict=True):
         yield Transfer(
             end_to_end_id=reference,
             amount=format_minor(minor, currency),

@@ -30,11 +30,14 @@ from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from merchants.crypto import field_hashes, masked_email, masked_phone
 from merchants.models import Merchant
+from payments.controls import controls_prepare, hold_reasons, sanctions_listed
 from payments.db import is_unique_violation, streams_copy
 from payments.formats import ENCODINGS, FormatError, RawRow, open_reader
 from payments.gateways import Gateway, get_gateway, setup_checks_prepare
-from payments.models import BatchStatus, PaymentBatch
+from payments.masking import mask_account
+from payments.models import BatchStatus, PaymentBatch, PaymentStatus
 from payments.queue import enqueue
 from payments.services.batches.approvals import batch_notify_approvers
 from payments.services.batches.funding import funding_account_for, funding_by_currency
@@ -119,12 +122,21 @@ class _Tally:
         self.rows = 0
         self.valid = 0
         self.errors = 0
+        self.held = 0  # valid rows stored on hold by the rules
         self.totals: dict[str, list[int]] = {}
         # The earliest ReqdExctnDt of the file's valid rows (pain.001), if any.
         self.first_date: date | None = None
 
     def totals_json(self) -> dict[str, dict[str, int]]:
         return {c: {"count": n, "amount_minor": s} for c, (n, s) in sorted(self.totals.items())}
+
+
+# The offending value of a row error in a beneficiary-data column, as it may be kept and shown.
+SHOWN_MASKED = {
+    "beneficiary_account": mask_account,
+    "beneficiary_email": masked_email,
+    "beneficiary_phone": masked_phone,
+}
 
 
 def _shown(text: str, limit: int) -> str:
@@ -147,6 +159,7 @@ def ingest_rows(
     writer: Writer,
     *,
     funded: dict[str, bool] | None = None,
+    memo: dict | None = None,
 ) -> _Tally:
     """Validate every row of `reader` and hand valid rows and errors to `writer`, block by block.
 
@@ -160,10 +173,15 @@ def ingest_rows(
     errors: list[ErrorRow] = []
     line, ref, pmt_inf_id = 0, "", ""
     values: dict[str, Any] = {}
-    memo: dict = {}  # payment_input_validate's per-batch memo (same merchant, settings and language)
+    # payment_input_validate's per-batch memo (same merchant, settings and language); given with the
+    # fraud controls' answers already read (controls_prepare) when a COPY stream will be open.
+    memo = {} if memo is None else memo
 
     def err(column: str, code: str, message: str) -> None:
         offending = values.get(column) if column and isinstance(values, dict) else None
+        if column in SHOWN_MASKED and offending is not None:
+            # Beneficiary data is stored encrypted, so a row error shows it masked too.
+            offending = SHOWN_MASKED[column](str(offending))
         name = values.get("beneficiary_name") if isinstance(values, dict) else None
         errors.append(
             (
@@ -204,6 +222,8 @@ def ingest_rows(
             entry = tally.totals.setdefault(clean["currency"], [0, 0])
             entry[0] += 1
             entry[1] += clean["amount_minor"]
+        if good and rules_apply:
+            holds(good)
         if good:
             writer.payments(good)
         tally.valid += len(good)
@@ -211,6 +231,31 @@ def ingest_rows(
             writer.errors(errors)
         block.clear()
         errors.clear()
+
+    # Hold rules for batch rows (payments/controls.py): sanctions screening and the first-payment
+    # cap; a held row is stored on_hold with its reasons and left out of execution until released.
+    rules_apply = bool(merchant.first_payment_cap_minor) or sanctions_listed(memo)
+    paid_in_file: set[str] = set()
+
+    def holds(good: list[dict[str, Any]]) -> None:
+        hashes = field_hashes([c["beneficiary_account"] for c in good])
+        known = writer.known_accounts(sorted(set(hashes))) if merchant.first_payment_cap_minor else set()
+        for clean, account_hash in zip(good, hashes, strict=True):
+            reasons = hold_reasons(
+                merchant,
+                amount_minor=clean["amount_minor"],
+                currency=clean["currency"],
+                beneficiary_name=clean["beneficiary_name"],
+                account_hash=account_hash,
+                new_beneficiary=account_hash not in known and account_hash not in paid_in_file,
+                realtime=False,
+                memo=memo,
+            )
+            paid_in_file.add(account_hash)
+            clean["status"] = PaymentStatus.ON_HOLD.value if reasons else PaymentStatus.CREATED.value
+            if reasons:
+                clean["metadata"] = {**clean["metadata"], "hold_reasons": [r.as_dict() for r in reasons]}
+                tally.held += 1
 
     gateway = writer.gateway
     rails: dict[str, Gateway] = {}
@@ -409,7 +454,7 @@ def _validate_once(batch: PaymentBatch, *, streaming: bool = True) -> None:
                 if not streams_copy():
                     writer: Writer = OrmWriter(batch)
                     try:
-                        tally = ingest_rows(batch, merchant, reader, writer)
+                        tally = ingest_rows(batch, merchant, reader, writer, memo=controls_prepare(merchant))
                     finally:
                         writer.close()
                 else:
@@ -417,10 +462,11 @@ def _validate_once(batch: PaymentBatch, *, streaming: bool = True) -> None:
                     # stream is open, a query on this connection would wait for it forever.
                     setup_checks_prepare(merchant, payout=True)
                     funded = funding_by_currency(batch)
+                    memo = controls_prepare(merchant)
                     writer = CopyWriter(batch, streaming=streaming)
                     try:
                         with connection.execute_wrapper(_no_query_while_streaming(writer)):
-                            tally = ingest_rows(batch, merchant, reader, writer, funded=funded)
+                            tally = ingest_rows(batch, merchant, reader, writer, funded=funded, memo=memo)
                     finally:
                         writer.close()
                 _finish(batch, reader, tally)

@@ -20,6 +20,7 @@ from itertools import groupby
 from django.db.models import Count
 from django.utils.translation import pgettext_lazy
 
+from merchants.crypto import masked
 from payments.channels.messages import row_error_text
 from payments.formats import TxStatus, iter_error_csv, iter_pain002, iter_result_csv
 from payments.formats.writers import ERROR_COLUMNS, RESULT_COLUMNS
@@ -87,7 +88,7 @@ def _payment_lines(batch: PaymentBatch) -> Iterator[tuple[int, dict]]:
             "currency",
             "method",
             "beneficiary_name",
-            "beneficiary_account",
+            "beneficiary_account_last4",
             "status",
             "failure_code",
             "failure_message",
@@ -162,7 +163,8 @@ def result_rows(batch: PaymentBatch) -> Iterator[dict]:
                 "currency": payment["currency"],
                 "method": payment["method"],
                 "beneficiary_name": payment["beneficiary_name"],
-                "beneficiary_account": payment["beneficiary_account"],
+                # Masked: the full number stays in the dashboard's audited reveal (docs/privacy.md).
+                "beneficiary_account": masked(payment["beneficiary_account_last4"]),
                 "status": payment["status"],
                 "payment_id": payment["public_id"],
                 "failure_code": payment["failure_code"],

@@ -25,6 +25,7 @@ from django.db import connection
 from django.utils import timezone
 from psycopg.adapt import PyFormat, Transformer
 
+from merchants.crypto import encrypt_many, field_hashes, last4
 from merchants.ids import new_public_ids
 from payments.db import (
     copy_escape_bytes,
@@ -36,8 +37,10 @@ from payments.db import (
 )
 from payments.gateways import payout_gateway_for_method
 from payments.models import BatchRowError, Payment, PaymentBatch, PaymentStatus
+from payments.models.payment import ENCRYPTED_FIELDS
 
 logger = logging.getLogger(__name__)
+
 
 # A row error: line, column, code, message, the row's reference, its pain.001 PmtInfId,
 # the offending value and the row's beneficiary name.
@@ -86,6 +89,10 @@ class Writer:
     def existing(self, references: list[str]) -> set[str]:
         raise NotImplementedError
 
+    def known_accounts(self, hashes: list[str]) -> set[str]:
+        """Which of these account hashes the merchant has paid (or has a payment to) before."""
+        raise NotImplementedError
+
     def payments(self, rows: list[dict[str, Any]]) -> None:
         raise NotImplementedError
 
@@ -110,6 +117,13 @@ class OrmWriter(Writer):
             Payment.objects.filter(merchant_id=self.batch.merchant_id, reference__in=references).values_list(
                 "reference", flat=True
             )
+        )
+
+    def known_accounts(self, hashes: list[str]) -> set[str]:
+        return set(
+            Payment.objects.filter(
+                merchant_id=self.batch.merchant_id, beneficiary_account_hash__in=hashes
+            ).values_list("beneficiary_account_hash", flat=True)
         )
 
     def payments(self, rows: list[dict[str, Any]]) -> None:
@@ -192,6 +206,16 @@ class CopyWriter(Writer):
             lookup, Payment, "reference", scope=("merchant_id", self.batch.merchant_id), values=references
         )
 
+    def known_accounts(self, hashes: list[str]) -> set[str]:
+        lookup = self._lookup or connection.connection
+        return existing_values(
+            lookup,
+            Payment,
+            "beneficiary_account_hash",
+            scope=("merchant_id", self.batch.merchant_id),
+            values=hashes,
+        )
+
     def beat(self) -> None:
         """Tell the sweeper this validation is alive (committed at once on the second connection)."""
         if self._lookup is None or time.monotonic() - self._beat < HEARTBEAT_SECONDS:
@@ -212,6 +236,7 @@ class CopyWriter(Writer):
 
     def payments(self, rows: list[dict[str, Any]]) -> None:
         ids = new_public_ids("pay", len(rows))
+        rows = protected_rows(rows)
         template, slots, id_slot, meta_slot = self._layout(rows[0])
         with connection.wrap_database_errors:
             per_block = self._copy is None
@@ -299,6 +324,22 @@ class CopyWriter(Writer):
             self._lookup.close()
         self._spool.close()
         self._cursor.close()
+
+
+def protected_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Copies of block rows in the form stored at rest: what COPY writes is what the model's fields
+    would have written (EncryptedTextField tokens, the account's keyed hash and last four)."""
+    out = [row.copy() for row in rows]
+    for name in ENCRYPTED_FIELDS:
+        values = [row[name] for row in rows]
+        if name == "beneficiary_account":
+            for row, value, digest in zip(out, values, field_hashes(values), strict=True):
+                row["beneficiary_account_hash"] = digest
+                row["beneficiary_account_last4"] = last4(value)
+        if any(values):
+            for row, token in zip(out, encrypt_many(values), strict=True):
+                row[name] = token
+    return out
 
 
 def _metadata_json(meta: dict) -> str:

@@ -1,0 +1,30 @@
+"""The merchant's hold rules, applied by the core to every new payment (real-time or batch row).
+
+Refusals (the blocklist) are part of input validation; this module decides
+which valid payments are held for review, and why (payments/controls.py).
+"""
+
+from __future__ import annotations
+
+from merchants.crypto import field_hash
+from payments.controls import HoldReason, hold_reasons, is_new_beneficiary
+from payments.models import Payment
+
+
+def payment_hold_reasons(
+    payment: Payment, *, realtime: bool = True, memo: dict | None = None
+) -> list[HoldReason]:
+    """Why this new (unsaved) payment must be held; empty if it may go on."""
+    account_hash = payment.beneficiary_account_hash or field_hash(payment.beneficiary_account)
+    merchant = payment.merchant
+    new = bool(merchant.first_payment_cap_minor) and is_new_beneficiary(merchant, account_hash)
+    return hold_reasons(
+        merchant,
+        amount_minor=payment.amount_minor,
+        currency=payment.currency,
+        beneficiary_name=payment.beneficiary_name,
+        account_hash=account_hash,
+        new_beneficiary=new,
+        realtime=realtime,
+        memo=memo,
+    )
