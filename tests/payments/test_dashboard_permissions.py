@@ -52,6 +52,7 @@ GET_URLS = {
     "notification_list": (None, 200),
     "notification_preferences": (None, 200),
     "blocklist": (None, 200),  # every member sees it; owners and approvers change it (a POST)
+    "batch_template": ("template", 200),  # the Chinese CSV template: the same for every merchant
 }
 POST_ONLY = {
     "payment_retry": "payment",
@@ -98,7 +99,12 @@ def world(alice, bob, carol, mallory, merchant_a, uploaded, sandbox_wire):
         "other": login(mallory),
         "anonymous": Client(),
     }
-    objects = {"payment": payment.public_id, "batch": batch.public_id, "endpoint": endpoint.public_id}
+    objects = {
+        "payment": payment.public_id,
+        "batch": batch.public_id,
+        "endpoint": endpoint.public_id,
+        "template": ["zh-hans", "csv"],
+    }
     return clients, objects
 
 
@@ -106,7 +112,7 @@ def _expected(persona: str, needs, rule) -> int:
     if persona == "anonymous":
         return 302
     if persona == "other":
-        return 404 if needs else 200
+        return 404 if needs in ("payment", "batch", "endpoint") else 200
     if isinstance(rule, dict):
         return rule[persona]
     return rule
@@ -116,7 +122,8 @@ def test_every_page_answers_each_persona_as_expected(world):
     clients, objects = world
     wrong = []
     for name, (needs, rule) in GET_URLS.items():
-        url = reverse(f"dashboard:{name}", args=[objects[needs]] if needs else [])
+        args = objects[needs] if needs else []
+        url = reverse(f"dashboard:{name}", args=args if isinstance(args, list) else [args])
         for persona in PERSONAS:
             got = clients[persona].get(url).status_code
             want = _expected(persona, needs, rule)
