@@ -104,7 +104,7 @@ class Merchant(models.Model):
         default=False,
         help_text=_(
             "Show full account numbers, e-mails and phone numbers in API answers and webhooks "
-            "instead of the masked form (\u2022\u2022\u2022\u2022 1234). Every change is audited."
+            "instead of the masked form (•••• 1234). Every change is audited."
         ),
     )
     require_two_factor = models.BooleanField(
