@@ -9,7 +9,6 @@ from payments.views import (
     home,
     notifications,
     payouts,
-    settings_pages,
 )
 
 app_name = "dashboard"
@@ -24,12 +23,7 @@ urlpatterns = [
         approvals.batch_request_approval,
         name="batch_request_approval",
     ),
-    # Settings (payments/views/settings_pages.py).
-    path("settings/api-keys/", settings_pages.api_key_list, name="api_key_list"),
-    path(
-        "settings/api-keys/<str:public_id>/revoke/", settings_pages.api_key_revoke_view, name="api_key_revoke"
-    ),
-    path("settings/team/", settings_pages.team, name="team"),
+    # API keys and the team are owners' pages in merchants/accounts/ (accounts:api_keys, accounts:team).
     path("payments/new/", confirm.payment_new, name="payment_new"),
     path("payments/<str:public_id>/", dashboard.payment_detail, name="payment_detail"),
     path("payments/<str:public_id>/status.json", dashboard.payment_status, name="payment_status"),

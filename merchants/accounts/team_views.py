@@ -8,6 +8,7 @@ from datetime import datetime, time
 from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -82,7 +83,13 @@ def team_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/team.html",
-        {"form": form, "members": members, "invitations": invitations, "roles": Membership.Role.choices},
+        {
+            "form": form,
+            "members": members,
+            "invitations": invitations,
+            "roles": Membership.Role.choices,
+            "invitation_hours": settings.PAYDESK_INVITATION_HOURS,
+        },
     )
 
 
@@ -147,7 +154,7 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
 
 
 class ApiKeyForm(forms.Form):
-    name = forms.CharField(label=gettext_lazy("Name"), max_length=100, required=False)
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=100)
     scopes = forms.MultipleChoiceField(
         label=gettext_lazy("Scopes"), choices=ApiKey.Scope.choices, widget=forms.CheckboxSelectMultiple
     )
@@ -155,9 +162,21 @@ class ApiKeyForm(forms.Form):
 
 @owner_required
 def api_keys(request: HttpRequest) -> HttpResponse:
-    keys = ApiKey.objects.filter(merchant=request.merchant).order_by("-created_at")
+    """List the keys (last-used time, status); create one (step-up), revoke one."""
+    keys = (
+        ApiKey.objects.filter(merchant=request.merchant)
+        .select_related("created_by")
+        .order_by("revoked_at", "-created_at")
+    )
     new_key = request.session.pop(NEW_KEY_SESSION_KEY, None)
-    return render(request, "accounts/api_keys.html", {"keys": keys, "form": ApiKeyForm(), "new_key": new_key})
+    response = render(
+        request,
+        "accounts/api_keys.html",
+        {"keys": keys, "new_key": new_key, "scopes": ApiKey.Scope.choices},
+    )
+    if new_key:
+        response["Cache-Control"] = "no-store"  # the secret is on this page once
+    return response
 
 
 @require_POST
@@ -166,7 +185,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 def api_key_new(request: HttpRequest) -> HttpResponse:
     form = ApiKeyForm(request.POST)
     if not form.is_valid():
-        messages.error(request, _("Choose at least one scope."))
+        messages.error(request, _("Give the key a name and choose at least one scope."))
         return redirect("accounts:api_keys")
     _key, raw = api_key_create(
         merchant=request.merchant,

@@ -79,7 +79,7 @@ def test_creating_an_api_key_needs_step_up_and_is_shown_once(client, alice):
     client.post(reverse("accounts:api_key_new"), {"name": "ERP", "scopes": ["read"]})
     key = ApiKey.objects.get()
     page = client.get(reverse("accounts:api_keys")).content.decode()
-    raw = re.search(r'id="new-api-key"[^>]*>(pdk_[^<]+)<', page).group(1)
+    raw = re.search(r'id="new-key-secret" value="(pdk_[^"]+)"', page).group(1)
     assert key.matches(raw)
     assert raw not in client.get(reverse("accounts:api_keys")).content.decode()
     entry = AuditEntry.objects.get(action="api_key.created")
