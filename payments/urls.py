@@ -17,6 +17,7 @@ urlpatterns = [
     path("", home.home, name="home"),
     path("payments/", dashboard.payment_list, name="payment_list"),
     path("payments/export.csv", dashboard.payment_export_csv, name="payment_export_csv"),
+    path("payments/export.xlsx", dashboard.payment_export_xlsx, name="payment_export_xlsx"),
     path("approvals/", approvals.approvals_inbox, name="approvals"),
     path(
         "batches/<str:public_id>/request-approval/",
