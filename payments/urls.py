@@ -44,6 +44,8 @@ urlpatterns = [
     path("batches/<str:public_id>/cancel/", batches.batch_cancel_view, name="batch_cancel"),
     path("batches/<str:public_id>/payments/", batches.batch_payments, name="batch_payments"),
     path("batches/<str:public_id>/errors.csv", batches.batch_errors_csv, name="batch_errors_csv"),
+    path("batches/<str:public_id>/bad-rows.csv", batches.batch_bad_rows_csv, name="batch_bad_rows_csv"),
+    path("batches/<str:public_id>/retry/", confirm.batch_retry_view, name="batch_retry"),
     path("batches/<str:public_id>/results.csv", batches.batch_results_csv, name="batch_results_csv"),
     path("batches/<str:public_id>/pain.002.xml", batches.batch_pain002, name="batch_pain002"),
     # Payouts: the bank file of a batch, bank reports, funding accounts (payments/views/payouts.py).

@@ -95,6 +95,12 @@ class PaymentBatch(FSMModelMixin, models.Model):
         FundingAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="batches"
     )
     execution_date = models.DateField(_("requested execution date"), null=True, blank=True)
+    # "Retry failed": the finished batch whose retryable failures this batch pays again
+    # (payments/services/batches/retry.py); a batch has at most one retry that is not cancelled or
+    # rejected, so two clicks, or two people, make one.
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+    )
 
     class Meta:
         verbose_name = _("payment batch")
@@ -102,6 +108,13 @@ class PaymentBatch(FSMModelMixin, models.Model):
         indexes = [
             models.Index(fields=["merchant", "-created_at"], name="batch_merchant_recent"),
             models.Index(fields=["status", "updated_at"], name="batch_status_updated"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["retry_of"],
+                condition=~models.Q(status__in=["cancelled", "rejected"]),
+                name="batch_one_live_retry",
+            )
         ]
 
     def __str__(self) -> str:

@@ -31,6 +31,7 @@ from payments.models import BankFile, BatchStatus, PaymentStatus
 from payments.representations import batch_data
 from payments.services.batches import reports as batch_reports
 from payments.services.batches.approvals import batch_approvers
+from payments.services.batches.bad_rows import BadRowsUnavailable, batch_bad_rows_available, iter_bad_rows_csv
 from payments.services.batches.lifecycle import (
     BATCH_ENCODINGS,
     BatchError,
@@ -40,6 +41,7 @@ from payments.services.batches.lifecycle import (
     batch_upload,
     batch_uploader_id,
 )
+from payments.services.batches.retry import batch_live_retry, batch_retry_offered
 from payments.services.batches.upload import (
     MULTIPART_SLACK,
     BatchUploadHandler,
@@ -183,6 +185,13 @@ def batch_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         # The live progress badges name payment statuses in the page's language.
         "status_labels": {status.value: str(status.label) for status in PaymentStatus},
     }
+    # "Retry failed" and "Download the bad rows" (docs/batches.md), and the links between a batch
+    # and its retry.
+    context["retry"] = batch_live_retry(batch)
+    context["retry_offered"] = (
+        membership is not None and membership.can_create_payments and batch_retry_offered(batch)
+    )
+    context["bad_rows"] = batch_bad_rows_available(batch)
     progress = context["progress"]
     context["failed_count"] = progress["by_status"].get(PaymentStatus.FAILED, 0)
     context["bar"] = _bar_segments(progress)
@@ -256,6 +265,18 @@ def batch_errors_csv(request: HttpRequest, public_id: str) -> StreamingHttpRespo
         "text/csv; charset=utf-8",
         f"{batch.public_id}-errors.csv",
     )
+
+
+@merchant_required
+def batch_bad_rows_csv(request: HttpRequest, public_id: str) -> HttpResponse:
+    """The rejected rows as uploaded, in the upload's columns: fix them and upload the file again."""
+    batch = selectors.batch_get(merchant=request.merchant, public_id=public_id)
+    try:
+        chunks = iter_bad_rows_csv(batch)
+    except BadRowsUnavailable as exc:
+        messages.error(request, str(exc))
+        return redirect("dashboard:batch_detail", public_id=public_id)
+    return _download(chunks, "text/csv; charset=utf-8", f"{batch.public_id}-bad-rows.csv")
 
 
 @merchant_required

@@ -23,6 +23,7 @@ from payments.models import BatchStatus, Method, PaymentStatus
 from payments.money import MoneyError, format_minor, parse_amount
 from payments.representations import totals_data
 from payments.services.batches.lifecycle import BatchError, batch_approve
+from payments.services.batches.retry import batch_retry_create, batch_retry_offered, batch_retry_summary
 from payments.services.form_submissions import (
     SubmissionSeen,
     form_submission_claim,
@@ -253,3 +254,36 @@ def batch_approve_view(request: HttpRequest, public_id: str) -> HttpResponse:
         else:
             messages.success(request, _("Batch approved: execution has started."))
     return redirect(detail)
+
+
+# Retry failed ---------------------------------------------------------------------------------
+
+
+@merchant_required
+def batch_retry_view(request: HttpRequest, public_id: str) -> HttpResponse:
+    """Show how many failures a retry pays again and their totals per currency; create it on the click."""
+    batch = selectors.batch_get(merchant=request.merchant, public_id=public_id)
+    if not can_operate(request):
+        return HttpResponseForbidden(_("Your role cannot upload batches."))
+    detail = reverse("dashboard:batch_detail", args=[public_id])
+    if request.method != "POST":
+        if not batch_retry_offered(batch):
+            messages.error(request, _("This batch has no failures that can be retried."))
+            return redirect(detail)
+        context = {"batch": batch, "summary": batch_retry_summary(batch), "confirm_token": form_token_new()}
+        return render(request, "confirm/batch_retry.html", context)
+    claim, response = _claim(request)
+    if response is not None:
+        return response
+    try:
+        retry = batch_retry_create(batch=batch, user=request.user)
+    except BatchError as exc:
+        form_submission_release(claim=claim)
+        messages.error(request, exc.message)
+        return redirect(detail)
+    location = reverse("dashboard:batch_detail", args=[retry.public_id])
+    form_submission_done(claim=claim, location=location)
+    messages.success(
+        request, _("Batch %(id)s created from the failures: validating now.") % {"id": retry.public_id}
+    )
+    return redirect(location)
