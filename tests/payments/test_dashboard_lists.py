@@ -88,3 +88,68 @@ def test_a_viewer_exports_masked_accounts(merchant_a, sandbox_wire):
     response = login(viewer).get(reverse("dashboard:payment_export_csv"))
     body = b"".join(response.streaming_content).decode("utf-8-sig")
     assert "4000000000001234" not in body and "\u2022\u2022\u2022\u2022 1234" in body
+
+
+def _xlsx(response):
+    import openpyxl
+
+    assert response.streaming
+    assert response["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    sheet = openpyxl.load_workbook(io.BytesIO(b"".join(response.streaming_content))).active
+    cells = list(sheet.iter_rows())
+    header = [c.value for c in cells[0]]
+    return header, [dict(zip(header, row, strict=True)) for row in cells[1:]]
+
+
+def test_xlsx_export_gives_the_filtered_rows_typed_and_never_a_formula(
+    client, alice, merchant_a, sandbox_wire
+):
+    from datetime import datetime
+
+    payment_create(
+        merchant=merchant_a,
+        data=payment_input(reference="KEEP", beneficiary_name="=HYPERLINK(1)", description="x"),
+    )
+    payment_create(
+        merchant=merchant_a, data=payment_input(reference="KEEP2", beneficiary_name="@SUM(1)", amount="99.00")
+    )
+    payment_create(merchant=merchant_a, data=payment_input(reference="DROP", amount="1.00"))
+    payment_create(merchant=merchant_a, data=payment_input(reference="JPY-1", amount="1200", currency="JPY"))
+    client.force_login(alice)
+    query = {"currency": "USD", "amount_min": "10"}
+    header, rows = _xlsx(client.get(reverse("dashboard:payment_export_xlsx"), query))
+    csv_rows = list(
+        csv.DictReader(
+            io.StringIO(
+                b"".join(client.get(reverse("dashboard:payment_export_csv"), query).streaming_content).decode(
+                    "utf-8-sig"
+                )
+            )
+        )
+    )
+    assert header == list(csv_rows[0].keys())  # the same columns as the CSV
+    assert [r["reference"].value for r in rows] == ["KEEP2", "KEEP"]
+    assert [r["id"].value for r in rows] == [r["id"] for r in csv_rows]  # the same rows, same order
+    by_ref = {r["reference"].value: r for r in rows}
+    for cell in (
+        by_ref["KEEP"]["beneficiary_name"],
+        by_ref["KEEP2"]["beneficiary_name"],
+    ):
+        assert cell.data_type == "s"  # a string cell, never a formula
+    assert by_ref["KEEP"]["beneficiary_name"].value == "=HYPERLINK(1)"
+    amount = by_ref["KEEP"]["amount"]
+    assert amount.data_type == "n" and amount.value == 12.5 and amount.number_format == "0.00"
+    assert isinstance(by_ref["KEEP"]["created_at"].value, datetime)
+    assert by_ref["KEEP"]["beneficiary_account"].value == "4000000000001234"  # an owner, stepped up
+    _header, jpy = _xlsx(client.get(reverse("dashboard:payment_export_xlsx"), {"currency": "JPY"}))
+    assert jpy[0]["amount"].value == 1200 and jpy[0]["amount"].number_format == "0"
+    refused = client.get(reverse("dashboard:payment_export_xlsx"), {"amount_min": "10"})  # no currency
+    assert refused.status_code == 400
+
+
+def test_a_viewer_exports_masked_accounts_in_xlsx_too(merchant_a, sandbox_wire):
+    viewer = UserFactory(username="vic@a.example")
+    MembershipFactory(user=viewer, merchant=merchant_a, role=Membership.Role.VIEWER)
+    payment_create(merchant=merchant_a, data=payment_input())
+    _header, rows = _xlsx(login(viewer).get(reverse("dashboard:payment_export_xlsx")))
+    assert [r["beneficiary_account"].value for r in rows] == ["\u2022\u2022\u2022\u2022 1234"]

@@ -31,6 +31,7 @@ GET_URLS = {
     "home": (None, 200),
     "payment_list": (None, 200),
     "payment_export_csv": (None, 200),
+    "payment_export_xlsx": (None, 200),
     "approvals": (None, 200),
     "payment_new": (None, OPERATE),
     "payment_detail": ("payment", 200),
@@ -45,6 +46,9 @@ GET_URLS = {
     "batch_payments": ("batch", 200),
     "batch_errors_csv": ("batch", 200),
     "batch_results_csv": ("batch", 200),
+    "batch_bad_rows_csv": ("batch", 200),  # the swept batch has a row error
+    # Operators and owners; the swept batch is not finished, so they are sent back to its page.
+    "batch_retry": ("batch", {"owner": 302, "operator": 302, "approver": 403, "viewer": 403}),
     "batch_pain002": ("batch", 200),
     "batch_bank_file": ("batch", 404),  # a card batch has no bank file
     "bank_report_list": (None, 200),

@@ -47,9 +47,7 @@ def test_only_owners_manage_keys(bob, carol, alice, merchant_a):
     for user in (bob, carol):
         assert login(user).get(reverse("accounts:api_keys")).status_code == 403
         assert (
-            login(user)
-            .post(reverse("accounts:api_key_new"), {"name": "x", "scopes": ["read"]})
-            .status_code
+            login(user).post(reverse("accounts:api_key_new"), {"name": "x", "scopes": ["read"]}).status_code
             == 403
         )
     assert not ApiKey.objects.exists()

@@ -489,3 +489,26 @@ def test_a_batch_row_error_keeps_beneficiary_data_masked(
     error = BatchRowError.objects.get(batch=batch, code="raw_card_number")
     assert error.value == "\u2022\u2022\u2022\u2022 1111" and error.beneficiary_name == "Ann"
     assert not BatchRowError.objects.filter(value__contains="4111 1111").exists()
+
+
+def test_a_full_xlsx_export_is_stepped_up_and_audited_like_the_csv(merchant_a, alice):
+    import openpyxl
+
+    create(merchant_a, reference="A-1")
+    owner = Client()
+    owner.force_login(alice)
+    session = owner.session
+    session[VERIFIED_AT_SESSION_KEY] = time.time() - 3600
+    session.save()
+    stale = owner.get(reverse("dashboard:payment_export_xlsx"))
+    assert stale.status_code == 302 and reverse("accounts:two_factor_verify") in stale["Location"]
+    assert not AuditEntry.objects.filter(action="payment.export_revealed").exists()
+    session = owner.session
+    session[VERIFIED_AT_SESSION_KEY] = time.time()
+    session.save()
+    response = owner.get(reverse("dashboard:payment_export_xlsx"), {"reference": "A-1"})
+    sheet = openpyxl.load_workbook(io.BytesIO(b"".join(response.streaming_content))).active
+    values = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert values[1][values[0].index("beneficiary_account")] == IBAN
+    entry = AuditEntry.objects.get(action="payment.export_revealed")
+    assert entry.actor_user == alice and entry.after == {"filters": {"reference": ["A-1"]}}
