@@ -15,6 +15,8 @@ PAGES = (
     "home, 30 days",
     "export CSV, status=failed",
     "export CSV, all payments",
+    "export XLSX, status=failed",
+    "export XLSX, all payments",
     "payment list, page 1",
     "payment list, status=failed",
     "payment list, search by reference",
@@ -49,7 +51,7 @@ def test_the_benchmark_prints_a_ratio_line_per_page_and_a_summary_and_drops_its_
             r"ours +[\d,.]+ ms +baseline +[\d,.]+ ms +ratio +[\d.]+ \(lower is better\)", found[0]
         )
         assert re.search(r"SQL \d+ queries [\d.]+ ms vs \d+$", found[0]), found[0]
-    assert re.match(r"dashboard: 2,000 payments, 13 pages; slowest .+ ms = [\d.]+x", lines[-1]), lines[-1]
+    assert re.match(r"dashboard: 2,000 payments, 15 pages; slowest .+ ms = [\d.]+x", lines[-1]), lines[-1]
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_database WHERE datname = %s", [name])
         assert cursor.fetchone()[0] == 0
