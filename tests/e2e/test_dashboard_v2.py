@@ -12,6 +12,7 @@ import re
 import time
 from pathlib import Path
 
+import openpyxl
 import pytest
 import requests
 
@@ -119,6 +120,17 @@ def test_export_the_filtered_payment_list(page, demo_server):
         page.click("#export-csv")
     rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text("utf-8-sig"))))
     assert rows and {r["status"] for r in rows} == {"failed"}
+    # The XLSX of the same filtered list: the same rows, amounts as numbers.
+    with page.expect_download() as download:
+        page.click("#export-xlsx")
+    assert download.value.suggested_filename == "payments.xlsx"
+    sheet = openpyxl.load_workbook(io.BytesIO(Path(download.value.path()).read_bytes())).active
+    cells = list(sheet.iter_rows(values_only=True))
+    header, body = list(cells[0]), [dict(zip(cells[0], r, strict=True)) for r in cells[1:]]
+    assert header == list(rows[0].keys())
+    assert [r["id"] for r in body] == [r["id"] for r in rows]
+    assert {r["status"] for r in body} == {"failed"}
+    assert all(isinstance(r["amount"], int | float) for r in body)
 
 
 PAGES = ("/", "/payments/", "/batches/", "/approvals/", "/accounts/api-keys/", "/accounts/team/")
