@@ -142,7 +142,10 @@ def page_urls(merchant) -> list[str]:
     for pattern in dashboard_urls.urlpatterns:
         assert isinstance(pattern, URLPattern)
         name = pattern.name
-        if any(name.endswith(s) for s in ("_csv", "_xlsx", "_json", "_pain002", "_bank_file", "_template", "_status")):
+        if any(
+            name.endswith(s)
+            for s in ("_csv", "_xlsx", "_json", "_pain002", "_bank_file", "_template", "_status")
+        ):
             continue  # files and JSON, not pages
         params = list(pattern.pattern.converters)
         if not params:

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('merchants', '0012_fraud_controls'),
-        ('payments', '0018_fraud_controls'),
+        ('payments', '0019_rollup_backfill'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
