@@ -4,7 +4,8 @@
 database iterator, and yields one tuple per payment in `EXPORT_COLUMNS`
 order with typed values (an exact Decimal amount with the currency's
 decimals, an aware datetime). The CSV writer renders them as text, the XLSX
-writer as numbers and dates; neither holds the list in memory.
+writer as numbers and dates (payments/formats/xlsx_writer.py); both stream and
+neither holds the list in memory.
 """
 
 from __future__ import annotations

@@ -123,7 +123,7 @@ def payment_export_csv(request: HttpRequest) -> HttpResponse:
 
 @merchant_required
 def payment_export_xlsx(request: HttpRequest) -> HttpResponse:
-    """The same rows as the CSV export as an XLSX workbook, written to a temporary file and streamed."""
+    """The same rows as the CSV export as an XLSX workbook, streamed as it is written."""
     rows, refused = _export_rows(request)
     if refused is not None:
         return refused
