@@ -127,10 +127,23 @@ def test_a_cancelled_retry_may_be_made_again(bob, finished, django_capture_on_co
     batch = finished()
     with django_capture_on_commit_callbacks(execute=True):
         first = batch_retry_create(batch=batch, user=bob)
-    PaymentBatch.objects.filter(pk=first.pk).update(status=BatchStatus.CANCELLED)
+    first.refresh_from_db()
+    assert first.status == BatchStatus.VALIDATED
+    client = login(bob)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("dashboard:batch_cancel", args=[first.public_id]))
+    first.refresh_from_db()
+    assert first.status == BatchStatus.CANCELLED
     with django_capture_on_commit_callbacks(execute=True):
         second = batch_retry_create(batch=batch, user=bob)
+    second.refresh_from_db()
     assert second != first and second.retry_of == batch
+    # The cancelled retry's references stay taken: the new one uses the next suffix and validates.
+    assert second.status == BatchStatus.VALIDATED and second.error_count == 0
+    assert sorted(Payment.objects.filter(batch=second).values_list("reference", flat=True)) == [
+        "PAY-00001-R2",
+        "PAY-00002-R2",
+    ]
 
 
 def test_who_may_retry(alice, bob, carol, mallory, merchant_a, finished, django_capture_on_commit_callbacks):
@@ -173,6 +186,7 @@ def test_a_batch_with_retryable_failures_offers_the_button(bob, finished):
 def test_retry_references():
     assert retry_reference("A-1") == "A-1-R1"
     assert retry_reference("A-1-R1") == "A-1-R2"
+    assert retry_reference("A-1", earlier=1) == "A-1-R2"
     assert len(retry_reference("x" * 140)) == 140 and retry_reference("x" * 140).endswith("-R1")
 
 

@@ -12,7 +12,8 @@ other code).
 The new batch is an ordinary upload of JSON items by the person who retried:
 it is validated and approved again (four eyes: that person counts as its
 uploader). References must be unique per merchant, so each row gets the
-source's reference with a `-R<n>` suffix. A batch has at most one live
+source's reference with a `-R<n>` suffix (the next number not used by an
+earlier retry). A batch has at most one live
 retry (database constraint `batch_one_live_retry`): asking again returns it.
 """
 
@@ -83,10 +84,15 @@ def batch_retry_offered(batch: PaymentBatch) -> bool:
     )
 
 
-def retry_reference(reference: str) -> str:
-    """`R-1` -> `R-1-R1`, `R-1-R1` -> `R-1-R2`: the reference of a row paid again."""
+def retry_reference(reference: str, earlier: int = 0) -> str:
+    """`R-1` -> `R-1-R1`, `R-1-R1` -> `R-1-R2`: the reference of a row paid again.
+
+    `earlier`: retries of the same batch made before (cancelled or rejected, their references stay
+    taken), so the second retry of `R-1` is `R-1-R2`.
+    """
     found = _SUFFIX.match(reference)
     base, n = (found["base"], int(found["n"]) + 1) if found else (reference, 1)
+    n += earlier
     suffix = f"-R{n}"
     return base[: REFERENCE_MAX - len(suffix)] + suffix
 
@@ -107,9 +113,10 @@ def batch_retry_create(*, batch: PaymentBatch, user) -> PaymentBatch:
             return existing
         if batch.status != BatchStatus.COMPLETED:
             raise BatchStateError("batch_not_completed", _("Only a completed batch can be retried."))
+        earlier = PaymentBatch.objects.filter(retry_of_id=batch.pk).count()
         items = [
             {
-                "reference": retry_reference(p.reference),
+                "reference": retry_reference(p.reference, earlier),
                 "amount": format_minor(p.amount_minor, p.currency),
                 "currency": p.currency,
                 "method": p.method,
