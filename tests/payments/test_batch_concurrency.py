@@ -123,3 +123,25 @@ def test_a_long_validation_beats_so_the_sweeper_leaves_it_alone(
     batch = batch_upload(merchant=merchant_a, upload=store_bytes(csv_bytes(rows(6)), "a.csv"), user=alice)
     assert batch_validate(batch_id=batch.pk).status == "validated"
     assert len(beats) >= 3  # one per block of rows, committed on the look-up connection
+
+
+def test_two_people_retrying_the_same_batch_at_once_make_one_batch(
+    transactional_db, no_broker, merchant_a, alice, bob, carol
+):
+    from payments.models import PaymentBatch, PaymentStatus
+    from payments.services.batches.retry import batch_retry_create
+
+    batch = batch_upload(merchant=merchant_a, upload=store_bytes(csv_bytes(rows(4)), "r.csv"), user=alice)
+    batch_validate(batch_id=batch.pk)
+    PaymentBatch.objects.filter(pk=batch.pk).update(status="completed")
+    Payment.objects.filter(batch=batch).update(
+        status=PaymentStatus.FAILED, failure_code="processing_error", failure_retryable=True
+    )
+    batch.refresh_from_db()
+    made = []
+    in_threads(
+        lambda: made.append(batch_retry_create(batch=batch, user=alice).pk),
+        lambda: made.append(batch_retry_create(batch=batch, user=bob).pk),
+    )
+    assert len(made) == 2 and made[0] == made[1]
+    assert PaymentBatch.objects.filter(retry_of=batch).count() == 1
