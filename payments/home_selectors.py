@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from merchants.models import Merchant, WebhookEndpoint
 from payments.models import BatchStatus, Payment, PaymentBatch, PaymentDailyStat, PaymentStatus, RollupKind
-from payments.money import format_minor
+from payments.representations import amount_text
 from payments.selectors import count_at_most
 
 WINDOWS = {"today": 1, "7d": 7, "30d": 30}
@@ -54,10 +54,10 @@ class HomeFigures:
         return round(100 * self.succeeded / finished, 1) if finished else None
 
     def volume_display(self) -> list[tuple[str, str]]:
-        return [(c, format_minor(v, c)) for c, v in sorted(self.volume.items(), key=lambda cv: -cv[1])]
+        return [(c, amount_text(v, c)) for c, v in sorted(self.volume.items(), key=lambda cv: -cv[1])]
 
     def refunds_display(self) -> list[tuple[str, str]]:
-        return [(c, format_minor(v, c)) for c, v in sorted(self.refunds.items())]
+        return [(c, amount_text(v, c)) for c, v in sorted(self.refunds.items())]
 
 
 def home_figures(*, merchant: Merchant, days: int) -> HomeFigures:
