@@ -133,7 +133,16 @@ def test_export_the_filtered_payment_list(page, demo_server):
     assert all(isinstance(r["amount"], int | float) for r in body)
 
 
-PAGES = ("/", "/payments/", "/batches/", "/approvals/", "/accounts/api-keys/", "/accounts/team/")
+PAGES = (
+    "/",
+    "/payments/",
+    "/batches/",
+    "/approvals/",
+    "/accounts/api-keys/",
+    "/accounts/team/",
+    "/settings/profile/",
+    "/settings/my-notifications/",
+)
 
 
 def _first(page, base, selector, list_url):

@@ -94,3 +94,33 @@ def test_rebuild_rollup_recomputes_from_the_events_what_the_core_kept(merchant_a
     PaymentDailyStat.objects.all().delete()  # as after an upgrade from before the rollup
     call_command("rebuild_rollup", stdout=io.StringIO())
     assert _totals() == kept
+
+
+def test_home_adds_the_currencies_up_in_the_base_currency_and_flags_stale_rates(
+    client, alice, merchant_a, sandbox_wire, monkeypatch
+):
+    from datetime import date, timedelta
+    from pathlib import Path
+
+    from django.utils import timezone
+
+    ecb = Path(__file__).resolve().parents[1] / "data" / "eurofxref-daily.xml"  # USD 1.0512, GBP 0.8304
+    call_command_quiet("import_rates", str(ecb))
+    merchant_a.base_currency = "EUR"
+    merchant_a.allowed_currencies = []
+    merchant_a.save()
+    _pay(merchant_a, 1, amount="105.12", currency="USD")
+    _pay(merchant_a, 1, prefix="E", amount="10.00", currency="EUR")
+    client.force_login(alice)
+    monkeypatch.setattr(timezone, "localdate", lambda *a, **k: date(2026, 12, 5))
+    page = client.get(reverse("dashboard:home"), {"window": "today"}).content.decode()
+    assert "≈ 110.00 EUR in all" in page  # 105.12 USD is 100.00 EUR, plus 10.00 EUR
+    monkeypatch.setattr(timezone, "localdate", lambda *a, **k: date(2026, 12, 5) + timedelta(days=30))
+    page = client.get(reverse("dashboard:home"), {"window": "30d"}).content.decode()
+    assert "in all" not in page and "No total in EUR: a reference rate is missing or older than" in page
+
+
+def call_command_quiet(*args):
+    from django.core.management import call_command
+
+    call_command(*args, stdout=io.StringIO())
