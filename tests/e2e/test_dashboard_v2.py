@@ -128,7 +128,8 @@ def test_export_the_filtered_payment_list(page, demo_server):
     cells = list(sheet.iter_rows(values_only=True))
     header, body = list(cells[0]), [dict(zip(cells[0], r, strict=True)) for r in cells[1:]]
     assert header == list(rows[0].keys())
-    assert [r["id"] for r in body] == [r["id"] for r in rows]
+    # The worker may settle one more seed payment as failed between the two downloads: no fewer.
+    assert {r["id"] for r in rows} <= {r["id"] for r in body}
     assert {r["status"] for r in body} == {"failed"}
     assert all(isinstance(r["amount"], int | float) for r in body)
 
