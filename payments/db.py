@@ -531,6 +531,28 @@ def existing_values(
         return {r[0] for r in cursor.fetchall()}
 
 
+def account_counts(
+    conn: Any, model: type[models.Model], *, merchant_id: int, hashes: list[str], since: Any
+) -> dict[str, int]:
+    """For each of `hashes` (account keyed hashes, hex) the merchant has a row to: how many of those
+    rows were created since `since` (0 for an account paid only before). Runs on `conn` as
+    `existing_values` does. The ORM equivalent: `model.objects.filter(merchant_id=...,
+    beneficiary_account_hash__in=hashes).values("beneficiary_account_hash").annotate(
+    n=Count("id", filter=Q(created_at__gte=since)))`.
+    """
+    q = connection.ops.quote_name
+    meta = model._meta
+    column = q(meta.get_field("beneficiary_account_hash").column)
+    sql = (
+        f"SELECT {column}, COUNT(CASE WHEN {q(meta.get_field('created_at').column)} >= %s THEN 1 END) "  # noqa: S608
+        f"FROM {q(meta.db_table)} WHERE {q(meta.get_field('merchant').column)} = %s "
+        f"AND {column} = ANY(string_to_array(%s, ',')) GROUP BY {column}"
+    )
+    with conn.cursor() as cursor:
+        cursor.execute(sql, [since, merchant_id, ",".join(hashes)])
+        return {r[0]: r[1] for r in cursor.fetchall()}
+
+
 def touch_now(conn: Any, model: type[models.Model], pk: int, field: str) -> None:
     """Set `field` of one row to the database's now() on `conn` (a heartbeat committed at once)."""
     q = connection.ops.quote_name

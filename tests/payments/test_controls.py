@@ -279,6 +279,9 @@ def test_batch_first_payment_cap_holds_only_new_beneficiaries_over_the_cap(
     merchant_a, alice, rates, django_capture_on_commit_callbacks
 ):
     merchant_a.first_payment_cap_minor = 1_000_00
+    merchant_a.risk_threshold = Decimal(
+        "1.000"
+    )  # 5,000.00 after one 5.00 payment: the risk score holds it too
     merchant_a.save()
     pay(merchant_a, reference="KNOWN", amount="5.00")  # IBAN is a known beneficiary
     data = [

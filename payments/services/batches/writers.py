@@ -22,12 +22,14 @@ import time
 from typing import Any
 
 from django.db import connection
+from django.db.models import Count, Q
 from django.utils import timezone
 from psycopg.adapt import PyFormat, Transformer
 
 from merchants.crypto import encrypt_many, field_hashes, last4
 from merchants.ids import new_public_ids
 from payments.db import (
+    account_counts,
     copy_escape_bytes,
     copy_field,
     copy_statement,
@@ -93,6 +95,11 @@ class Writer:
         """Which of these account hashes the merchant has paid (or has a payment to) before."""
         raise NotImplementedError
 
+    def account_figures(self, hashes: list[str], since) -> dict[str, int]:
+        """For each of these account hashes the merchant has paid (or has a payment to) before: how
+        many of those payments were created since `since` (one query, for a block of rows)."""
+        raise NotImplementedError
+
     def payments(self, rows: list[dict[str, Any]]) -> None:
         raise NotImplementedError
 
@@ -125,6 +132,15 @@ class OrmWriter(Writer):
                 merchant_id=self.batch.merchant_id, beneficiary_account_hash__in=hashes
             ).values_list("beneficiary_account_hash", flat=True)
         )
+
+    def account_figures(self, hashes: list[str], since) -> dict[str, int]:
+        rows = (
+            Payment.objects.filter(merchant_id=self.batch.merchant_id, beneficiary_account_hash__in=hashes)
+            .values("beneficiary_account_hash")
+            .annotate(n=Count("id", filter=Q(created_at__gte=since)))
+            .order_by()
+        )
+        return {r["beneficiary_account_hash"]: r["n"] for r in rows}
 
     def payments(self, rows: list[dict[str, Any]]) -> None:
         ids = new_public_ids("pay", len(rows))
@@ -215,6 +231,10 @@ class CopyWriter(Writer):
             scope=("merchant_id", self.batch.merchant_id),
             values=hashes,
         )
+
+    def account_figures(self, hashes: list[str], since) -> dict[str, int]:
+        lookup = self._lookup or connection.connection
+        return account_counts(lookup, Payment, merchant_id=self.batch.merchant_id, hashes=hashes, since=since)
 
     def beat(self) -> None:
         """Tell the sweeper this validation is alive (committed at once on the second connection)."""
