@@ -247,10 +247,12 @@ def ingest_rows(
 
     def holds(good: list[dict[str, Any]]) -> None:
         hashes = field_hashes([c["beneficiary_account"] for c in good])
-        seen_before = writer.account_figures(sorted(set(hashes)), since)
+        distinct = sorted(set(hashes))
+        known = writer.known_accounts(distinct)
+        recent = writer.recent_accounts(distinct, since) if merchant.velocity_per_beneficiary_hour else {}
         for clean, account_hash in zip(good, hashes, strict=True):
             earlier = paid_in_file.get(account_hash, 0)
-            new = earlier == 0 and account_hash not in seen_before
+            new = earlier == 0 and account_hash not in known
             reasons = hold_reasons(
                 merchant,
                 amount_minor=clean["amount_minor"],
@@ -260,9 +262,10 @@ def ingest_rows(
                 new_beneficiary=new,
                 realtime=False,
                 memo=memo,
-                recent_to_account=seen_before.get(account_hash, 0) + earlier,
+                recent_to_account=recent.get(account_hash, 0) + earlier,
             )
             paid_in_file[account_hash] = earlier + 1
+            clean["beneficiary_account_hash"] = account_hash
             score, probability = scorer.score(clean["amount_minor"], clean["currency"], new)
             clean["risk_score"], clean["risk_probability"] = str(score), str(probability)
             risk = risk_hold_reason(merchant, probability)
