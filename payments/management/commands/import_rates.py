@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from payments.rates import RatesInvalid, parse_rates, rates_import
+from payments.rates import RatesInvalid, parse_rates, rates_import, rates_source
 
 
 class Command(BaseCommand):
@@ -30,7 +30,7 @@ class Command(BaseCommand):
             raise CommandError(f"cannot read {path}: {exc.strerror}") from None
         except RatesInvalid as exc:
             raise CommandError(f"{path.name}: {exc}") from None
-        source = options["source"] or ("ecb" if path.suffix.lower() == ".xml" else path.name)
+        source = options["source"] or rates_source(path.name)
         count = rates_import(rates, source=source)
         days = sorted({r.day for r in rates})
         self.stdout.write(f"{count} rates for {len(days)} day(s), latest {days[-1]}, from {source}")
