@@ -32,12 +32,11 @@ from payments.models import (
     SandboxOperation,
 )
 from payments.models.payment import ENCRYPTED_FIELDS
-from payments.rates import RatesInvalid, parse_rates, rates_import, rates_source
 from payments.risk import risk_drivers
 from payments.selectors import beneficiary_history
 from payments.services import payments as payment_services
 from payments.services.callbacks import callback_reapply
-from payments.services.controls import beneficiary_erase
+from payments.services.controls import RatesInvalid, beneficiary_erase, rates_import_file, rates_source
 from payments.services.lifecycle.guards import MerchantSuspended
 from payments.services.notifications.endpoints import (
     EndpointStateError,
@@ -534,13 +533,12 @@ class ExchangeRateAdmin(admin.ModelAdmin):
                     raise RatesInvalid(
                         _("the file is larger than %(mb)d MB") % {"mb": RATES_UPLOAD_MAX_BYTES >> 20}
                     )
-                rates = parse_rates(upload.read())
+                source = rates_source(upload.name)
+                count, days = rates_import_file(upload.read(), source=source)
             except RatesInvalid as exc:
                 form.add_error("file", str(exc))
             else:
-                source = rates_source(upload.name)
-                count = rates_import(rates, source=source)
-                latest = max(r.day for r in rates)
+                latest = days[-1]
                 self.message_user(
                     request,
                     _("%(n)d rates imported, latest %(day)s, from %(source)s.")

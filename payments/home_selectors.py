@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from merchants.models import Merchant, WebhookEndpoint
 from payments.models import BatchStatus, Payment, PaymentBatch, PaymentDailyStat, PaymentStatus, RollupKind
-from payments.money import format_minor
-from payments.selectors import count_at_most
+from payments.representations import amount_text
+from payments.selectors import amounts_in_base, count_at_most
 
 WINDOWS = {"today": 1, "7d": 7, "30d": 30}
 HELD_CAP = 1000
@@ -42,6 +42,9 @@ class HomeFigures:
     batches_awaiting: int = 0
     held: int = 0
     failing_endpoints: int = 0
+    base_currency: str = ""
+    volume_base: int | None = None  # the volume in the merchant's base currency, when rates allow
+    volume_base_problem: str = ""  # why there is no such total (a missing or stale rate)
 
     @property
     def settled(self) -> int:
@@ -54,10 +57,13 @@ class HomeFigures:
         return round(100 * self.succeeded / finished, 1) if finished else None
 
     def volume_display(self) -> list[tuple[str, str]]:
-        return [(c, format_minor(v, c)) for c, v in sorted(self.volume.items(), key=lambda cv: -cv[1])]
+        return [(c, amount_text(v, c)) for c, v in sorted(self.volume.items(), key=lambda cv: -cv[1])]
+
+    def volume_base_display(self) -> str:
+        return "" if self.volume_base is None else amount_text(self.volume_base, self.base_currency)
 
     def refunds_display(self) -> list[tuple[str, str]]:
-        return [(c, format_minor(v, c)) for c, v in sorted(self.refunds.items())]
+        return [(c, amount_text(v, c)) for c, v in sorted(self.refunds.items())]
 
 
 def home_figures(*, merchant: Merchant, days: int) -> HomeFigures:
@@ -98,6 +104,10 @@ def home_figures(*, merchant: Merchant, days: int) -> HomeFigures:
     figures.by_method = {m: dict(c) for m, c in sorted(by_method.items())}
     all_days = [start + timedelta(days=i) for i in range(days)]
     figures.per_day = {c: [(d, per[d]) for d in all_days] for c, per in daily.items()}
+    figures.base_currency = merchant.base_currency
+    if set(figures.volume) - {merchant.base_currency}:
+        base = merchant.base_currency
+        figures.volume_base, figures.volume_base_problem = amounts_in_base(figures.volume, base)
     figures.batches_awaiting = PaymentBatch.objects.filter(
         merchant=merchant, status=BatchStatus.VALIDATED
     ).count()

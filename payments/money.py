@@ -3,9 +3,6 @@
 from decimal import Decimal, InvalidOperation
 
 import iso4217
-from babel import Locale
-from babel.numbers import parse_pattern
-from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 
@@ -144,80 +141,3 @@ def format_minor(minor: int, currency: str) -> str:
     if exponent == 0:
         return f"{sign}{whole}"
     return f"{sign}{whole}.{frac:0{exponent}d}"
-
-
-def format_money(minor: int, currency: str, language: str | None = None) -> str:
-    """Return an amount for people: the locale's currency symbol and grouping, the ISO exponent.
-
-    ``language`` is a Django language code ("zh-hans"); the active language when None.
-    `format_money(123450, "CNY")` is "CN¥1,234.50" in English and "¥1,234.50" in Chinese;
-    JPY never shows decimals, KWD shows three, whatever CLDR's own rounding says.
-    """
-    exponent = currency_exponent(currency)
-    locale = Locale.parse(translation.to_locale(language or translation.get_language() or "en"))
-    pattern = parse_pattern(locale.currency_formats["standard"])
-    pattern.frac_prec = (exponent, exponent)
-    amount = Decimal(minor).scaleb(-exponent)
-    return pattern.apply(amount, locale, currency=currency, currency_digits=False)
-
-
-# Chinese capital numerals (大写金额) as banks and the 支付结算办法 require them on cheques and
-# payment orders: 壹拾 (never a bare 拾), one 零 for any run of zeros, 整 after 元 only.
-_CAPITAL_DIGITS = "零壹贰叁肆伍陆柒捌玖"
-_CAPITAL_UNITS = ("", "拾", "佰", "仟")
-
-
-def _capital_below_10000(n: int) -> str:
-    out, zero = "", False
-    for power in (3, 2, 1, 0):
-        digit = n // 10**power % 10
-        if digit == 0:
-            zero = bool(out)
-        else:
-            out += ("零" if zero else "") + _CAPITAL_DIGITS[digit] + _CAPITAL_UNITS[power]
-            zero = False
-    return out
-
-
-def _capital_integer(n: int) -> str:
-    """Spell a positive integer: sections of four digits joined by 万 and 亿 (壹万亿 and beyond)."""
-    if n >= 10**8:
-        high, rest = divmod(n, 10**8)
-        unit = "亿"
-    elif n >= 10**4:
-        high, rest = divmod(n, 10**4)
-        unit = "万"
-    else:
-        return _capital_below_10000(n)
-    text = _capital_integer(high) + unit
-    if rest:
-        # A gap of zeros before the rest (100,005 -> 壹拾万零伍) is one 零.
-        gap = rest < (10**7 if unit == "亿" else 10**3)
-        text += ("零" if gap else "") + _capital_integer(rest)
-    return text
-
-
-def cny_in_words(minor: int) -> str:
-    """Return a CNY amount in fen as capital numerals: 123400 -> 壹仟贰佰叁拾肆元整.
-
-    The rules of 《正确填写票据和结算凭证的基本规定》: 整 after 元 when there are no 角 and 分,
-    none after 角 or 分; 零 after 元 when the 元 digit or the 角 is zero and something follows
-    (¥1,680.32 壹仟陆佰捌拾元零叁角贰分, ¥16,409.02 壹万陆仟肆佰零玖元零贰分); below one yuan
-    only 角 and 分 (¥0.50 伍角).
-    """
-    if minor < 0:
-        return "负" + cny_in_words(-minor)
-    yuan, cents = divmod(minor, 100)
-    jiao, fen = divmod(cents, 10)
-    if yuan == 0 and cents == 0:
-        return "零元整"
-    text = _capital_integer(yuan) + "元" if yuan else ""
-    if cents == 0:
-        return text + "整"
-    if yuan and (yuan % 10 == 0 or jiao == 0):
-        text += "零"
-    if jiao:
-        text += _CAPITAL_DIGITS[jiao] + "角"
-    if fen:
-        text += _CAPITAL_DIGITS[fen] + "分"
-    return text

@@ -110,11 +110,6 @@ def _rate(day: date, base: str, currency: str, rate: str, line: int | None = Non
     return Rate(day, base, currency, value)
 
 
-def rates_source(file_name: str) -> str:
-    """What an imported file's rates are recorded as coming from: `ecb` for an XML, else its name."""
-    return "ecb" if file_name.lower().endswith(".xml") else file_name[:40]
-
-
 def rates_import(rates: list[Rate], *, source: str) -> int:
     """Store the rates (a rate already known for its day is replaced); return how many."""
     with transaction.atomic():

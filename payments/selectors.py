@@ -5,13 +5,16 @@ An object of another merchant is simply not found (404), never forbidden.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import Count, Min, QuerySet, Sum
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 
 from merchants.crypto import field_hash
 from merchants.models import ApiKey, Merchant
 from payments.db import first_joined
 from payments.models import Event, Payment, PaymentBatch, Refund, RefundStatus
+from payments.rates import RateUnavailable, convert_minor, latest_rates
 
 # Batches whose payments exist but may not be sent yet: not ordinary "created" payments.
 UNAPPROVED_BATCH_STATES = ("uploaded", "validating", "validated")
@@ -126,3 +129,15 @@ def count_at_most(qs: QuerySet, limit: int) -> int:
 def api_key_for_prefix(prefix: str) -> ApiKey | None:
     """The API key with this prefix and its merchant (read on every API request: revocation is immediate)."""
     return first_joined(ApiKey, "merchant", field="prefix", value=prefix)
+
+
+def amounts_in_base(amounts: dict[str, int], base: str) -> tuple[int | None, str]:
+    """(the sum of per-currency minor amounts in `base`, "") through the reference rates, or (None, why
+    not) when a rate is missing or older than PAYDESK_RATE_MAX_AGE_DAYS; one query for the rates."""
+    memo: dict = {"rates_table": latest_rates(set(amounts) | {base})}
+    try:
+        return sum(convert_minor(minor, currency, base, memo=memo) for currency, minor in amounts.items()), ""
+    except RateUnavailable:
+        return None, gettext("a reference rate is missing or older than %(days)d days") % {
+            "days": settings.PAYDESK_RATE_MAX_AGE_DAYS
+        }

@@ -220,6 +220,14 @@ def amount_problem(value: object, currency: str) -> tuple[str, str] | None:
     return None
 
 
+def amount_parse(value: object, currency: str) -> tuple[int | None, str]:
+    """(minor units, "") of an amount typed in a form, or (None, the message saying what is wrong)."""
+    try:
+        return parse_amount(value, currency), ""
+    except MoneyError as exc:
+        return None, exc.message
+
+
 def has_unprintable_letters(value: str) -> bool:
     """Whether `value` holds a private-use, unassigned or surrogate code point."""
     return not value.isascii() and any(unicodedata.category(c) in NAME_BAD_CATEGORIES for c in value)

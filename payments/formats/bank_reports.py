@@ -22,9 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
-from xml.parsers import expat
 
-from ._xml import create_parser, xml_error
+from ._xml import CHUNK_BYTES, StreamingXmlReader
 from .base import FormatError
 
 NAMESPACE_PREFIX = "urn:iso:std:iso:20022:tech:xsd:"
@@ -37,8 +36,6 @@ SUPPORTED = {
     "camt.054.001.08": CAMT054,
 }
 ROOTS = {PAIN002: "CstmrPmtStsRpt", CAMT054: "BkToCstmrDbtCdtNtfctn"}
-CHUNK_BYTES = 64 * 1024
-MAX_TEXT_CHARS = 10_000
 MAX_DEPTH = 64
 
 # What an entry says of its transfer.
@@ -100,28 +97,20 @@ _CAMT_TX = {
 }
 
 
-class BankReportReader:
+class BankReportReader(StreamingXmlReader):
     """Read a pain.002 or camt.054 from a binary stream; iterate its entries once.
 
     ``header`` (kind, version, MsgId) is known after construction; the
     original MsgIds of a pain.002 as they are met.
     """
 
+    document = "The report"
+
     def __init__(self, stream: BinaryIO, *, chunk_size: int = CHUNK_BYTES) -> None:
         self.header = ReportHeader()
-        self._stream = stream
-        self._chunk_size = chunk_size
-        self._parser = create_parser()
-        self._parser.StartElementHandler = self._start
-        self._parser.EndElementHandler = self._end
-        self._parser.CharacterDataHandler = self._text
-        self._prefix = ""
-        self._stack: list[str] = []
+        self._xml_open(stream, chunk_size)
         self._ready: list[ReportEntry] = []
-        self._capture: list[str] | None = None
-        self._capture_len = 0
         self._capture_target: tuple[dict, str] | None = None
-        self._capture_depth = 0
         self._group: dict[str, str] = {}
         self._group_txs = 0
         self._entry: dict[str, str] | None = None
@@ -131,7 +120,6 @@ class BankReportReader:
         self._tx: dict[str, str] | None = None
         self._tx_depth = 0
         self._tx_line = 0
-        self._done = False
         while not self.header.kind and not self._done:
             self._feed()
         if not self.header.kind:
@@ -139,24 +127,12 @@ class BankReportReader:
 
     # -- parsing -----------------------------------------------------------
 
-    def _feed(self) -> None:
-        chunk = self._stream.read(self._chunk_size)
-        try:
-            self._parser.Parse(chunk, not chunk)
-        except expat.ExpatError as exc:
-            raise xml_error(exc, "The report") from None
-        if not chunk:
-            self._done = True
-
-    def _line(self) -> int:
-        return self._parser.CurrentLineNumber
-
     def _start(self, name: str, attrs: dict[str, str]) -> None:
         stack = self._stack
         depth = len(stack)
         if depth == 0:
             self._start_document(name)
-        local = name[len(self._prefix) :] if name.startswith(self._prefix) else "\x00" + name
+        local = self._local(name)
         stack.append(local)
         if depth >= MAX_DEPTH:
             raise FormatError("xml_error", "The XML is nested too deeply.", line=self._line())
@@ -229,21 +205,8 @@ class BankReportReader:
             self._begin(self._group, "msg_id", depth)
 
     def _begin(self, target: dict, key: str, depth: int) -> None:
-        self._capture = []
-        self._capture_len = 0
         self._capture_target = (target, key)
-        self._capture_depth = depth
-
-    def _text(self, data: str) -> None:
-        if self._capture is not None:
-            self._capture.append(data)
-            self._capture_len += len(data)
-            if self._capture_len > MAX_TEXT_CHARS:
-                raise FormatError(
-                    "value_too_long",
-                    f"An element's text is longer than {MAX_TEXT_CHARS} characters.",
-                    line=self._line(),
-                )
+        self._capture_begin(depth)
 
     def _end(self, name: str) -> None:
         stack = self._stack

@@ -32,15 +32,12 @@ import re
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import BinaryIO
-from xml.parsers import expat
 
-from ._xml import create_parser, xml_error
+from ._xml import CHUNK_BYTES, StreamingXmlReader
 from .base import BaseReader, FormatError, RawRow, RowProblem, empty_values
 
 NAMESPACE_PREFIX = "urn:iso:std:iso:20022:tech:xsd:"
 SUPPORTED_VERSIONS = ("pain.001.001.03", "pain.001.001.09")
-CHUNK_BYTES = 64 * 1024
-MAX_TEXT_CHARS = 10_000
 MAX_DEPTH = 64
 METHOD = "bank_transfer"
 
@@ -144,7 +141,7 @@ def _check_block(block: _Block, where: str, line: int | None) -> None:
             )
 
 
-class Pain001Reader(BaseReader):
+class Pain001Reader(StreamingXmlReader, BaseReader):
     """Read a pain.001.001.03/.09 file from a binary stream.
 
     The group header is parsed on construction, so ``msg_id``, ``nb_of_txs``,
@@ -159,19 +156,9 @@ class Pain001Reader(BaseReader):
     def __init__(self, stream: BinaryIO, *, chunk_size: int = CHUNK_BYTES) -> None:
         super().__init__()
         self.columns = tuple(empty_values())
-        self._stream = stream
-        self._chunk_size = chunk_size
-        self._parser = create_parser()
-        self._parser.StartElementHandler = self._start
-        self._parser.EndElementHandler = self._end
-        self._parser.CharacterDataHandler = self._text
-        self._prefix = ""
-        self._stack: list[str] = []
+        self._xml_open(stream, chunk_size)
         self._ready: list[RawRow] = []
-        self._capture: list[str] | None = None
-        self._capture_len = 0
         self._capture_key: tuple[str, str] | None = None
-        self._capture_depth = 0
         self._group = _Block()
         self._group_line: int | None = None
         self._header_done = False
@@ -181,7 +168,6 @@ class Pain001Reader(BaseReader):
         self._tx_depth = 0
         self._tx_line = 0
         self._tx_ccy = ""
-        self._done = False
         # Parse up to the end of GrpHdr so its values are known up front.
         while not self._header_done and not self._done:
             self._feed()
@@ -189,22 +175,6 @@ class Pain001Reader(BaseReader):
             raise FormatError("missing_element", "The file has no GrpHdr.")
 
     # -- parsing -----------------------------------------------------------
-
-    def _feed(self) -> None:
-        chunk = self._stream.read(self._chunk_size)
-        try:
-            self._parser.Parse(chunk, not chunk)
-        except expat.ExpatError as exc:
-            raise xml_error(exc, "The file") from None
-        if not chunk:
-            self._done = True
-
-    def _local(self, name: str) -> str:
-        prefix = self._prefix
-        if name.startswith(prefix):
-            return name[len(prefix) :]
-        # Elements of other namespaces never match a mapped path.
-        return "\x00" + name
 
     def _start(self, name: str, attrs: dict[str, str]) -> None:
         stack = self._stack
@@ -278,22 +248,8 @@ class Pain001Reader(BaseReader):
             )
 
     def _begin(self, key: tuple[str, str], depth: int) -> None:
-        self._capture = []
-        self._capture_len = 0
         self._capture_key = key
-        self._capture_depth = depth
-
-    def _text(self, data: str) -> None:
-        capture = self._capture
-        if capture is not None:
-            capture.append(data)
-            self._capture_len += len(data)
-            if self._capture_len > MAX_TEXT_CHARS:
-                raise FormatError(
-                    "value_too_long",
-                    f"An element's text is longer than {MAX_TEXT_CHARS} characters.",
-                    line=self._line(),
-                )
+        self._capture_begin(depth)
 
     def _end(self, name: str) -> None:
         stack = self._stack
@@ -391,9 +347,6 @@ class Pain001Reader(BaseReader):
     def _finish_document(self) -> None:
         if not self._header_done:
             raise FormatError("missing_element", "The file has no GrpHdr.")
-
-    def _line(self) -> int:
-        return self._parser.CurrentLineNumber
 
     # -- iteration ---------------------------------------------------------
 

@@ -87,6 +87,7 @@ class AlipayGateway(Gateway):
     collects = True
     requires_account = True
     SUPPORTED_CURRENCIES = frozenset({"CNY"})
+    retry_sub_codes = RETRY_SUB_CODES  # Alipay's sub_codes that mean "try again", per API family
     CALLBACK_TYPES = frozenset(
         {
             "payment.succeeded",
@@ -161,7 +162,8 @@ class AlipayGateway(Gateway):
         return any(rsa_sha256_verify(pem, message, signature) for pem in (account.public_keys or {}).values())
 
     def _error_result(self, node: dict) -> GatewayResult:
-        if node.get("code") in RETRY_CODES or node.get("sub_code") in RETRY_SUB_CODES:
+        """A refusal: failed with Alipay's code and message, or GatewayError when Alipay asks to retry."""
+        if node.get("code") in RETRY_CODES or node.get("sub_code") in self.retry_sub_codes:
             raise GatewayError(f"Alipay asks to retry: {node.get('sub_code') or node.get('code')}")
         return GatewayResult(
             outcome=Outcome.FAILED,

@@ -61,6 +61,7 @@ class AlipayTransferGateway(AlipayGateway):
     slug = "alipay_transfer"
     collects = False
     url_slug = "alipay"  # the same open-platform gateway
+    retry_sub_codes = RETRY_SUB_CODES
     payouts = True
     CALLBACK_TYPES = frozenset({"payment.succeeded", "payment.failed", "payment.reversed"})
 
@@ -130,14 +131,7 @@ class AlipayTransferGateway(AlipayGateway):
         node = self._call(account, "alipay.fund.trans.uni.transfer", biz, notify=True)
         if node.get("code") == SUCCESS:
             return self._status_result(attempt, node)
-        if node.get("sub_code") in RETRY_SUB_CODES or node.get("code") == "20000":
-            raise GatewayError(f"Alipay asks to retry: {node.get('sub_code') or node.get('code')}")
-        return GatewayResult(
-            outcome=Outcome.FAILED,
-            failure_code=_failure_code(node),
-            failure_message=str(node.get("sub_msg") or node.get("msg") or "")[:500],
-            raw=node,
-        )
+        return self._error_result(node)
 
     def _status_result(self, attempt: GatewayAttempt, node: dict) -> GatewayResult:
         reference = str(node.get("order_id") or "")

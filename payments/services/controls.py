@@ -14,6 +14,7 @@ from payments.controls import normalise_name, sanctions_reload
 from payments.gateways import http_call
 from payments.models import BlockedEntry, Channel, Delivery, Event, Payment, SanctionedName
 from payments.models.payment import ENCRYPTED_FIELDS
+from payments.rates import RatesInvalid as RatesInvalid  # raised by rates_import_file
 from payments.rates import parse_rates, rates_import
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,19 @@ def sanctions_import(*, list_name: str, rows: list[dict]) -> int:
         SanctionedName.objects.bulk_create(names, batch_size=1000)
     sanctions_reload()
     return len(names)
+
+
+def rates_source(file_name: str) -> str:
+    """What an imported file's rates are recorded as coming from: `ecb` for an XML, else its name."""
+    return "ecb" if file_name.lower().endswith(".xml") else file_name[:40]
+
+
+def rates_import_file(data: bytes, *, source: str) -> tuple[int, list]:
+    """Store the rates of an ECB eurofxref XML or a date,base,currency,rate CSV: (how many, their days).
+
+    Raises RatesInvalid, storing nothing, if the file cannot be read."""
+    rates = parse_rates(data)
+    return rates_import(rates, source=source), sorted({r.day for r in rates})
 
 
 def rates_fetch() -> int:

@@ -76,16 +76,20 @@ class IdempotencyClaim:
     response: HttpResponse | None = None
     stored: bool = field(default=False)
 
-    def insert(self) -> None:
-        """Insert the claim in the caller's transaction (or at once in autocommit); raise KeyTaken."""
-        record = IdempotencyKey(
+    def _new_record(self, **values: Any) -> IdempotencyKey:
+        return IdempotencyKey(
             merchant_id=self.merchant_id,
             api_key_id=self.api_key_id,
             key=self.key,
             method=self.method,
             path=self.path[:500],
             request_hash=self.fingerprint,
+            **values,
         )
+
+    def insert(self) -> None:
+        """Insert the claim in the caller's transaction (or at once in autocommit); raise KeyTaken."""
+        record = self._new_record()
         # No savepoint: a use case inserts its claim first and lets KeyTaken end its transaction.
         try:
             insert_rows([record])
@@ -125,15 +129,7 @@ class IdempotencyClaim:
             # The use case's transaction that held the claim rolled back: the claim never was.
             self.record = None
         if self.record is None:
-            record = IdempotencyKey(
-                merchant_id=self.merchant_id,
-                api_key_id=self.api_key_id,
-                key=self.key,
-                method=self.method,
-                path=self.path[:500],
-                request_hash=self.fingerprint,
-                **values,
-            )
+            record = self._new_record(**values)
             try:
                 with transaction.atomic():
                     insert_rows([record])

@@ -3,7 +3,7 @@ from django import template
 from django.utils.safestring import mark_safe
 
 from payments.models import BatchStatus, PaymentStatus
-from payments.money import cny_in_words, format_money
+from payments.representations import cny_in_words, format_money
 
 register = template.Library()
 

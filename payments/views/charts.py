@@ -7,7 +7,7 @@ from datetime import date
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from payments.money import format_minor
+from payments.representations import amount_text
 
 PALETTE = ("#0a58ca", "#146c43", "#b02a37", "#9a4700", "#59359a", "#5c636a")
 
@@ -32,7 +32,7 @@ def bar_chart_by_day(series: list[tuple[date, int]], currency: str, label: str) 
         h = (height - 2 * pad) * value / top
         x = pad + i * step
         y = height - pad - h
-        text = f"{day.isoformat()}: {format_minor(value, currency)} {currency}"
+        text = f"{day.isoformat()}: {amount_text(value, currency)} {currency}"
         bars.append(
             f'<rect x="{x + step * 0.1:.1f}" y="{y:.1f}" width="{step * 0.8:.1f}" height="{h:.1f}" '
             f'fill="{PALETTE[0]}"><title>{escape(text)}</title></rect>'
@@ -43,7 +43,7 @@ def bar_chart_by_day(series: list[tuple[date, int]], currency: str, label: str) 
         f'<text x="{pad}" y="{height - 8}" font-size="12" fill="#212529">{first}</text>'
         f'<text x="{width - pad}" y="{height - 8}" font-size="12" text-anchor="end" '
         f'fill="#212529">{last}</text>'
-        f'<text x="{pad}" y="16" font-size="12" fill="#212529">{escape(format_minor(top, currency))} '
+        f'<text x="{pad}" y="16" font-size="12" fill="#212529">{escape(amount_text(top, currency))} '
         f"{escape(currency)}</text>"
     )
     return _svg(width, height, label, "".join(bars) + axis)

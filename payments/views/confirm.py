@@ -20,8 +20,7 @@ from merchants.accounts.policy import step_up_required
 from payments import selectors
 from payments.forms import PaymentForm, RefundForm
 from payments.models import BatchStatus, Method, PaymentStatus
-from payments.money import MoneyError, format_minor, parse_amount
-from payments.representations import totals_data
+from payments.representations import amount_text, totals_data
 from payments.services.batches.lifecycle import BatchError, batch_approve
 from payments.services.form_submissions import (
     SubmissionSeen,
@@ -34,7 +33,7 @@ from payments.services.lifecycle.guards import MerchantSuspended, ensure_may_mov
 from payments.services.payment_input import payment_input_validate
 from payments.services.payments import PaymentStateError, payment_cancel, payment_create
 from payments.services.refunds import refund_create
-from payments.validation import PaymentInvalid
+from payments.validation import PaymentInvalid, amount_parse
 from payments.views.batches import approval_hint
 from payments.views.dashboard import can_operate, merchant_required
 
@@ -78,7 +77,7 @@ def payment_new(request: HttpRequest) -> HttpResponse:
     if request.POST.get("confirm") != "1":
         context = {
             "form": form,
-            "amount": format_minor(clean["amount_minor"], clean["currency"]),
+            "amount": amount_text(clean["amount_minor"], clean["currency"]),
             "clean": clean,
             "method_label": dict(Method.choices).get(clean["method"], clean["method"]),
             "confirm_token": form_token_new(),
@@ -127,20 +126,19 @@ def payment_refund_view(request: HttpRequest, public_id: str) -> HttpResponse:
         return redirect(detail)
     available = selectors.payment_refundable_minor(payment=payment)
     raw_amount = form.cleaned_data["amount"].strip()
-    try:
-        amount_minor = parse_amount(raw_amount, payment.currency) if raw_amount else available
-    except MoneyError as exc:
-        messages.error(request, exc.message)
+    amount_minor, problem = amount_parse(raw_amount, payment.currency) if raw_amount else (available, "")
+    if amount_minor is None:
+        messages.error(request, problem)
         return redirect(detail)
     if request.POST.get("confirm") != "1":
         context = {
             "payment": payment,
             "full": not raw_amount,
-            "amount": format_minor(max(amount_minor, 0), payment.currency),
+            "amount": amount_text(max(amount_minor, 0), payment.currency),
             "raw_amount": raw_amount,
             "reason": form.cleaned_data["reason"],
-            "available": format_minor(max(available, 0), payment.currency),
-            "remaining": format_minor(max(available - amount_minor, 0), payment.currency),
+            "available": amount_text(max(available, 0), payment.currency),
+            "remaining": amount_text(max(available - amount_minor, 0), payment.currency),
             "too_much": amount_minor > available or amount_minor <= 0,
             "confirm_token": form_token_new(),
         }
@@ -228,7 +226,7 @@ def batch_approve_view(request: HttpRequest, public_id: str) -> HttpResponse:
                 {
                     "currency": h["currency"],
                     "count": h["n"],
-                    "amount": format_minor(h["total"], h["currency"]),
+                    "amount": amount_text(h["total"], h["currency"]),
                 }
                 for h in held.order_by("currency")
             ],

@@ -29,8 +29,7 @@ from payments.failure_help import failure_help
 from payments.formats.writers import iter_csv
 from payments.forms import RefundForm
 from payments.masking import mask_account
-from payments.money import format_minor
-from payments.representations import beneficiary_full, payment_data
+from payments.representations import amount_text, beneficiary_full, payment_data
 from payments.services.lifecycle.guards import MerchantSuspended
 from payments.services.payments import (
     PaymentStateError,
@@ -141,7 +140,7 @@ def payment_export_csv(request: HttpRequest) -> HttpResponse:
                 pid,
                 created,
                 ref,
-                format_minor(minor, cur),
+                amount_text(minor, cur),
                 cur,
                 method,
                 status,

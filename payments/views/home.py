@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 
 from payments.home_selectors import WINDOWS, home_figures
 from payments.models import Method
-from payments.money import format_minor
+from payments.representations import amount_text
 from payments.views.charts import bar_chart_by_day, horizontal_bars
 from payments.views.dashboard import merchant_required
 
@@ -26,7 +26,7 @@ def home(request: HttpRequest) -> HttpResponse:
             (
                 _("Volume per day, %(currency)s") % {"currency": currency},
                 bar_chart_by_day(series, currency, _("Succeeded volume per day in %(c)s") % {"c": currency}),
-                [(d, format_minor(v, currency)) for d, v in series],
+                [(d, amount_text(v, currency)) for d, v in series],
                 currency,
             )
         )
@@ -49,7 +49,7 @@ def home(request: HttpRequest) -> HttpResponse:
                 (
                     str(methods.get(m, m)),
                     per.get(main_currency, 0),
-                    f"{format_minor(per.get(main_currency, 0), main_currency)} {main_currency}",
+                    f"{amount_text(per.get(main_currency, 0), main_currency)} {main_currency}",
                 )
                 for m, per in figures.by_method.items()
                 if per.get(main_currency)

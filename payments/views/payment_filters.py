@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from payments.models import Method, PaymentStatus
-from payments.money import MoneyError, parse_amount
+from payments.validation import amount_parse
 
 
 class PaymentFilterForm(forms.Form):
@@ -59,10 +59,10 @@ class PaymentFilterForm(forms.Form):
             if not currency:
                 self.add_error(name, _("Choose a currency to filter by amount."))
                 continue
-            try:
-                data[name + "_minor"] = parse_amount(raw, currency)
-            except MoneyError as exc:
-                self.add_error(name, exc.message)
+            minor, problem = amount_parse(raw, currency)
+            if minor is None:
+                self.add_error(name, problem)
+            data[name + "_minor"] = minor
         return data
 
     def filters(self) -> dict:

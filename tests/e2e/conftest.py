@@ -29,6 +29,7 @@ def demo_server(tmp_path_factory):
     """Migrate and seed a fresh SQLite database, then run the web server and a worker on it."""
     port = free_port()
     db = tmp_path_factory.mktemp("e2e") / "demo.sqlite3"
+    mail = tmp_path_factory.mktemp("mail")  # the server's e-mails, one file each (invitations)
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{db}",
@@ -40,6 +41,7 @@ def demo_server(tmp_path_factory):
         "PAYDESK_STEP_UP_SECONDS": "30",
         "PAYDESK_CLIENT_IP_HEADER": "X-Forwarded-For",
         "DJANGO_SETTINGS_MODULE": "config.settings",
+        "EMAIL_URL": f"file://{mail}",
     }
     env.pop("REDIS_URL", None)
     manage = [sys.executable, str(ROOT / "manage.py")]
@@ -73,7 +75,7 @@ def demo_server(tmp_path_factory):
             time.sleep(0.2)
     else:
         raise RuntimeError("web server did not start: " + (logs / "web.log").read_text())
-    yield {"url": base, "api_key": seed.stdout.strip().splitlines()[-1], "logs": logs}
+    yield {"url": base, "api_key": seed.stdout.strip().splitlines()[-1], "logs": logs, "mail": mail}
     for proc in (web, worker):
         proc.terminate()
     for proc in (web, worker):

@@ -178,3 +178,50 @@ def test_no_sideways_scroll_and_a_one_line_navbar(browser, demo_server, width):
             assert height < 80, (url, height)  # one line: the navbar does not wrap
     page.context.close()
     assert not wide, wide
+
+
+def _mail_to(demo_server, address: str, *, timeout: float = 30) -> str:
+    """The text of the newest e-mail the server wrote to `address` (file backend, one file per send)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in sorted(
+            Path(demo_server["mail"]).glob("*.log"), key=lambda p: p.stat().st_mtime, reverse=True
+        ):
+            text = path.read_text("utf-8")
+            if f"To: {address}" in text:
+                return text
+        time.sleep(0.5)
+    raise AssertionError(f"no e-mail to {address} in {demo_server['mail']}")
+
+
+def test_invite_a_team_member_and_accept_the_invitation(browser, demo_server):
+    base = demo_server["url"]
+    invitee = "new.hire@example.com"
+    owner = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
+    login(owner, base)
+    owner.goto(f"{base}/accounts/team/")
+    owner.fill("#id_email", invitee)
+    owner.select_option("#id_role", "viewer")  # the invitation form's (each member row has a role too)
+    owner.click("button:has-text('Send invitation')")
+    owner.wait_for_url(f"{base}/accounts/team/")
+    assert invitee in owner.locator("main").inner_text()  # listed under pending invitations
+
+    link = re.search(r"http://127\.0\.0\.1:\d+/accounts/invitations/[^/\s]+/", _mail_to(demo_server, invitee))
+    assert link, "the invitation e-mail carries no link"
+    newcomer = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    newcomer.goto(link.group(0))
+    assert "Join" in newcomer.locator("h1").inner_text()
+    newcomer.fill("input[name=password1]", "a-long-new-passphrase-42")
+    newcomer.fill("input[name=password2]", "a-long-new-passphrase-42")
+    newcomer.click("button:has-text('Join')")
+    newcomer.wait_for_url(f"{base}/payments/*")
+    assert "Welcome to" in newcomer.locator("body").inner_text()
+    shot(newcomer, "invitation-accepted-390")
+    # The link worked once: opening it again says so.
+    assert newcomer.goto(link.group(0)).status == 410
+
+    owner.goto(f"{base}/accounts/team/")
+    row = owner.locator("#team-list tr", has_text=invitee)
+    assert row.count() == 1 and row.locator("select[name=role]").input_value() == "viewer"
+    owner.context.close()
+    newcomer.context.close()

@@ -1,5 +1,7 @@
 """Home (issue 11): figures of today, 7 and 30 days from a rollup the lifecycle core keeps."""
 
+import io
+
 import pytest
 from django.db import connection
 from django.db.models import Count, Sum
@@ -70,3 +72,55 @@ def test_the_home_page_never_counts_the_payments(client, alice, merchant_a, sand
     assert len(few) == len(many)
     on_payments = [q["sql"] for q in many if 'FROM "payments_payment"' in q["sql"]]
     assert on_payments and all("LIMIT" in sql for sql in on_payments), on_payments
+
+
+def _totals() -> dict:
+    return {
+        (r["day"], r["currency"], r["method"], r["kind"], r["failure_code"]): (r["n"], r["a"])
+        for r in PaymentDailyStat.objects.values("day", "currency", "method", "kind", "failure_code")
+        .annotate(n=Sum("count"), a=Sum("amount_minor"))
+        .order_by()
+    }
+
+
+def test_rebuild_rollup_recomputes_from_the_events_what_the_core_kept(merchant_a, sandbox_wire):
+    from django.core.management import call_command
+
+    ok = _pay(merchant_a, 3, amount="12.40")
+    _pay(merchant_a, 2, prefix="F", beneficiary_account="4000000000000051")
+    refund_create(payment=ok[1], amount="2.40")
+    kept = _totals()
+    assert kept and any(k[3] == "refunded" for k in kept) and any(k[4] == "insufficient_funds" for k in kept)
+    PaymentDailyStat.objects.all().delete()  # as after an upgrade from before the rollup
+    call_command("rebuild_rollup", stdout=io.StringIO())
+    assert _totals() == kept
+
+
+def test_home_adds_the_currencies_up_in_the_base_currency_and_flags_stale_rates(
+    client, alice, merchant_a, sandbox_wire, monkeypatch
+):
+    from datetime import date, timedelta
+    from pathlib import Path
+
+    from django.utils import timezone
+
+    ecb = Path(__file__).resolve().parents[1] / "data" / "eurofxref-daily.xml"  # USD 1.0512, GBP 0.8304
+    call_command_quiet("import_rates", str(ecb))
+    merchant_a.base_currency = "EUR"
+    merchant_a.allowed_currencies = []
+    merchant_a.save()
+    _pay(merchant_a, 1, amount="105.12", currency="USD")
+    _pay(merchant_a, 1, prefix="E", amount="10.00", currency="EUR")
+    client.force_login(alice)
+    monkeypatch.setattr(timezone, "localdate", lambda *a, **k: date(2026, 12, 5))
+    page = client.get(reverse("dashboard:home"), {"window": "today"}).content.decode()
+    assert "≈ 110.00 EUR in all" in page  # 105.12 USD is 100.00 EUR, plus 10.00 EUR
+    monkeypatch.setattr(timezone, "localdate", lambda *a, **k: date(2026, 12, 5) + timedelta(days=30))
+    page = client.get(reverse("dashboard:home"), {"window": "30d"}).content.decode()
+    assert "in all" not in page and "No total in EUR: a reference rate is missing or older than" in page
+
+
+def call_command_quiet(*args):
+    from django.core.management import call_command
+
+    call_command(*args, stdout=io.StringIO())

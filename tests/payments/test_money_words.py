@@ -2,7 +2,7 @@
 
 import pytest
 
-from payments.money import cny_in_words, format_money
+from payments.representations import cny_in_words, format_money
 
 # (amount in fen, what a Chinese bank writes). The first three are the issue's; the rest are the
 # examples of 《正确填写票据和结算凭证的基本规定》 and the boundaries of 万 and 亿.

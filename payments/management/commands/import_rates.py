@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from payments.rates import RatesInvalid, parse_rates, rates_import, rates_source
+from payments.services.controls import RatesInvalid, rates_import_file, rates_source
 
 
 class Command(BaseCommand):
@@ -24,13 +24,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         path = Path(options["file"])
+        source = options["source"] or rates_source(path.name)
         try:
-            rates = parse_rates(path.read_bytes())
+            count, days = rates_import_file(path.read_bytes(), source=source)
         except OSError as exc:
             raise CommandError(f"cannot read {path}: {exc.strerror}") from None
         except RatesInvalid as exc:
             raise CommandError(f"{path.name}: {exc}") from None
-        source = options["source"] or rates_source(path.name)
-        count = rates_import(rates, source=source)
-        days = sorted({r.day for r in rates})
         self.stdout.write(f"{count} rates for {len(days)} day(s), latest {days[-1]}, from {source}")

@@ -12,7 +12,9 @@ from collections import Counter
 from collections.abc import Sequence
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import CharField, Count, F, Sum, Value
+from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from payments.models import Event, PaymentDailyStat, RollupKind
@@ -82,3 +84,52 @@ def _add(key: tuple, slot: int, n: int, amount: int) -> None:
     except IntegrityError:
         # A concurrent transaction created the row first: add to it.
         match.update(count=F("count") + n, amount_minor=F("amount_minor") + amount)
+
+
+def rollup_rebuild(*, event_model=Event, stat_model=PaymentDailyStat) -> int:
+    """Recompute the whole rollup from the Events, set-based; return how many rows it holds now.
+
+    For a deployment whose payments predate the rollup (migration 0019 runs it
+    with the historical models) or after a manual repair of payments. Run it
+    with the workers stopped: changes committed while it runs may be counted
+    twice or not at all. The failure code of a failed payment is the one its
+    Event recorded, so a payment that later succeeded on retry counts as it did.
+    """
+    day = TruncDate("created_at")
+    rows = []
+    for kind_type, kind in KINDS.items():
+        events = event_model.objects.filter(type=kind_type, payment__isnull=False)
+        if kind == RollupKind.REFUNDED:
+            events = events.filter(refund__isnull=False)
+            amount = Sum("refund__amount_minor")
+        else:
+            amount = Sum("payment__amount_minor")
+        code = (
+            Coalesce(KT("data__object__failure_code"), Value(""), output_field=CharField())
+            if kind == RollupKind.FAILED
+            else Value("", output_field=CharField())
+        )
+        grouped = (
+            events.annotate(day=day, code=code)
+            .values("merchant_id", "day", "payment__currency", "payment__method", "code")
+            .annotate(n=Count("id"), total=amount)
+            .order_by()
+        )
+        rows.extend(
+            stat_model(
+                merchant_id=g["merchant_id"],
+                day=g["day"],
+                currency=g["payment__currency"],
+                method=g["payment__method"],
+                kind=kind,
+                failure_code=(g["code"] or "")[:64],
+                slot=0,
+                count=g["n"],
+                amount_minor=g["total"] or 0,
+            )
+            for g in grouped.iterator(chunk_size=2000)
+        )
+    with transaction.atomic():
+        stat_model.objects.all().delete()
+        stat_model.objects.bulk_create(rows, batch_size=2000)
+    return len(rows)
