@@ -126,6 +126,21 @@ class Merchant(models.Model):
         return not self.allowed_currencies or currency in self.allowed_currencies
 
 
+class NotificationTopic(models.TextChoices):
+    """What a member's personal notification settings are grouped by (payments maps event types to these)."""
+
+    APPROVALS = "approvals", _("Approvals awaiting me")
+    PAYMENT_PROBLEMS = "payment_problems", _("Payment failures and held payments")
+    PAYMENTS = "payments", _("Other payment updates")
+    REFUNDS = "refunds", _("Refunds")
+    BATCHES = "batches", _("Batches")
+    WEBHOOKS = "webhooks", _("Webhook endpoints failing")
+
+
+# A member who never chose gets in-app notices and no e-mail (e-mail is opt-in).
+NOTIFICATION_DEFAULTS = {"inapp": True, "email": False}
+
+
 class Membership(models.Model):
     class Role(models.TextChoices):
         OWNER = "owner", _("Owner")
@@ -136,6 +151,8 @@ class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.VIEWER)
+    # {topic: {"inapp": bool, "email": bool}} for topics the member changed; see `wants`.
+    notifications = models.JSONField(_("personal notification settings"), default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -155,6 +172,12 @@ class Membership(models.Model):
     @property
     def can_approve(self) -> bool:
         return self.role in {self.Role.OWNER, self.Role.APPROVER}
+
+    def wants(self, topic: str, channel: str) -> bool:
+        """Whether this member gets `topic` on `channel` ("inapp" or "email"); defaults when never chosen."""
+        chosen = (self.notifications or {}).get(topic) or {}
+        value = chosen.get(channel, NOTIFICATION_DEFAULTS[channel])
+        return value if isinstance(value, bool) else NOTIFICATION_DEFAULTS[channel]
 
     @property
     def can_reveal_beneficiary_data(self) -> bool:

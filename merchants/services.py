@@ -14,7 +14,15 @@ from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
 from merchants.audit import audit_record
-from merchants.models import ApiKey, FundingAccount, Membership, Merchant, UserProfile
+from merchants.models import (
+    NOTIFICATION_DEFAULTS,
+    ApiKey,
+    FundingAccount,
+    Membership,
+    Merchant,
+    NotificationTopic,
+    UserProfile,
+)
 
 VALID_SCOPES = {s.value for s in ApiKey.Scope}
 
@@ -224,3 +232,27 @@ def address_language(*, email: str) -> str:
     """Return the saved language of the member signing in with `email`, or "" (beneficiaries, strangers)."""
     row = UserProfile.objects.filter(user__username__iexact=email).exclude(language="").first()
     return row.language if row is not None else ""
+
+
+def membership_notifications_set(
+    *, membership: Membership, choices: dict[str, dict[str, bool]]
+) -> Membership:
+    """Save a member's own notification settings: {topic: {"inapp": bool, "email": bool}}.
+
+    Every topic of NotificationTopic is stored (missing ones get the defaults);
+    an unknown topic or channel raises ValueError and nothing is saved.
+    """
+    unknown = set(choices) - set(NotificationTopic.values)
+    bad_channels = {c for chosen in choices.values() for c in chosen} - set(NOTIFICATION_DEFAULTS)
+    if unknown or bad_channels:
+        raise ValueError(f"unknown topics {sorted(unknown)} or channels {sorted(bad_channels)}")
+    settings_ = {
+        topic: {
+            channel: bool(choices.get(topic, {}).get(channel, default))
+            for channel, default in NOTIFICATION_DEFAULTS.items()
+        }
+        for topic in NotificationTopic.values
+    }
+    Membership.objects.filter(pk=membership.pk).update(notifications=settings_)
+    membership.notifications = settings_
+    return membership

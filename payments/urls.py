@@ -9,6 +9,7 @@ from payments.views import (
     home,
     notifications,
     payouts,
+    settings_pages,
 )
 
 app_name = "dashboard"
@@ -24,6 +25,8 @@ urlpatterns = [
         name="batch_request_approval",
     ),
     # API keys and the team are owners' pages in merchants/accounts/ (accounts:api_keys, accounts:team).
+    path("settings/profile/", settings_pages.merchant_profile, name="merchant_profile"),
+    path("settings/my-notifications/", settings_pages.my_notifications, name="my_notifications"),
     path("payments/new/", confirm.payment_new, name="payment_new"),
     path("payments/<str:public_id>/", dashboard.payment_detail, name="payment_detail"),
     path("payments/<str:public_id>/status.json", dashboard.payment_status, name="payment_status"),

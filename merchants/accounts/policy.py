@@ -5,7 +5,8 @@ confirmed device; they must enrol one when they are staff, hold the owner or
 approver role anywhere, or belong to a merchant that requires it of everyone.
 
 Step-up: approving a batch, releasing a held payment, revealing a full
-account number, creating an API key and changing gateway credentials need a
+account number, creating an API key, saving the merchant profile and
+changing gateway credentials need a
 second factor verified within settings.PAYDESK_STEP_UP_SECONDS (5 minutes).
 Use `step_up_required` on a view, or `step_up_redirect(request)` inside one
 (an admin action): it returns None when the last verification is fresh, else

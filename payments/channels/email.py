@@ -12,7 +12,13 @@ from django.utils import translation
 
 from merchants.services import address_language
 from payments.channels import ConnectionTransport, SendResult, TransportError
-from payments.channels.messages import BENEFICIARY_PAID, absolute, describe
+from payments.channels.messages import (
+    APPROVAL_REQUESTED,
+    BATCH_AWAITS_APPROVAL,
+    BENEFICIARY_PAID,
+    absolute,
+    describe,
+)
 
 if TYPE_CHECKING:
     from payments.models import Delivery
@@ -27,7 +33,12 @@ def build_message(delivery: Delivery, connection=None) -> EmailMultiAlternatives
 
 def _build_message(delivery: Delivery, connection=None) -> EmailMultiAlternatives:
     message = describe(delivery)
-    template = "email/beneficiary_paid" if delivery.type == BENEFICIARY_PAID else "email/notification"
+    if delivery.type == BENEFICIARY_PAID:
+        template = "email/beneficiary_paid"
+    elif delivery.type in (BATCH_AWAITS_APPROVAL, APPROVAL_REQUESTED):
+        template = "email/approval"  # a member's own opt-in, not the merchant's preferences
+    else:
+        template = "email/notification"
     context = {
         "message": message,
         "link": absolute(message.link) if message.link else "",

@@ -10,7 +10,7 @@ from django.utils import translation
 from merchants.models import Membership
 from merchants.services import user_languages
 from payments.channels import SendResult, Transport, TransportError
-from payments.channels.messages import describe
+from payments.channels.messages import delivery_topic, describe
 from payments.models import Notification
 
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 class InAppTransport(Transport):
-    """Write one Notification per member (or for the named user); resending adds nothing twice."""
+    """Write one Notification per member who wants it (or the named user); resending adds nothing twice."""
 
     name = "inapp"
     schedule = (0, 30, 5 * 60, 30 * 60)
@@ -27,9 +27,14 @@ class InAppTransport(Transport):
         members = Membership.objects.filter(merchant_id=delivery.merchant_id)
         if delivery.recipient:
             members = members.filter(user_id=delivery.recipient)
-        user_ids = list(members.values_list("user_id", flat=True))
-        if not user_ids:
+        members = list(members.only("user_id", "notifications"))
+        if not members:
             raise TransportError("Nobody is a member of this merchant to notify.", permanent=True)
+        # A member who turned in-app notices of this topic off gets no entry (merchants.Membership.wants).
+        topic = delivery_topic(delivery.type)
+        user_ids = [m.user_id for m in members if topic is None or m.wants(topic, "inapp")]
+        if not user_ids:
+            return SendResult()
         # Each member reads the entry in the language they chose (the site's default otherwise).
         chosen = user_languages(user_ids=user_ids)
         messages = {}

@@ -10,6 +10,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop
 
+from merchants.models import NotificationTopic
 from payments.models import BatchStatus, PaymentStatus
 from payments.models.payment import TRANSITION_EVENT_TYPES
 
@@ -142,6 +143,36 @@ EVENT_GROUPS = (
     (gettext_lazy("Refunds"), "refund."),
     (gettext_lazy("Batches"), "batch."),
 )
+
+# A member's personal topics (merchants.models.NotificationTopic) by delivery type; a type in none of
+# them (a late success, a test event) reaches every member whatever they chose.
+PAYMENT_PROBLEM_EVENTS = (
+    "payment.failed",
+    "payment.on_hold",
+    "payment.reversed",
+    "payment.requires_action",
+)
+
+
+def delivery_topic(type: str) -> str | None:
+    """Return the NotificationTopic a delivery type belongs to, or None when members cannot opt out."""
+    if type in (BATCH_AWAITS_APPROVAL, APPROVAL_REQUESTED):
+        return NotificationTopic.APPROVALS
+    if type in (ENDPOINT_DISABLED, ENDPOINT_AT_RISK):
+        return NotificationTopic.WEBHOOKS
+    if type in PAYMENT_PROBLEM_EVENTS:
+        return NotificationTopic.PAYMENT_PROBLEMS
+    if type in INCIDENT_EVENTS or type == LATE_SUCCESS:
+        return None
+    for prefix, topic in (
+        ("payment.", NotificationTopic.PAYMENTS),
+        ("refund.", NotificationTopic.REFUNDS),
+        ("batch.", NotificationTopic.BATCHES),
+    ):
+        if type.startswith(prefix):
+            return topic
+    return None
+
 
 LEVELS = {
     "payment.succeeded": "success",

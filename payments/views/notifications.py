@@ -265,7 +265,11 @@ def notification_preferences(request: HttpRequest) -> HttpResponse:
     sections = [
         (channels.EMAIL, channels.EMAIL.label, _("Empty recipients: the merchant's owners.")),
         (channels.SMS, channels.SMS.label, _("Phone numbers in E.164 form, e.g. +14155550100.")),
-        (channels.INAPP, channels.INAPP.label, _("Shown to every member under the bell.")),
+        (
+            channels.INAPP,
+            channels.INAPP.label,
+            _("Shown to every member under the bell, except topics a member turned off in My notifications."),
+        ),
     ]
     context = {
         "sections": [(key, label, hint, forms_by_channel[key]) for key, label, hint in sections],

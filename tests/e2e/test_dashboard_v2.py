@@ -121,7 +121,16 @@ def test_export_the_filtered_payment_list(page, demo_server):
     assert rows and {r["status"] for r in rows} == {"failed"}
 
 
-PAGES = ("/", "/payments/", "/batches/", "/approvals/", "/accounts/api-keys/", "/accounts/team/")
+PAGES = (
+    "/",
+    "/payments/",
+    "/batches/",
+    "/approvals/",
+    "/accounts/api-keys/",
+    "/accounts/team/",
+    "/settings/profile/",
+    "/settings/my-notifications/",
+)
 
 
 def _first(page, base, selector, list_url):

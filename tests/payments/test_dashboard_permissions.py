@@ -55,6 +55,8 @@ GET_URLS = {
     "notification_preferences": (None, 200),
     "blocklist": (None, 200),  # every member sees it; owners and approvers change it (a POST)
     "batch_template": ("template", 200),  # the Chinese CSV template: the same for every merchant
+    "merchant_profile": (None, OWNER_ONLY),  # a change also needs a fresh second factor
+    "my_notifications": (None, 200),  # every member: their own choices
 }
 POST_ONLY = {
     "payment_retry": "payment",

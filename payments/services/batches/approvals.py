@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from merchants.models import ApiKey, Membership, Merchant
+from merchants.models import ApiKey, Membership, Merchant, NotificationTopic
 from payments.channels.messages import APPROVAL_REQUESTED, BATCH_AWAITS_APPROVAL
 from payments.models import BatchStatus, Channel, Delivery, PaymentBatch
 from payments.representations import totals_data
@@ -73,17 +73,35 @@ def _may_approve(batch: PaymentBatch, membership: Membership) -> bool:
 
 
 def _notices(batch: PaymentBatch, type: str, user_ids: list[int], payload: dict) -> list[Delivery]:
-    """In-app notices to these users (and e-mail to those who asked for approval e-mails)."""
-    rows = [
-        new_delivery(
-            merchant_id=batch.merchant_id,
-            type=type,
-            channel=Channel.INAPP,
-            recipient=str(pk),
-            payload=payload,
+    """Tell these members: in-app unless they turned approval notices off, e-mail if they opted in.
+
+    Each member's choice is their own (Membership.wants, topic "approvals"):
+    in-app is on by default, e-mail off. The e-mail goes to the member's
+    address through the same sending path as every Delivery (sending.py).
+    """
+    members = (
+        Membership.objects.filter(merchant_id=batch.merchant_id, user_id__in=user_ids)
+        .select_related("user")
+        .order_by("user_id")
+    )
+    topic = NotificationTopic.APPROVALS
+    rows = []
+    for member in members:
+        targets = []
+        if member.wants(topic, "inapp"):
+            targets.append((Channel.INAPP, str(member.user_id)))
+        if member.wants(topic, "email") and member.user.email:
+            targets.append((Channel.EMAIL, member.user.email))
+        rows.extend(
+            new_delivery(
+                merchant_id=batch.merchant_id,
+                type=type,
+                channel=channel,
+                recipient=recipient,
+                payload=payload,
+            )
+            for channel, recipient in targets
         )
-        for pk in user_ids
-    ]
     if not rows:
         return []
     created = Delivery.objects.bulk_create(rows)

@@ -2,7 +2,9 @@
 
 Who an Event goes to is a merchant's enabled webhook endpoints and
 notification preferences, read on every state change from one query whose
-SQL is built once per number of merchants (payments/db.py). Operational
+SQL is built once per number of merchants (payments/db.py), plus the members
+who opted in to e-mail for the event's topic (their personal settings, a
+second query). Operational
 notices (an endpoint disabled) and beneficiaries' "you have been paid"
 notices are Deliveries too, so sending, retries and recovery are the same
 for all of them (sending.py).
@@ -19,7 +21,7 @@ from django.utils import timezone
 
 from merchants.models import Membership, Merchant, NotificationPreference, WebhookEndpoint
 from payments.channels import get_transport
-from payments.channels.messages import BENEFICIARY_PAID
+from payments.channels.messages import BENEFICIARY_PAID, delivery_topic
 from payments.channels.sms import is_phone_number
 from payments.db import fanout_rows
 from payments.models import Channel, Delivery, Event, Payment, PaymentStatus
@@ -100,6 +102,22 @@ def _owner_emails(merchant_ids: Iterable[int]) -> dict[int, list[str]]:
     return emails
 
 
+def _member_email_choices(merchant_ids: Iterable[int]) -> dict[int, list[Membership]]:
+    """Members who saved personal settings and have an address, by merchant (one query)."""
+    members: dict[int, list[Membership]] = defaultdict(list)
+    rows = (
+        Membership.objects.filter(merchant_id__in=merchant_ids)
+        .exclude(notifications={})
+        .exclude(user__email="")
+        .select_related("user")
+        .only("merchant_id", "notifications", "user__email")
+        .order_by("pk")
+    )
+    for member in rows:
+        members[member.merchant_id].append(member)
+    return members
+
+
 def deliveries_for_events(events: Sequence[Event]) -> list[Delivery]:
     """Create the Delivery rows of saved `events` and enqueue their sending on commit.
 
@@ -123,6 +141,8 @@ def deliveries_for_events(events: Sequence[Event]) -> list[Delivery]:
         p.merchant_id for ps in prefs.values() for p in ps if p.channel == Channel.EMAIL and not p.recipients
     }
     owners = _owner_emails(needs_owners) if needs_owners else {}
+    # Members who opted in to e-mail for a topic get it too (merchants.Membership.wants; off by default).
+    opted_in = _member_email_choices(merchant_ids)
 
     now = timezone.now()
     rows: list[Delivery] = []
@@ -142,6 +162,13 @@ def deliveries_for_events(events: Sequence[Event]) -> list[Delivery]:
                 targets.extend((Channel.EMAIL, a, None) for a in pref.recipients or owners.get(m, []))
             elif pref.channel == Channel.SMS:
                 targets.extend((Channel.SMS, number, None) for number in pref.recipients)
+        topic = delivery_topic(event.type)
+        if topic is not None and opted_in.get(m):
+            addressed = {r.lower() for c, r, _e in targets if c == Channel.EMAIL}
+            for member in opted_in[m]:
+                if member.wants(topic, "email") and member.user.email.lower() not in addressed:
+                    addressed.add(member.user.email.lower())
+                    targets.append((Channel.EMAIL, member.user.email, None))
         rows.extend(
             new_delivery(
                 merchant_id=m,
@@ -172,13 +199,23 @@ def enqueue_sending(delivery_ids: list[int]) -> None:
 
 
 def merchant_notice(*, merchant_id: int, type: str, payload: dict) -> list[Delivery]:
-    """Tell a merchant's owners by email and every member in-app, whatever their preferences.
+    """Tell a merchant's owners by email and every member in-app, whatever the merchant's preferences.
 
     Used for operational notices (an endpoint disabled); call inside a transaction.
+    A member who turned the notice's topic off in-app does not see it (inapp.py);
+    one who opted in to its e-mail gets it as the owners do.
     """
     now = timezone.now()
     rows = [new_delivery(merchant_id=merchant_id, type=type, channel=Channel.INAPP, payload=payload, now=now)]
-    for address in _owner_emails([merchant_id]).get(merchant_id, []):
+    addresses = list(_owner_emails([merchant_id]).get(merchant_id, []))
+    topic = delivery_topic(type)
+    if topic is not None:
+        known = {a.lower() for a in addresses}
+        for member in _member_email_choices([merchant_id]).get(merchant_id, []):
+            if member.wants(topic, "email") and member.user.email.lower() not in known:
+                known.add(member.user.email.lower())
+                addresses.append(member.user.email)
+    for address in addresses:
         rows.append(
             new_delivery(
                 merchant_id=merchant_id,
