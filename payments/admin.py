@@ -1,6 +1,11 @@
 """Admin for platform staff. Statuses are read-only; actions call the same services as the dashboard."""
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
@@ -31,7 +36,7 @@ from payments.risk import risk_drivers
 from payments.selectors import beneficiary_history
 from payments.services import payments as payment_services
 from payments.services.callbacks import callback_reapply
-from payments.services.controls import beneficiary_erase
+from payments.services.controls import RatesInvalid, beneficiary_erase, rates_import_file, rates_source
 from payments.services.lifecycle.guards import MerchantSuspended
 from payments.services.notifications.endpoints import (
     EndpointStateError,
@@ -493,13 +498,61 @@ class BankReportAdmin(ReadOnlyAdmin):
     search_fields = ["public_id", "msg_id", "file_sha256", "merchant__name"]
 
 
-# Fraud controls: read here; written by import_rates / import_sanctions and the blocklist service.
+# Fraud controls: read here; written by import_rates (or the rates upload below) / import_sanctions and
+# the blocklist service.
+RATES_UPLOAD_MAX_BYTES = 20 << 20  # the ECB's whole history (eurofxref-hist.xml) is under 10 MB
+
+
+class RatesUploadForm(forms.Form):
+    file = forms.FileField(label=_("ECB eurofxref XML or CSV (date,base,currency,rate)"))
+
+
 @admin.register(ExchangeRate)
 class ExchangeRateAdmin(admin.ModelAdmin):
     list_display = ["date", "base", "currency", "rate", "source", "imported_at"]
     list_filter = ["base", "source"]
     search_fields = ["currency"]
     date_hierarchy = "date"
+    change_list_template = "admin/payments/exchangerate/change_list.html"
+
+    def get_urls(self):
+        upload = path(
+            "upload/", self.admin_site.admin_view(self.upload_view), name="payments_exchangerate_upload"
+        )
+        return [upload, *super().get_urls()]
+
+    def upload_view(self, request):
+        """What `manage.py import_rates FILE` does, from an uploaded file (the same parser)."""
+        if not request.user.has_perm("payments.add_exchangerate"):
+            raise PermissionDenied
+        form = RatesUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                if upload.size > RATES_UPLOAD_MAX_BYTES:
+                    raise RatesInvalid(
+                        _("the file is larger than %(mb)d MB") % {"mb": RATES_UPLOAD_MAX_BYTES >> 20}
+                    )
+                source = rates_source(upload.name)
+                count, days = rates_import_file(upload.read(), source=source)
+            except RatesInvalid as exc:
+                form.add_error("file", str(exc))
+            else:
+                latest = days[-1]
+                self.message_user(
+                    request,
+                    _("%(n)d rates imported, latest %(day)s, from %(source)s.")
+                    % {"n": count, "day": latest, "source": source},
+                    messages.SUCCESS,
+                )
+                return redirect("admin:payments_exchangerate_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Upload exchange rates"),
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/payments/exchangerate/upload.html", context)
 
     def has_add_permission(self, request):
         return False

@@ -33,6 +33,7 @@ from merchants.models import Merchant
 from payments.models import BlockedEntry, Payment, SanctionedName
 from payments.money import format_minor
 from payments.rates import RateUnavailable, convert_minor, latest_rates
+from payments.risk import BatchScorer
 
 IBAN_PREFIX = re.compile(r"^([A-Z]{2})[0-9]{2}[A-Z0-9]{10,30}$")
 SANCTIONS_TTL = 60  # seconds a process keeps the sanctions list before reading it again
@@ -136,12 +137,34 @@ def _sanctions_of(memo: dict | None) -> tuple[list[str], list[tuple[str, str]]]:
 
 def controls_prepare(merchant: Merchant) -> dict:
     """A memo holding every answer the controls read from the database (blocklist, sanctions list,
-    reference rates), for batch ingestion: no query may run while its COPY stream is open."""
+    reference rates, the merchant's volume today and this month, the risk scorer's history), for
+    batch ingestion: no query may run while its COPY stream is open."""
     memo: dict = {}
     _blocklist(merchant, memo)
     memo["sanctions"] = _sanctions()
     memo["rates_table"] = latest_rates(None)
+    if merchant.daily_cap_minor or merchant.monthly_cap_minor:
+        # The merchant's volume before the file; the file's rows not held are added as they pass
+        # (`batch_row_passed`), so the row that takes the total over a cap is the one held.
+        volume: dict[str, int | RateUnavailable] = {}
+        for code, start in _cap_starts():
+            try:
+                volume[code] = _volume_since(merchant, start, memo)
+            except RateUnavailable as exc:
+                volume[code] = exc
+        memo["batch_volume"] = volume
+        memo["batch_passed"] = 0
+    memo["risk_scorer"] = BatchScorer(merchant, memo)
     return memo
+
+
+def batch_row_passed(merchant: Merchant, memo: dict, *, amount_minor: int, currency: str) -> None:
+    """Count a batch row that is not held into the file's volume for the daily and monthly caps."""
+    if "batch_volume" in memo:
+        try:
+            memo["batch_passed"] += _in_base(merchant, amount_minor, currency, memo)
+        except RateUnavailable:
+            pass  # such a row is held (rate_unavailable) whenever a cap is set: never reached
 
 
 def sanctions_reload() -> None:
@@ -181,8 +204,15 @@ def hold_reasons(
     new_beneficiary: bool,
     realtime: bool,
     memo: dict | None = None,
+    recent_to_account: int = 0,
 ) -> list[HoldReason]:
-    """Why this payment must be held for review (empty: it may go on)."""
+    """Why this payment must be held for review (empty: it may go on).
+
+    A batch row (`realtime=False`) reads nothing here: the volume so far comes from the memo
+    (`controls_prepare`, plus the file's rows passed so far), `recent_to_account` is how many
+    payments went to its account in the last hour (committed ones, read per block, plus the file's
+    earlier rows), and velocity per merchant per minute, a rule against bursts of API or dashboard
+    payments, does not apply to the rows of one upload approved as a whole (docs/privacy.md)."""
     reasons: list[HoldReason] = []
     match = sanctions_match(beneficiary_name, memo)
     if match is not None:
@@ -195,7 +225,7 @@ def hold_reasons(
             )
         )
     caps = merchant.first_payment_cap_minor and new_beneficiary
-    volume = realtime and (merchant.daily_cap_minor or merchant.monthly_cap_minor)
+    volume = merchant.daily_cap_minor or merchant.monthly_cap_minor
     if caps or volume:
         try:
             amount = _in_base(merchant, amount_minor, currency, memo)
@@ -217,11 +247,14 @@ def hold_reasons(
                 )
             if volume:
                 reasons.extend(_volume_reasons(merchant, amount, memo))
-    if realtime and merchant.velocity_per_beneficiary_hour and account_hash:
-        since = timezone.now() - timedelta(hours=1)
-        recent = Payment.objects.filter(
-            merchant=merchant, beneficiary_account_hash=account_hash, created_at__gte=since
-        ).count()
+    if merchant.velocity_per_beneficiary_hour and account_hash:
+        if realtime:
+            since = timezone.now() - timedelta(hours=1)
+            recent = Payment.objects.filter(
+                merchant=merchant, beneficiary_account_hash=account_hash, created_at__gte=since
+            ).count()
+        else:
+            recent = recent_to_account
         if recent >= merchant.velocity_per_beneficiary_hour:
             reasons.append(
                 HoldReason(
@@ -243,19 +276,30 @@ def hold_reasons(
     return reasons
 
 
-def _volume_reasons(merchant: Merchant, amount: int, memo: dict | None) -> list[HoldReason]:
+def _cap_starts() -> list[tuple[str, Any]]:
     now = timezone.localtime()
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    month_start = day_start.replace(day=1)
+    return [("daily_cap", day_start), ("monthly_cap", day_start.replace(day=1))]
+
+
+def _volume_reasons(merchant: Merchant, amount: int, memo: dict | None) -> list[HoldReason]:
     reasons = []
-    for cap, start, code, label in (
-        (merchant.daily_cap_minor, day_start, "daily_cap", _("today's")),
-        (merchant.monthly_cap_minor, month_start, "monthly_cap", _("this month's")),
+    starts = dict(_cap_starts())
+    batch_volume = memo.get("batch_volume") if memo is not None else None
+    for cap, code, label in (
+        (merchant.daily_cap_minor, "daily_cap", _("today's")),
+        (merchant.monthly_cap_minor, "monthly_cap", _("this month's")),
     ):
         if not cap:
             continue
         try:
-            total = _volume_since(merchant, start, memo)
+            if batch_volume is not None:
+                before = batch_volume[code]
+                if isinstance(before, RateUnavailable):
+                    raise RateUnavailable(str(before))
+                total = before + memo["batch_passed"]
+            else:
+                total = _volume_since(merchant, starts[code], memo)
         except RateUnavailable as exc:
             reasons.append(
                 HoldReason(

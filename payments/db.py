@@ -531,6 +531,50 @@ def existing_values(
         return {r[0] for r in cursor.fetchall()}
 
 
+def known_values(
+    conn: Any, model: type[models.Model], field: str, *, scope: tuple[str, Any], values: list[str]
+) -> set[str]:
+    """Which of `values` (none holding a comma) a row of `model` has in `field` within `scope`: one
+    index probe per value (EXISTS), however many rows each has, unlike `existing_values`. Runs on
+    `conn` as `existing_values` does. The ORM equivalent: `set(model.objects.filter(**{scope[0]:
+    scope[1], field + "__in": values}).values_list(field, flat=True).distinct())`.
+    """
+    q = connection.ops.quote_name
+    meta = model._meta
+    column, scope_column = q(meta.get_field(field).column), q(meta.get_field(scope[0]).column)
+    sql = (
+        "SELECT v FROM unnest(string_to_array(%s, ',')) AS v WHERE EXISTS "  # noqa: S608
+        f"(SELECT 1 FROM {q(meta.db_table)} WHERE {scope_column} = %s AND {column} = v)"
+    )
+    with conn.cursor() as cursor:
+        cursor.execute(sql, [",".join(values), scope[1]])
+        return {r[0] for r in cursor.fetchall()}
+
+
+def recent_counts(
+    conn: Any, model: type[models.Model], *, merchant_id: int, hashes: list[str], since: Any
+) -> dict[str, int]:
+    """How many of the merchant's rows to each of `hashes` (account keyed hashes, hex) were created
+    since `since` (accounts with none left out); the planner may read the merchant's recent rows
+    (index payment_merchant_recent) or each account's (payment_merchant_account). Runs on `conn` as
+    `existing_values` does. The ORM equivalent: `model.objects.filter(merchant_id=...,
+    created_at__gte=since, beneficiary_account_hash__in=hashes).values("beneficiary_account_hash")
+    .annotate(n=Count("id"))`.
+    """
+    q = connection.ops.quote_name
+    meta = model._meta
+    column = q(meta.get_field("beneficiary_account_hash").column)
+    merchant, created = q(meta.get_field("merchant").column), q(meta.get_field("created_at").column)
+    sql = (
+        f"SELECT {column}, COUNT(*) FROM {q(meta.db_table)} "  # noqa: S608
+        f"WHERE {merchant} = %s AND {created} >= %s "
+        f"AND {column} = ANY(string_to_array(%s, ',')) GROUP BY {column}"
+    )
+    with conn.cursor() as cursor:
+        cursor.execute(sql, [merchant_id, since, ",".join(hashes)])
+        return {r[0]: r[1] for r in cursor.fetchall()}
+
+
 def touch_now(conn: Any, model: type[models.Model], pk: int, field: str) -> None:
     """Set `field` of one row to the database's now() on `conn` (a heartbeat committed at once)."""
     q = connection.ops.quote_name

@@ -75,6 +75,11 @@ def sanctions_import(*, list_name: str, rows: list[dict]) -> int:
     return len(names)
 
 
+def rates_source(file_name: str) -> str:
+    """What an imported file's rates are recorded as coming from: `ecb` for an XML, else its name."""
+    return "ecb" if file_name.lower().endswith(".xml") else file_name[:40]
+
+
 def rates_import_file(data: bytes, *, source: str) -> tuple[int, list]:
     """Store the rates of an ECB eurofxref XML or a date,base,currency,rate CSV: (how many, their days).
 

@@ -25,7 +25,7 @@ from payments.services.lifecycle.events import actor_for, event_build, events_wr
 from payments.services.lifecycle.guards import ensure_may_move_money
 from payments.services.lifecycle.locks import lock_payment
 from payments.services.lifecycle.outcomes import answer_result, attempt_execute, outcome_apply
-from payments.services.lifecycle.rules import payment_hold_reasons
+from payments.services.lifecycle.rules import payment_hold_reasons, risk_hold_reason
 from payments.services.lifecycle.transitions import transition_apply
 from payments.services.payment_input import payment_input_validate
 from payments.validation import FieldError, PaymentInvalid
@@ -97,8 +97,9 @@ def payment_create(
     if reasons:
         first, next_actor = "hold", "system:rules"
         extra = {"hold_reasons": [r.as_dict() for r in reasons]}
-    elif payment.risk_probability > merchant.risk_threshold:
+    elif (risk := risk_hold_reason(merchant, payment.risk_probability)) is not None:
         first, next_actor = "hold", "system:risk"
+        extra = {"hold_reasons": [risk.as_dict()]}
     elif submit:
         first = "submit"
     attempt = None

@@ -195,6 +195,8 @@ def payment_cancel_view(request: HttpRequest, public_id: str) -> HttpResponse:
 
 # Batch approval -------------------------------------------------------------------------------
 
+HELD_ROWS_SHOWN = 50  # held rows listed with their reasons on the approval review
+
 
 @merchant_required
 @step_up_required
@@ -228,6 +230,17 @@ def batch_approve_view(request: HttpRequest, public_id: str) -> HttpResponse:
                     "amount": amount_text(h["total"], h["currency"]),
                 }
                 for h in held.order_by("currency")
+            ],
+            # Which rows are held and why (the rules' and the risk score's reasons, issue 13).
+            "held_rows": [
+                {
+                    "reference": p["reference"],
+                    "line": (p["metadata"] or {}).get("batch_line"),
+                    "reasons": (p["metadata"] or {}).get("hold_reasons", []),
+                }
+                for p in batch.payments.filter(status=PaymentStatus.ON_HOLD)
+                .order_by("id")
+                .values("reference", "metadata")[:HELD_ROWS_SHOWN]
             ],
             "confirm_token": form_token_new(),
         }

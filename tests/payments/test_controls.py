@@ -94,6 +94,36 @@ def test_rates_csv_is_read_and_bad_files_are_refused(tmp_path):
         call_command("import_rates", str(bad), stdout=io.StringIO())
 
 
+def test_admin_upload_of_rates_reads_the_same_files_as_import_rates(django_user_model, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    root = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    client = Client()
+    client.force_login(root)
+    url = reverse("admin:payments_exchangerate_upload")
+    assert url in client.get(reverse("admin:payments_exchangerate_changelist")).content.decode()
+    assert client.get(url).status_code == 200
+    xml = SimpleUploadedFile("eurofxref-daily.xml", ECB_FILE.read_bytes(), content_type="text/xml")
+    assert client.post(url, {"file": xml}).status_code == 302
+    usd = ExchangeRate.objects.get(currency="USD")
+    assert (ExchangeRate.objects.count(), usd.rate, usd.date, usd.source) == (
+        29,
+        Decimal("1.0512"),
+        ECB_DAY,
+        "ecb",
+    )
+    csv_file = SimpleUploadedFile("rates.csv", b"date,base,currency,rate\n2026-12-04,USD,CNY,7.27\n")
+    assert client.post(url, {"file": csv_file}).status_code == 302
+    assert ExchangeRate.objects.get(base="USD", currency="CNY").source == "rates.csv"
+    bad = SimpleUploadedFile("bad.csv", b"date,base,currency,rate\n2026-12-04,USD,CNY,-1\n")
+    page = client.post(url, {"file": bad})
+    assert page.status_code == 200 and "rate must be positive" in page.content.decode()
+    assert ExchangeRate.objects.count() == 30
+    staff = django_user_model.objects.create_user("staff", "staff@example.com", "pw", is_staff=True)
+    client.force_login(staff)  # staff without the permission to add rates
+    assert client.get(url).status_code == 403
+
+
 # Caps in the base currency ----------------------------------------------------------------
 
 
@@ -279,6 +309,9 @@ def test_batch_first_payment_cap_holds_only_new_beneficiaries_over_the_cap(
     merchant_a, alice, rates, django_capture_on_commit_callbacks
 ):
     merchant_a.first_payment_cap_minor = 1_000_00
+    merchant_a.risk_threshold = Decimal(
+        "1.000"
+    )  # 5,000.00 after one 5.00 payment: the risk score holds it too
     merchant_a.save()
     pay(merchant_a, reference="KNOWN", amount="5.00")  # IBAN is a known beneficiary
     data = [

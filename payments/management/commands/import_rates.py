@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from payments.services.controls import RatesInvalid, rates_import_file
+from payments.services.controls import RatesInvalid, rates_import_file, rates_source
 
 
 class Command(BaseCommand):
@@ -24,7 +24,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         path = Path(options["file"])
-        source = options["source"] or ("ecb" if path.suffix.lower() == ".xml" else path.name)
+        source = options["source"] or rates_source(path.name)
         try:
             count, days = rates_import_file(path.read_bytes(), source=source)
         except OSError as exc:

@@ -6,7 +6,12 @@ which valid payments are held for review, and why (payments/controls.py).
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from django.utils.translation import gettext as _
+
 from merchants.crypto import field_hash
+from merchants.models import Merchant
 from payments.controls import HoldReason, hold_reasons, is_new_beneficiary
 from payments.models import Payment
 
@@ -27,4 +32,16 @@ def payment_hold_reasons(
         new_beneficiary=new,
         realtime=realtime,
         memo=memo,
+    )
+
+
+def risk_hold_reason(merchant: Merchant, probability: Decimal | None) -> HoldReason | None:
+    """The risk rule, one for every entry point: held when the hold probability of the payment's
+    score is above the merchant's threshold (payments/risk.py)."""
+    if probability is None or probability <= merchant.risk_threshold:
+        return None
+    return HoldReason(
+        "risk_score",
+        _("The risk score's hold probability %(p)s is above the merchant's threshold %(t)s.")
+        % {"p": probability, "t": merchant.risk_threshold},
     )
